@@ -1,0 +1,209 @@
+#include "core/settings.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace coalition {
+namespace {
+
+// One setting: its key in the config file, its environment variable and how to apply a value.
+struct SettingSpec {
+    const char* key;
+    const char* env;
+    std::function<void(Settings&, const std::string&)> apply;
+};
+
+long long parse_integer(const std::string& name, const std::string& text, long long min,
+                        long long max) {
+    long long value = 0;
+    const auto* begin = text.data();
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(begin, end, value);
+    if (text.empty() || ec != std::errc() || ptr != end) {
+        throw SettingsError(name + ": expected an integer, got '" + text + "'");
+    }
+    if (value < min || value > max) {
+        throw SettingsError(name + ": " + text + " is outside " + std::to_string(min) + ".." +
+                            std::to_string(max));
+    }
+    return value;
+}
+
+std::function<void(Settings&, const std::string&)> int_setting(int Settings::*member,
+                                                               const char* name, int min,
+                                                               int max) {
+    return [member, name, min, max](Settings& s, const std::string& v) {
+        s.*member = static_cast<int>(parse_integer(name, v, min, max));
+    };
+}
+
+bool parse_bool(const std::string& name, const std::string& text) {
+    if (text == "true" || text == "1" || text == "yes") return true;
+    if (text == "false" || text == "0" || text == "no") return false;
+    throw SettingsError(name + ": expected true or false, got '" + text + "'");
+}
+
+// "host:port" or "[v6]:port".
+void apply_listen(Settings& s, const std::string& text) {
+    const std::string name = "COALITION_LISTEN";
+    std::string host;
+    std::string port;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            throw SettingsError(name + ": expected [IPV6]:PORT, got '" + text + "'");
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string::npos || colon == 0) {
+            throw SettingsError(name + ": expected HOST:PORT, got '" + text + "'");
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string::npos) {
+            throw SettingsError(name + ": write an IPv6 address as [ADDRESS]:PORT, got '" + text + "'");
+        }
+    }
+    if (host.empty()) throw SettingsError(name + ": empty host in '" + text + "'");
+    s.listen_host = host;
+    s.listen_port = static_cast<std::uint16_t>(parse_integer(name, port, 0, 65535));
+}
+
+const std::vector<SettingSpec>& specs() {
+    static const std::vector<SettingSpec> kSpecs = {
+        {"db", "COALITION_DB", [](Settings& s, const std::string& v) { s.db = v; }},
+        {"listen", "COALITION_LISTEN", apply_listen},
+        {"tls_cert", "COALITION_TLS_CERT", [](Settings& s, const std::string& v) { s.tls_cert = v; }},
+        {"tls_key", "COALITION_TLS_KEY", [](Settings& s, const std::string& v) { s.tls_key = v; }},
+        {"client_ca", "COALITION_CLIENT_CA",
+         [](Settings& s, const std::string& v) { s.client_ca = v; }},
+        {"client_cert_required", "COALITION_CLIENT_CERT_REQUIRED",
+         [](Settings& s, const std::string& v) {
+             s.client_cert_required = parse_bool("COALITION_CLIENT_CERT_REQUIRED", v);
+         }},
+        {"threads", "COALITION_THREADS",
+         int_setting(&Settings::threads, "COALITION_THREADS", 1, 256)},
+        {"db_pool_size", "COALITION_DB_POOL_SIZE",
+         int_setting(&Settings::db_pool_size, "COALITION_DB_POOL_SIZE", 1, 512)},
+        {"max_connections", "COALITION_MAX_CONNECTIONS",
+         int_setting(&Settings::max_connections, "COALITION_MAX_CONNECTIONS", 1, 1000000)},
+        {"handshake_timeout_ms", "COALITION_HANDSHAKE_TIMEOUT_MS",
+         int_setting(&Settings::handshake_timeout_ms, "COALITION_HANDSHAKE_TIMEOUT_MS", 10, 600000)},
+        {"header_timeout_ms", "COALITION_HEADER_TIMEOUT_MS",
+         int_setting(&Settings::header_timeout_ms, "COALITION_HEADER_TIMEOUT_MS", 10, 600000)},
+        {"body_timeout_ms", "COALITION_BODY_TIMEOUT_MS",
+         int_setting(&Settings::body_timeout_ms, "COALITION_BODY_TIMEOUT_MS", 10, 600000)},
+        {"idle_timeout_ms", "COALITION_IDLE_TIMEOUT_MS",
+         int_setting(&Settings::idle_timeout_ms, "COALITION_IDLE_TIMEOUT_MS", 10, 3600000)},
+        {"shutdown_timeout_ms", "COALITION_SHUTDOWN_TIMEOUT_MS",
+         int_setting(&Settings::shutdown_timeout_ms, "COALITION_SHUTDOWN_TIMEOUT_MS", 10, 600000)},
+        {"db_connect_timeout_s", "COALITION_DB_CONNECT_TIMEOUT_S",
+         int_setting(&Settings::db_connect_timeout_s, "COALITION_DB_CONNECT_TIMEOUT_S", 1, 60)},
+        {"db_retry_after_s", "COALITION_DB_RETRY_AFTER_S",
+         int_setting(&Settings::db_retry_after_s, "COALITION_DB_RETRY_AFTER_S", 1, 3600)},
+        {"rate_limit_per_s", "COALITION_RATE_LIMIT_PER_S",
+         int_setting(&Settings::rate_limit_per_s, "COALITION_RATE_LIMIT_PER_S", 1, 10000000)},
+        {"rate_limit_burst", "COALITION_RATE_LIMIT_BURST",
+         int_setting(&Settings::rate_limit_burst, "COALITION_RATE_LIMIT_BURST", 1, 10000000)},
+        {"refresh_interval_ms", "COALITION_REFRESH_INTERVAL_MS",
+         int_setting(&Settings::refresh_interval_ms, "COALITION_REFRESH_INTERVAL_MS", 50, 5000)},
+        {"settle_grace_s", "COALITION_SETTLE_GRACE_S",
+         int_setting(&Settings::settle_grace_s, "COALITION_SETTLE_GRACE_S", 0, 86400)},
+        {"log_level", "COALITION_LOG_LEVEL",
+         [](Settings& s, const std::string& v) {
+             if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+                 throw SettingsError("COALITION_LOG_LEVEL: expected debug, info, warn or error, got '" +
+                                     v + "'");
+             }
+             s.log_level = v;
+         }},
+    };
+    return kSpecs;
+}
+
+std::string json_scalar_to_string(const std::string& key, const nlohmann::json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+    if (value.is_number_integer()) return value.dump();
+    throw SettingsError("config key '" + key + "': expected a string, integer or boolean");
+}
+
+void apply_config_file(Settings& settings, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw SettingsError("config file '" + path + "' cannot be read");
+    std::stringstream text;
+    text << in.rdbuf();
+    const auto doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) throw SettingsError("config file '" + path + "' is not valid JSON");
+    if (!doc.is_object()) throw SettingsError("config file '" + path + "' must hold a JSON object");
+    for (const auto& [key, value] : doc.items()) {
+        const SettingSpec* spec = nullptr;
+        for (const auto& candidate : specs()) {
+            if (key == candidate.key) spec = &candidate;
+        }
+        // An unknown key is refused, so a misspelt setting never silently keeps its default.
+        if (spec == nullptr) throw SettingsError("config file '" + path + "': unknown key '" + key + "'");
+        spec->apply(settings, json_scalar_to_string(key, value));
+    }
+}
+
+}  // namespace
+
+EnvLookup process_environment() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path) {
+    Settings settings;
+    std::optional<std::string> path = config_path;
+    if (!path) path = env("COALITION_CONFIG");
+    if (path && !path->empty()) apply_config_file(settings, *path);
+    for (const auto& spec : specs()) {
+        if (auto value = env(spec.env)) spec.apply(settings, *value);
+    }
+    if (settings.rate_limit_burst < settings.rate_limit_per_s / 100) {
+        throw SettingsError("COALITION_RATE_LIMIT_BURST: must be at least 1% of the rate per second");
+    }
+    return settings;
+}
+
+void require_database_setting(const Settings& settings) {
+    if (settings.db.empty()) {
+        throw SettingsError("COALITION_DB is not set: give a libpq connection string");
+    }
+}
+
+void require_server_settings(const Settings& settings) {
+    require_database_setting(settings);
+    if (settings.tls_cert.empty()) throw SettingsError("COALITION_TLS_CERT is not set");
+    if (settings.tls_key.empty()) throw SettingsError("COALITION_TLS_KEY is not set");
+    for (const auto& [name, path] : {std::pair{"COALITION_TLS_CERT", settings.tls_cert},
+                                     std::pair{"COALITION_TLS_KEY", settings.tls_key},
+                                     std::pair{"COALITION_CLIENT_CA", settings.client_ca}}) {
+        if (path.empty()) continue;
+        std::ifstream probe(path);
+        if (!probe) throw SettingsError(std::string(name) + ": '" + path + "' cannot be read");
+    }
+    if (settings.client_cert_required && settings.client_ca.empty()) {
+        throw SettingsError("COALITION_CLIENT_CERT_REQUIRED needs COALITION_CLIENT_CA");
+    }
+}
+
+std::vector<std::string> describe_settings() {
+    std::vector<std::string> out;
+    for (const auto& spec : specs()) out.push_back(std::string(spec.key) + " / " + spec.env);
+    return out;
+}
+
+}  // namespace coalition

@@ -1,0 +1,71 @@
+#pragma once
+// Settings of both programs: a JSON config file (COALITION_CONFIG or --config) overlaid by
+// COALITION_* environment variables. Every value is validated when loaded; a bad one is a
+// SettingsError whose what() is the one-line reason the programs print before exiting 2.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace coalition {
+
+class SettingsError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Settings {
+    std::string db;  // libpq connection string; empty means "not configured"
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8443;
+    std::string tls_cert;
+    std::string tls_key;
+    std::string client_ca;  // non-empty enables mutual TLS
+    bool client_cert_required = false;
+
+    int threads = 2;          // I/O threads of the server
+    int db_pool_size = 8;     // database connections the server keeps
+    int max_connections = 2048;
+
+    // A deadline on every I/O step (Beast server-flex habit).
+    int handshake_timeout_ms = 5000;
+    int header_timeout_ms = 10000;
+    int body_timeout_ms = 30000;
+    int idle_timeout_ms = 60000;
+    int shutdown_timeout_ms = 10000;
+    int db_connect_timeout_s = 3;
+    int db_retry_after_s = 2;  // Retry-After sent with 503 unavailable
+
+    // Per-partner token bucket.
+    int rate_limit_per_s = 2000;
+    int rate_limit_burst = 4000;
+
+    // How often the server re-reads partners, secrets, tokens and program settings, so that
+    // coalitionctl changes reach it without a restart (the contract allows at most 5 s).
+    int refresh_interval_ms = 2000;
+
+    // The daily clearing job closes a date this long after it ended.
+    int settle_grace_s = 900;
+
+    std::string log_level = "info";  // debug | info | warn | error
+};
+
+// Reads an environment variable; injectable so tests need not touch the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup process_environment();
+
+// Loads settings: defaults, then the config file (explicit path, else COALITION_CONFIG if set),
+// then COALITION_* variables. Throws SettingsError on any unknown key or invalid value.
+Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path = {});
+
+// What the server needs on top of what load_settings checks; throws SettingsError.
+void require_server_settings(const Settings& settings);
+// What every database command needs; throws SettingsError.
+void require_database_setting(const Settings& settings);
+
+// The names of all settings, as "file key / ENVIRONMENT_NAME" lines, for --help and docs.
+std::vector<std::string> describe_settings();
+
+}  // namespace coalition

@@ -1,0 +1,2 @@
+// Placeholder until credentials land.
+#include "partners/credentials.hpp"

@@ -1,0 +1,5 @@
+// The one translation unit that compiles Asio, Asio SSL and Beast (separate compilation):
+// keeps them out of every other object file and off the 2-core build's critical path.
+#include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
+#include <boost/beast/src.hpp>

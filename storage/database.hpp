@@ -1,0 +1,20 @@
+#pragma once
+// Opening database connections with the deadline our settings give (libpq connect_timeout),
+// so an unreachable PostgreSQL costs a bounded wait, never a hang.
+#include "core/settings.hpp"
+
+#include <memory>
+#include <string>
+
+// pqxx 6 makes connection a typedef of a template, so it cannot be forward-declared.
+#include <pqxx/connection>
+
+namespace coalition::storage {
+
+// The connection string with connect_timeout appended (a later keyword wins in libpq).
+std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s);
+
+// Throws pqxx::broken_connection when the database cannot be reached.
+std::unique_ptr<pqxx::connection> connect(const Settings& settings);
+
+}  // namespace coalition::storage

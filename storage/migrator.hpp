@@ -1,0 +1,41 @@
+#pragma once
+// Forward-only schema migrations: migrations/NNNN_name.sql applied in name order, once each,
+// each in its own transaction together with its record (name + SHA-256 checksum) in
+// schema_migrations. A session advisory lock serialises concurrent runs. An applied file whose
+// checksum changed is refused: landed migrations are never edited.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// pqxx 6 makes connection a typedef of a template, so it cannot be forward-declared.
+#include <pqxx/connection>
+
+namespace coalition::storage {
+
+struct Migration {
+    std::string name;  // file name, e.g. "0001_initial.sql"
+    std::string sql;
+};
+
+class MigrationError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The files of migrations/, compiled into the binaries at build time, sorted by name.
+std::vector<Migration> embedded_migrations();
+// The *.sql files of a directory, sorted by name; throws MigrationError on a bad file name.
+std::vector<Migration> load_migrations(const std::string& directory);
+
+std::string migration_checksum(const Migration& migration);
+
+struct MigrationReport {
+    std::vector<std::string> applied;          // applied by this run, in order
+    std::vector<std::string> already_applied;  // found applied with a matching checksum
+};
+
+// Throws MigrationError (changed checksum, a recorded migration missing from the list, bad
+// order) or a pqxx error (the SQL failed: that migration's transaction is rolled back).
+MigrationReport migrate(pqxx::connection& connection, const std::vector<Migration>& migrations);
+
+}  // namespace coalition::storage

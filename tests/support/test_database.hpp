@@ -1,0 +1,32 @@
+#pragma once
+// A fresh PostgreSQL database per test suite on the throw-away test cluster that scripts/test
+// starts. COALITION_TEST_DB names that cluster (a libpq connection string to a database the test
+// role can CREATE DATABASE from). A missing COALITION_TEST_DB fails the test: a pg test that
+// silently skips would be a test that cannot fail.
+#include <string>
+
+namespace coalition::testing {
+
+std::string test_cluster_conninfo();
+
+class TestDatabase {
+public:
+    // Creates database t_<label>_<pid>_<n>; `migrated` applies migrations/ to it.
+    explicit TestDatabase(const std::string& label, bool migrated = true);
+    ~TestDatabase();  // DROP DATABASE ... WITH (FORCE)
+    TestDatabase(const TestDatabase&) = delete;
+    TestDatabase& operator=(const TestDatabase&) = delete;
+
+    const std::string& name() const { return name_; }
+    const std::string& conninfo() const { return conninfo_; }
+
+private:
+    std::string name_;
+    std::string conninfo_;
+};
+
+// Runs `$COALITION_TEST_PGCTL stop|start` to stop or restart the test cluster (e2e fault tests).
+void stop_test_cluster();
+void start_test_cluster();
+
+}  // namespace coalition::testing
