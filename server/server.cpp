@@ -1,1 +1,182 @@
-// Placeholder until the server lands.
+#include "server/server.hpp"
+
+#include "server/db_pool.hpp"
+#include "server/health_handlers.hpp"
+#include "server/logger.hpp"
+#include "server/server_context.hpp"
+#include "server/session.hpp"
+#include "server/tls_context.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+namespace coalition::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Accepts connections until closed; over the connection cap, a new connection is closed at
+// once rather than queued, so the cap bounds memory and file descriptors.
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
+        : io_(io), tls_(tls), context_(context), acceptor_(io), retry_timer_(io) {
+        acceptor_.open(at.protocol());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.bind(at);
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+    }
+
+    void start() { accept(); }
+    void stop() {
+        asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            boost::system::error_code ignored;
+            self->acceptor_.close(ignored);
+            self->retry_timer_.cancel();
+        });
+    }
+    tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+private:
+    void accept() {
+        acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](
+                                                           boost::system::error_code ec,
+                                                           tcp::socket socket) {
+            self->on_accept(ec, std::move(socket));
+        });
+    }
+
+    void on_accept(boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+        if (ec) {
+            // E.g. out of file descriptors: back off briefly instead of spinning.
+            context_.logger.log(LogLevel::error, "accept failed", {{"error", ec.message()}});
+            retry_timer_.expires_after(std::chrono::milliseconds(100));
+            retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+                if (!wait_ec) self->accept();
+            });
+            return;
+        }
+        if (context_.sessions.size() >= static_cast<std::size_t>(context_.settings.max_connections)) {
+            context_.logger.log(LogLevel::warn, "connection refused: at max_connections",
+                                {{"max_connections", context_.settings.max_connections}});
+            boost::system::error_code ignored;
+            socket.close(ignored);
+        } else {
+            std::make_shared<Session>(std::move(socket), tls_, context_)->start();
+        }
+        accept();
+    }
+
+    asio::io_context& io_;
+    asio::ssl::context& tls_;
+    ServerContext& context_;
+    tcp::acceptor acceptor_;
+    asio::steady_timer retry_timer_;
+};
+
+tcp::endpoint listen_endpoint(const Settings& settings) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(settings.listen_host, ec);
+    if (ec) {
+        // Not a literal address: resolve a host name such as "localhost" once, at start.
+        asio::io_context resolver_io;
+        tcp::resolver resolver(resolver_io);
+        auto results = resolver.resolve(settings.listen_host, std::to_string(settings.listen_port), ec);
+        if (ec || results.empty()) {
+            throw SettingsError("COALITION_LISTEN: cannot resolve '" + settings.listen_host + "'");
+        }
+        return results.begin()->endpoint();
+    }
+    return tcp::endpoint(address, settings.listen_port);
+}
+
+// Drain: stop accepting, close idle connections, let busy ones answer, then stop the loop once
+// no connection is left or the shutdown deadline has passed.
+void drain_then_stop(asio::io_context& io, ServerContext& context, Listener& listener,
+                     std::shared_ptr<asio::steady_timer> timer,
+                     std::chrono::steady_clock::time_point deadline) {
+    if (context.sessions.size() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (context.sessions.size() != 0) {
+            context.logger.log(LogLevel::warn, "shutdown deadline passed with connections open",
+                               {{"connections", context.sessions.size()}});
+        }
+        io.stop();
+        return;
+    }
+    timer->expires_after(std::chrono::milliseconds(20));
+    timer->async_wait([&io, &context, &listener, timer, deadline](boost::system::error_code) {
+        drain_then_stop(io, context, listener, timer, deadline);
+    });
+}
+
+}  // namespace
+
+int run_server(const Settings& settings) {
+    Logger logger(parse_log_level(settings.log_level));
+    asio::ssl::context tls(asio::ssl::context::tls_server);
+    tcp::endpoint endpoint;
+    try {
+        configure_tls(tls, settings);
+        endpoint = listen_endpoint(settings);
+    } catch (const SettingsError& e) {
+        std::fprintf(stderr, "coalition-server: %s\n", e.what());
+        return 2;
+    }
+
+    // Declared before the io_context so that it outlives it: stopping the pool runs queued jobs
+    // whose completions post into the (stopped) io_context, which must still exist.
+    DatabasePool database(settings, logger);
+    ServerContext context{settings, logger, {}, {}, {}};
+    add_health_routes(context.router, database, settings);
+
+    asio::io_context io(settings.threads);
+    std::shared_ptr<Listener> listener;
+    try {
+        listener = std::make_shared<Listener>(io, tls, context, endpoint);
+    } catch (const boost::system::system_error& e) {
+        std::fprintf(stderr, "coalition-server: cannot listen on %s:%u: %s\n",
+                     settings.listen_host.c_str(), settings.listen_port, e.code().message().c_str());
+        return 2;
+    }
+    listener->start();
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int signo) {
+        if (ec) return;
+        logger.log(LogLevel::info, "draining", {{"signal", signo}, {"connections", context.sessions.size()}});
+        context.draining = true;
+        listener->stop();
+        context.sessions.for_each([](Session& session) { session.drain(); });
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(settings.shutdown_timeout_ms);
+        drain_then_stop(io, context, *listener, std::make_shared<asio::steady_timer>(io), deadline);
+    });
+
+    logger.log(LogLevel::info, "listening",
+               {{"address", listener->local_endpoint().address().to_string()},
+                {"port", listener->local_endpoint().port()},
+                {"threads", settings.threads},
+                {"mutual_tls", !settings.client_ca.empty()}});
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < settings.threads; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& thread : threads) thread.join();
+    database.stop();
+    logger.log(LogLevel::info, "stopped");
+    return 0;
+}
+
+}  // namespace coalition::server

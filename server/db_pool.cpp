@@ -1,0 +1,86 @@
+#include "server/db_pool.hpp"
+
+#include "server/logger.hpp"
+#include "storage/database.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/except>
+
+namespace coalition::server {
+
+DatabasePool::DatabasePool(const Settings& settings, Logger& logger)
+    : conninfo_(storage::conninfo_with_timeout(settings.db, settings.db_connect_timeout_s)),
+      logger_(logger) {
+    workers_.reserve(static_cast<std::size_t>(settings.db_pool_size));
+    for (int i = 0; i < settings.db_pool_size; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+DatabasePool::~DatabasePool() { stop(); }
+
+void DatabasePool::submit(Job job, Done done) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_ && queue_.size() < queue_jobs_max) {
+            queue_.push_back(Task{std::move(job), std::move(done)});
+            wake_.notify_one();
+            return;
+        }
+    }
+    done(std::make_exception_ptr(DatabaseUnavailable("database queue is full or stopping")));
+}
+
+void DatabasePool::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& worker : workers_) {
+        if (worker.joinable()) worker.join();
+    }
+    workers_.clear();
+}
+
+void DatabasePool::worker_loop() {
+    std::unique_ptr<pqxx::connection> connection;
+    while (true) {
+        Task task;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything queued has run
+            task = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        run_task(task, connection);
+    }
+}
+
+void DatabasePool::run_task(Task& task, std::unique_ptr<pqxx::connection>& connection) {
+    std::exception_ptr failure;
+    try {
+        if (!connection || !connection->is_open()) {
+            connection.reset();
+            try {
+                connection = std::make_unique<pqxx::connection>(conninfo_);
+            } catch (const pqxx::broken_connection& e) {
+                throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
+            }
+        }
+        task.job(*connection);
+    } catch (const pqxx::in_doubt_error& e) {
+        // The commit may or may not have happened. We never retry it blindly: the caller answers
+        // 503 and the partner's retry with the same webhook-id is either replayed or booked.
+        connection.reset();
+        logger_.log(LogLevel::error, "commit outcome unknown", {{"error", e.what()}});
+        failure = std::make_exception_ptr(DatabaseUnavailable("commit outcome unknown"));
+    } catch (const pqxx::broken_connection& e) {
+        connection.reset();
+        failure = std::make_exception_ptr(DatabaseUnavailable(std::string("connection lost: ") + e.what()));
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    task.done(failure);
+}
+
+}  // namespace coalition::server

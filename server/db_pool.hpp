@@ -1,0 +1,67 @@
+#pragma once
+// Blocking database work kept off the I/O threads: a fixed set of worker threads, each owning one
+// PostgreSQL connection that it (re)opens on demand. When PostgreSQL is down, jobs fail fast with
+// DatabaseUnavailable (the handlers answer 503) and the next job simply tries to connect again,
+// so the server recovers by itself.
+#include "core/settings.hpp"
+
+#include <pqxx/connection>
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace coalition::server {
+
+class Logger;
+
+// The database could not be reached, or was lost mid-job before a commit was acknowledged.
+class DatabaseUnavailable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class DatabasePool {
+public:
+    using Job = std::function<void(pqxx::connection&)>;
+    // Called exactly once per job, on a worker thread: nullptr on success, else the failure.
+    using Done = std::function<void(std::exception_ptr)>;
+
+    DatabasePool(const Settings& settings, Logger& logger);
+    ~DatabasePool();
+    DatabasePool(const DatabasePool&) = delete;
+    DatabasePool& operator=(const DatabasePool&) = delete;
+
+    // Queues a job. A full queue (more than queue_jobs_max waiting) fails it at once as
+    // unavailable rather than letting latency grow without bound.
+    void submit(Job job, Done done);
+    // Runs what is queued, then joins the workers. Idempotent.
+    void stop();
+
+    static constexpr std::size_t queue_jobs_max = 8192;
+
+private:
+    struct Task {
+        Job job;
+        Done done;
+    };
+    void worker_loop();
+    void run_task(Task& task, std::unique_ptr<pqxx::connection>& connection);
+
+    const std::string conninfo_;
+    Logger& logger_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Task> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace coalition::server

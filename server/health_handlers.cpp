@@ -1,0 +1,33 @@
+#include "server/health_handlers.hpp"
+
+#include "server/db_pool.hpp"
+#include "server/responses.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/nontransaction>
+
+namespace coalition::server {
+
+void add_health_routes(Router& router, DatabasePool& database, const Settings& settings) {
+    router.add("GET", "/healthz", [](const Request&, const PathParams&, Respond respond) {
+        respond(json_response(200, {{"status", "ok"}}));
+    });
+    const int retry_after_s = settings.db_retry_after_s;
+    router.add("GET", "/readyz",
+               [&database, retry_after_s](const Request&, const PathParams&, Respond respond) {
+                   database.submit(
+                       [](pqxx::connection& connection) {
+                           pqxx::nontransaction tx(connection);
+                           tx.exec("SELECT 1");
+                       },
+                       [respond, retry_after_s](std::exception_ptr failure) {
+                           if (!failure) return respond(json_response(200, {{"status", "ready"}}));
+                           auto response = error_response(ErrorCode::unavailable,
+                                                          "the database cannot be reached");
+                           response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+                           respond(std::move(response));
+                       });
+               });
+}
+
+}  // namespace coalition::server

@@ -1,0 +1,25 @@
+#include "server/responses.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace coalition::server {
+
+Response json_response(int status, const nlohmann::json& body) {
+    Response response;
+    response.status = status;
+    response.headers.emplace_back("Content-Type", "application/json");
+    response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return response;
+}
+
+Response error_response(const ApiError& error) {
+    nlohmann::json detail = {{"code", error_name(error.code)}, {"message", error.message}};
+    if (!error.field.empty()) detail["field"] = error.field;
+    return json_response(http_status(error.code), {{"error", detail}});
+}
+
+Response error_response(ErrorCode code, std::string message, std::string field) {
+    return error_response(ApiError{code, std::move(message), std::move(field)});
+}
+
+}  // namespace coalition::server

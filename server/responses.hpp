@@ -1,0 +1,15 @@
+#pragma once
+// Building JSON responses, errors included, in the contract's shapes.
+#include "core/errors.hpp"
+#include "server/http_types.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace coalition::server {
+
+Response json_response(int status, const nlohmann::json& body);
+// {"error": {"code", "message", "field"?}} with the registry's status for the code.
+Response error_response(const ApiError& error);
+Response error_response(ErrorCode code, std::string message, std::string field = {});
+
+}  // namespace coalition::server

@@ -1,0 +1,37 @@
+#pragma once
+// Routes (method, path pattern) to handlers. Patterns are literal segments and {name}
+// placeholders; a path that matches no pattern is 404 not_found, a path that matches with
+// another method is 405 method_not_allowed (with Allow).
+#include "server/http_types.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace coalition::server {
+
+using PathParams = std::map<std::string, std::string, std::less<>>;
+using Respond = std::function<void(Response)>;
+// A handler answers exactly once through `respond`, from any thread, possibly later.
+using Handler = std::function<void(const Request&, const PathParams&, Respond)>;
+
+class Router {
+public:
+    void add(std::string method, const std::string& pattern, Handler handler);
+    void dispatch(const Request& request, Respond respond) const;
+
+private:
+    struct Route {
+        std::string method;
+        std::vector<std::string> segments;
+        Handler handler;
+    };
+    std::vector<Route> routes_;
+};
+
+// Splits "/a/b/c" into {"a","b","c"}; an empty segment (e.g. "//" or a trailing '/') is kept
+// as "" so that "/v1/members/" never matches "/v1/members/{id}".
+std::vector<std::string> split_path(const std::string& path);
+
+}  // namespace coalition::server

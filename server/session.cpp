@@ -1,0 +1,223 @@
+#include "server/session.hpp"
+
+#include "core/crypto.hpp"
+#include "server/responses.hpp"
+#include "server/server_context.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace coalition::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+// The subject CN of a verified client certificate, if the client presented one.
+std::optional<std::string> peer_common_name(SSL* ssl) {
+    X509* certificate = SSL_get0_peer_certificate(ssl);
+    if (certificate == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+    X509_NAME* subject = X509_get_subject_name(certificate);
+    const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (index < 0) return std::string();
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+    unsigned char* utf8 = nullptr;
+    const int length = ASN1_STRING_to_UTF8(&utf8, data);
+    if (length < 0) return std::string();
+    std::string name(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
+    OPENSSL_free(utf8);
+    return name;
+}
+
+bool is_timeout(beast::error_code ec) { return ec == beast::error::timeout; }
+
+}  // namespace
+
+Session::Session(asio::ip::tcp::socket socket, asio::ssl::context& tls, ServerContext& context)
+    : stream_(std::move(socket), tls), context_(context) {
+    beast::error_code ec;
+    const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+Session::~Session() { context_.sessions.remove(this); }
+
+void Session::start() {
+    context_.sessions.add(shared_from_this());
+    // Run on the connection's strand: every handler below is serialised per connection.
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        self->set_deadline(self->context_.settings.handshake_timeout_ms);
+        self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                      [self](beast::error_code ec) { self->on_handshake(ec); });
+    });
+}
+
+void Session::drain() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+        self->draining_ = true;
+        // An idle connection is waiting in a read: cancelling it ends the connection now.
+        // A busy one finishes its request and then closes (see send()).
+        if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+    });
+}
+
+void Session::set_deadline(int milliseconds) {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(milliseconds));
+}
+
+void Session::on_handshake(beast::error_code ec) {
+    if (ec) {
+        context_.logger.log(LogLevel::debug, "handshake failed",
+                            {{"remote", remote_}, {"error", ec.message()}});
+        return close();
+    }
+    client_cn_ = peer_common_name(stream_.native_handle());
+    read_request();
+}
+
+void Session::read_request() {
+    if (draining_ || context_.draining) return shutdown();
+    busy_ = false;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(header_bytes_max));
+    parser_->body_limit(body_bytes_max);
+    set_deadline(requests_served_ == 0 ? context_.settings.header_timeout_ms
+                                       : context_.settings.idle_timeout_ms);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                self->on_header(ec);
+                            });
+}
+
+void Session::on_header(beast::error_code ec) {
+    request_started_ = std::chrono::steady_clock::now();
+    request_id_ = crypto::hex(crypto::random_bytes(8));
+    method_.clear();
+    path_.clear();
+    if (ec == http::error::header_limit) {
+        busy_ = true;
+        return send(error_response(ErrorCode::header_too_large,
+                                   "request headers exceed 8 KiB"), true);
+    }
+    if (ec == http::error::body_limit) {
+        // Beast checks a declared Content-Length against the limit while parsing the header,
+        // so an oversized body is refused before a byte of it is read.
+        busy_ = true;
+        return send(error_response(ErrorCode::payload_too_large, "request body exceeds 64 KiB"), true);
+    }
+    if (ec) {
+        // end_of_stream, timeout, cancellation by drain, or protocol garbage: nothing to answer.
+        if (is_timeout(ec)) {
+            context_.logger.log(LogLevel::debug, "connection timed out waiting for a request",
+                                {{"remote", remote_}});
+        }
+        return ec == http::error::end_of_stream ? shutdown() : close();
+    }
+    busy_ = true;
+    const auto& header = parser_->get();
+    method_ = std::string(header.method_string());
+    path_ = std::string(header.target());
+    if (parser_->is_done()) return handle_request();
+    set_deadline(context_.settings.body_timeout_ms);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                         self->on_body(read_ec);
+                     });
+}
+
+void Session::on_body(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+        return send(error_response(ErrorCode::payload_too_large, "request body exceeds 64 KiB"), true);
+    }
+    if (ec) return close();
+    handle_request();
+}
+
+void Session::handle_request() {
+    auto message = parser_->release();
+    Request request;
+    request.method = method_;
+    const std::string target(message.target());
+    const auto question = target.find('?');
+    request.path = target.substr(0, question);
+    if (question != std::string::npos) request.query = target.substr(question + 1);
+    for (const auto& field : message) {
+        request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.request_id = request_id_;
+    request.remote_address = remote_;
+    request.client_certificate_cn = client_cn_;
+    path_ = request.path;
+    const bool keep_alive = message.keep_alive();
+
+    // A handler may answer from a database thread: hop back onto this connection's strand.
+    context_.router.dispatch(request, [self = shared_from_this(), keep_alive](Response response) {
+        asio::post(self->stream_.get_executor(), [self, keep_alive, r = std::move(response)]() mutable {
+            self->send(std::move(r), !keep_alive);
+        });
+    });
+}
+
+void Session::send(Response response, bool close_after) {
+    close_after = close_after || draining_ || context_.draining;
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<unsigned>(response.status));
+    for (auto& [name, value] : response.headers) response_.set(name, value);
+    response_.set("X-Request-Id", request_id_);
+    response_.set(http::field::cache_control, "no-store");
+    response_.keep_alive(!close_after);
+    response_.body() = std::move(response.body);
+    response_.prepare_payload();
+    log_request(response.status);
+    set_deadline(context_.settings.body_timeout_ms);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this(), close_after](beast::error_code ec, std::size_t n) {
+                          self->on_write(close_after, ec, n);
+                      });
+}
+
+void Session::on_write(bool close_after, beast::error_code ec, std::size_t) {
+    ++requests_served_;
+    if (ec) return close();
+    if (close_after) return shutdown();
+    read_request();
+}
+
+void Session::shutdown() {
+    if (closed_) return;
+    set_deadline(context_.settings.shutdown_timeout_ms);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->close(); });
+}
+
+void Session::close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+}
+
+void Session::log_request(int status) {
+    const auto elapsed = std::chrono::steady_clock::now() - request_started_;
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+    const LogLevel level = status >= 500 ? LogLevel::warn : LogLevel::info;
+    if (!context_.logger.enabled(level)) return;
+    context_.logger.log(level, "request",
+                        {{"request_id", request_id_}, {"method", method_}, {"path", path_},
+                         {"status", status}, {"duration_ms", static_cast<double>(micros) / 1000.0},
+                         {"remote", remote_}});
+}
+
+}  // namespace coalition::server

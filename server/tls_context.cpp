@@ -1,0 +1,62 @@
+#include "server/tls_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <string>
+
+namespace coalition::server {
+namespace {
+
+// Mozilla server-side TLS, "intermediate" profile (TLS 1.2 suites; TLS 1.3 suites are
+// OpenSSL's defaults, which match the profile).
+constexpr const char* kIntermediateCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
+std::string openssl_reason() {
+    const unsigned long code = ERR_get_error();
+    if (code == 0) return "unknown OpenSSL error";
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof buffer);
+    ERR_clear_error();
+    return buffer;
+}
+
+void require(bool ok, const std::string& what) {
+    if (!ok) throw SettingsError(what + ": " + openssl_reason());
+}
+
+}  // namespace
+
+void configure_tls(boost::asio::ssl::context& context, const Settings& settings) {
+    SSL_CTX* ctx = context.native_handle();
+    require(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1, "TLS minimum version");
+    require(SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1, "TLS maximum version");
+    require(SSL_CTX_set_cipher_list(ctx, kIntermediateCiphers) == 1, "TLS 1.2 cipher list");
+    require(SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1") == 1, "TLS groups");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+
+    require(SSL_CTX_use_certificate_chain_file(ctx, settings.tls_cert.c_str()) == 1,
+            "COALITION_TLS_CERT '" + settings.tls_cert + "'");
+    require(SSL_CTX_use_PrivateKey_file(ctx, settings.tls_key.c_str(), SSL_FILETYPE_PEM) == 1,
+            "COALITION_TLS_KEY '" + settings.tls_key + "'");
+    require(SSL_CTX_check_private_key(ctx) == 1, "COALITION_TLS_KEY does not match the certificate");
+
+    if (!settings.client_ca.empty()) {
+        require(SSL_CTX_load_verify_locations(ctx, settings.client_ca.c_str(), nullptr) == 1,
+                "COALITION_CLIENT_CA '" + settings.client_ca + "'");
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(settings.client_ca.c_str());
+        require(names != nullptr, "COALITION_CLIENT_CA '" + settings.client_ca + "'");
+        SSL_CTX_set_client_CA_list(ctx, names);  // tells clients which CA to present a cert from
+        int mode = SSL_VERIFY_PEER;
+        if (settings.client_cert_required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(ctx, mode, nullptr);
+        SSL_CTX_set_verify_depth(ctx, 4);
+    }
+}
+
+}  // namespace coalition::server

@@ -1,0 +1,253 @@
+// The real coalition-server over TLS: protocol versions, health, limits, deadlines, connection
+// cap, mutual TLS, recovery from a database outage, and a clean SIGTERM.
+#include "tests/support/process.hpp"
+#include "tests/support/server_process.hpp"
+#include "tests/support/test_database.hpp"
+#include "tests/support/tls_client.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+namespace coalition::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServerTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { database_ = new TestDatabase("server_e2e", /*migrated=*/false); }
+    static void TearDownTestSuite() {
+        delete database_;
+        database_ = nullptr;
+    }
+    static TestDatabase* database_;
+};
+TestDatabase* ServerTest::database_ = nullptr;
+
+std::string error_code_of(const HttpResult& result) {
+    return nlohmann::json::parse(result.body).at("error").at("code").get<std::string>();
+}
+
+TEST_F(ServerTest, Tls13HandshakeWorksAndHealthzAnswers) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port(), {.ca_file = test_certs_dir() + "/ca.pem",
+                                     .min_version = TLS1_3_VERSION});
+    EXPECT_EQ(client.protocol(), "TLSv1.3");
+    const auto result = client.request("GET", "/healthz");
+    EXPECT_EQ(result.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(result.body).at("status"), "ok");
+    EXPECT_EQ(result.headers.at("content-type"), "application/json");
+    EXPECT_EQ(result.headers.at("x-request-id").size(), 16u);
+}
+
+TEST_F(ServerTest, Tls12IsAcceptedAndTls11Refused) {
+    ServerProcess server(database_->conninfo());
+    TlsClient modern(server.port(), {.max_version = TLS1_2_VERSION});
+    EXPECT_EQ(modern.protocol(), "TLSv1.2");
+    // SECLEVEL=0 lets this client offer TLS 1.1 at all; the server must still refuse it.
+    EXPECT_THROW(TlsClient(server.port(), {.min_version = TLS1_1_VERSION,
+                                           .max_version = TLS1_1_VERSION,
+                                           .cipher_list = "DEFAULT@SECLEVEL=0"}),
+                 std::runtime_error);
+}
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
+TEST_F(ServerTest, UnknownPathAndMethodGetJsonErrors) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    const auto missing = client.request("GET", "/v1/nothing-here");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(error_code_of(missing), "not_found");
+    const auto wrong_method = client.request("DELETE", "/healthz");
+    EXPECT_EQ(wrong_method.status, 405);
+    EXPECT_EQ(error_code_of(wrong_method), "method_not_allowed");
+    EXPECT_EQ(wrong_method.headers.at("allow"), "GET");
+}
+
+TEST_F(ServerTest, OversizedHeaderGets431AndTheConnectionCloses) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    const auto result = client.request("GET", "/healthz", {{"X-Padding", std::string(9000, 'a')}});
+    EXPECT_EQ(result.status, 431);
+    EXPECT_EQ(error_code_of(result), "header_too_large");
+    EXPECT_TRUE(client.closed_by_peer_within(5000));
+}
+
+TEST_F(ServerTest, DeclaredBodyOver64KiBGets413WithoutBeingRead) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    // Only the header is sent: the answer must come without the 100 KB ever arriving.
+    client.send_raw("POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100000\r\n\r\n");
+    const auto result = client.read_response();
+    EXPECT_EQ(result.status, 413);
+    EXPECT_EQ(error_code_of(result), "payload_too_large");
+}
+
+TEST_F(ServerTest, ChunkedBodyOver64KiBGets413) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    std::string chunked = "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 80; ++i) chunked += "400\r\n" + std::string(1024, 'x') + "\r\n";
+    chunked += "0\r\n\r\n";
+    client.send_raw(chunked);
+    const auto result = client.read_response();
+    EXPECT_EQ(result.status, 413);
+}
+
+TEST_F(ServerTest, SilentClientsAreCutOffAfterTheirDeadline) {
+    ServerProcess server(database_->conninfo(), {{"COALITION_HANDSHAKE_TIMEOUT_MS", "300"},
+                                                 {"COALITION_HEADER_TIMEOUT_MS", "300"},
+                                                 {"COALITION_IDLE_TIMEOUT_MS", "600"}});
+    IdleTcpConnection no_handshake(server.port());
+    TlsClient no_request(server.port());
+    TlsClient idle_after_one(server.port());
+    EXPECT_EQ(idle_after_one.request("GET", "/healthz").status, 200);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(no_handshake.closed_by_peer_within(5000));
+    EXPECT_TRUE(no_request.closed_by_peer_within(5000));
+    EXPECT_TRUE(idle_after_one.closed_by_peer_within(5000));
+    // Not cut off early either: the deadlines are what was configured, not zero.
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(250));
+}
+
+TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
+    ServerProcess server(database_->conninfo(), {{"COALITION_MAX_CONNECTIONS", "2"}});
+    TlsClient first(server.port());
+    TlsClient second(server.port());
+    EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+    EXPECT_EQ(second.request("GET", "/healthz").status, 200);
+    EXPECT_THROW(TlsClient(server.port(), {.timeout_ms = 3000}), std::runtime_error);
+    EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+}
+
+TEST_F(ServerTest, MutualTlsRequiresACertificateFromTheClientCa) {
+    const auto certs = test_certs_dir();
+    ServerProcess server(database_->conninfo(), {{"COALITION_CLIENT_CA", certs + "/ca.pem"},
+                                                 {"COALITION_CLIENT_CERT_REQUIRED", "true"}});
+    TlsClient with_cert(server.port(), {.cert_file = certs + "/client-grocer.pem",
+                                        .key_file = certs + "/client-grocer.key"});
+    EXPECT_EQ(with_cert.request("GET", "/healthz").status, 200);
+    // In TLS 1.3 the server's refusal of a missing certificate can arrive after the client's
+    // handshake completes, so the refusal shows on the first request at the latest.
+    EXPECT_ANY_THROW({
+        TlsClient without(server.port(), {.timeout_ms = 3000});
+        without.request("GET", "/healthz");
+    });
+    // A certificate the CA did not issue is refused too (the server's own cert is one).
+    EXPECT_ANY_THROW({
+        TlsClient foreign(server.port(), {.cert_file = certs + "/server.pem",
+                                          .key_file = certs + "/server.key",
+                                          .timeout_ms = 3000});
+        foreign.request("GET", "/healthz");
+    });
+}
+
+TEST_F(ServerTest, ReadyzFollowsTheDatabaseWithoutARestart) {
+    ServerProcess server(database_->conninfo(), {{"COALITION_DB_CONNECT_TIMEOUT_S", "1"}});
+    TlsClient client(server.port());
+    EXPECT_EQ(client.request("GET", "/readyz").status, 200);
+
+    stop_test_cluster();
+    HttpResult down;
+    try {
+        down = client.request("GET", "/readyz");
+    } catch (...) {
+        start_test_cluster();
+        throw;
+    }
+    EXPECT_EQ(down.status, 503);
+    EXPECT_EQ(error_code_of(down), "unavailable");
+    EXPECT_EQ(down.headers.count("retry-after"), 1u);
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);  // alive while not ready
+
+    start_test_cluster();
+    // Each pooled connection notices the restart on its next use; a few answers may still fail.
+    int status = 0;
+    for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+        status = client.request("GET", "/readyz").status;
+        if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 200);
+    EXPECT_TRUE(server.process().running());
+}
+
+TEST_F(ServerTest, SigtermWithOpenConnectionsExitsZero) {
+    ServerProcess server(database_->conninfo());
+    TlsClient idle(server.port());
+    EXPECT_EQ(idle.request("GET", "/healthz").status, 200);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(server.terminate(), 0) << server.log();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+    EXPECT_TRUE(idle.closed_by_peer_within(2000));
+    EXPECT_THAT(server.log(), HasSubstr("\"msg\":\"draining\""));
+}
+
+TEST_F(ServerTest, LogLinesAreJsonWithRequestIds) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    const auto result = client.request("GET", "/healthz");
+    ASSERT_EQ(server.terminate(), 0);
+    bool found = false;
+    std::istringstream lines(server.log());
+    for (std::string line; std::getline(lines, line);) {
+        const auto entry = nlohmann::json::parse(line);  // every line must be JSON
+        if (entry.value("request_id", "") == result.headers.at("x-request-id")) found = true;
+    }
+    EXPECT_TRUE(found);
+}
+
+TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
+    const auto certs = test_certs_dir();
+    const EnvOverrides good = {{"COALITION_DB", "host=/nonexistent"},
+                               {"COALITION_TLS_CERT", certs + "/server.pem"},
+                               {"COALITION_TLS_KEY", certs + "/server.key"},
+                               {"COALITION_CONFIG", kUnset}};
+    const std::vector<EnvOverrides> bad = {
+        {{"COALITION_LISTEN", "no-port"}},
+        {{"COALITION_LISTEN", "127.0.0.1:99999"}},
+        {{"COALITION_TLS_CERT", "/nonexistent.pem"}},
+        {{"COALITION_TLS_KEY", certs + "/client-grocer.key"}},  // does not match the cert
+        {{"COALITION_DB", kUnset}},
+        {{"COALITION_THREADS", "0"}},
+        {{"COALITION_CLIENT_CERT_REQUIRED", "true"}},
+        {{"COALITION_CONFIG", "/nonexistent.json"}},
+    };
+    for (const auto& overrides : bad) {
+        EnvOverrides env = good;
+        for (const auto& [k, v] : overrides) env[k] = v;
+        const auto result = run_command({bin_path("coalition-server")}, env, 20000);
+        EXPECT_EQ(result.exit_code, 2) << overrides.begin()->first << "=" << overrides.begin()->second;
+        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+        EXPECT_THAT(result.err, HasSubstr("coalition-server: "));
+    }
+}
+
+TEST(ServerSettings, AddressInUseExitsTwo) {
+    const auto certs = test_certs_dir();
+    TestDatabase database("server_in_use", false);
+    ServerProcess first(database.conninfo());
+    const auto result = run_command(
+        {bin_path("coalition-server")},
+        {{"COALITION_DB", database.conninfo()},
+         {"COALITION_LISTEN", "127.0.0.1:" + std::to_string(first.port())},
+         {"COALITION_TLS_CERT", certs + "/server.pem"},
+         {"COALITION_TLS_KEY", certs + "/server.key"}},
+        20000);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_THAT(result.err, HasSubstr("cannot listen"));
+}
+
+}  // namespace
+}  // namespace coalition::testing

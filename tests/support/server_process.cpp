@@ -1,0 +1,63 @@
+#include "tests/support/server_process.hpp"
+
+#include "tests/support/tls_client.hpp"
+
+#include <csignal>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace coalition::testing {
+
+std::string test_certs_dir() {
+    const char* value = std::getenv("COALITION_TEST_CERTS");
+    if (value == nullptr || *value == '\0') {
+        throw std::runtime_error("COALITION_TEST_CERTS is not set: run the e2e tier through ./scripts/test");
+    }
+    return value;
+}
+
+ServerProcess::ServerProcess(const std::string& database, const EnvOverrides& extra_env) {
+    port_ = free_port();
+    const std::string certs = test_certs_dir();
+    EnvOverrides env = {
+        {"COALITION_DB", database},
+        {"COALITION_LISTEN", "127.0.0.1:" + std::to_string(port_)},
+        {"COALITION_TLS_CERT", certs + "/server.pem"},
+        {"COALITION_TLS_KEY", certs + "/server.key"},
+        {"COALITION_CONFIG", kUnset},
+        {"COALITION_CLIENT_CA", kUnset},
+    };
+    for (const auto& [name, value] : extra_env) env[name] = value;
+    process_ = std::make_unique<ChildProcess>(std::vector<std::string>{bin_path("coalition-server")}, env);
+
+    // Sanitizer builds start slowly on a busy 2-core machine: allow generous time.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!process_->running()) {
+            throw std::runtime_error("coalition-server exited during start:\n" + process_->log());
+        }
+        try {
+            // A client certificate is sent only when the server asks, so this probe also works
+            // for servers that make mutual TLS mandatory.
+            TlsClient client(port_, {.cert_file = certs + "/client-grocer.pem",
+                                     .key_file = certs + "/client-grocer.key",
+                                     .timeout_ms = 2000});
+            if (client.request("GET", "/healthz").status == 200) return;
+        } catch (const std::exception&) {
+            // not listening yet
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("coalition-server did not answer /healthz in time:\n" + process_->log());
+}
+
+ServerProcess::~ServerProcess() = default;
+
+int ServerProcess::terminate(int timeout_ms) {
+    process_->signal(SIGTERM);
+    return process_->wait(timeout_ms);
+}
+
+}  // namespace coalition::testing

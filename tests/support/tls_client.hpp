@@ -1,0 +1,60 @@
+#pragma once
+// A small HTTPS client for e2e tests: one TLS connection, requests over keep-alive, every wait
+// bounded. Built on Beast so that the tests exercise a real, independent HTTP implementation.
+#include <map>
+#include <memory>
+#include <string>
+
+namespace coalition::testing {
+
+struct TlsClientOptions {
+    std::string ca_file;            // verify the server against it (empty: no verification)
+    std::string cert_file;          // client certificate (mutual TLS)
+    std::string key_file;
+    int min_version = 0;            // e.g. TLS1_3_VERSION; 0 = library default
+    int max_version = 0;
+    std::string cipher_list;        // for forcing legacy protocols in refusal tests
+    int timeout_ms = 10000;
+};
+
+struct HttpResult {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+};
+
+class TlsClient {
+public:
+    // Connects and completes the handshake; throws std::runtime_error on failure.
+    TlsClient(int port, TlsClientOptions options = {});
+    ~TlsClient();
+    TlsClient(const TlsClient&) = delete;
+    TlsClient& operator=(const TlsClient&) = delete;
+
+    HttpResult request(const std::string& method, const std::string& target,
+                       const std::map<std::string, std::string>& headers = {},
+                       const std::string& body = {});
+    // Sends raw bytes over TLS (for malformed or oversized requests).
+    void send_raw(const std::string& bytes);
+    HttpResult read_response();
+    // True if the server closes the connection within timeout_ms (reads and discards data).
+    bool closed_by_peer_within(int timeout_ms);
+    std::string protocol() const;  // "TLSv1.3", ...
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Opens a plain TCP connection and does nothing; closed_by_peer_within() as above.
+class IdleTcpConnection {
+public:
+    explicit IdleTcpConnection(int port);
+    ~IdleTcpConnection();
+    bool closed_by_peer_within(int timeout_ms);
+
+private:
+    int fd_ = -1;
+};
+
+}  // namespace coalition::testing
