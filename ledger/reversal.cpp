@@ -1,0 +1,111 @@
+#include "ledger/reversal.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "ledger/burn.hpp"
+
+namespace coalition::ledger {
+namespace {
+
+const Lot& find_lot(std::span<const Lot> lots, LotId id) {
+    auto it = std::find_if(lots.begin(), lots.end(), [&](const Lot& lot) { return lot.id == id; });
+    require(it != lots.end(), "plan_burn_reversal: a slice names a lot that was not passed in");
+    return *it;
+}
+
+void check_burn(const BurnRecord& burn) {
+    require(!burn.slices.empty(), "plan_burn_reversal: a burn has at least one slice");
+    std::unordered_set<LotId> seen;
+    for (const Slice& slice : burn.slices) {
+        check_slice(slice);
+        require(slice.kind == SliceKind::burn, "plan_burn_reversal: only burn slices reverse");
+        require(slice.id != 0, "plan_burn_reversal: burn slices must be stored ones");
+        require(slice.redeemer == burn.slices.front().redeemer,
+                "plan_burn_reversal: one burn has one redeemer");
+        require(seen.insert(slice.lot_id).second, "plan_burn_reversal: a lot sliced twice");
+    }
+}
+
+Slice opposite(const Slice& original) {
+    Slice out = original;
+    out.id = 0;
+    out.kind = SliceKind::burn_reversal;
+    out.reverses_slice_id = original.id;
+    return out;
+}
+
+}  // namespace
+
+Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span<const Lot> lots,
+                                               Points debt, Date today) {
+    require(today.ok(), "plan_burn_reversal: invalid date");
+    check_member(lots, debt);
+    if (burn.reversed) return ErrorCode::already_reversed;
+    check_burn(burn);
+
+    BurnReversalOutcome out;
+    Points debt_left = debt;
+    Points reissued{0};
+    for (const Slice& original : burn.slices) {
+        const Lot& lot = find_lot(lots, original.lot_id);
+        require(lot.issuer == original.issuer, "plan_burn_reversal: slice and lot issuers differ");
+        out.slices.push_back(opposite(original));
+        out.points += original.points;
+        const bool expired = std::chrono::sys_days(today) > std::chrono::sys_days(lot.expires_on);
+
+        if (lot.reversed) {
+            // Those points were already turned into debt by the earn's reversal: giving them
+            // back first cancels that debt, like any later earn would.
+            const Points to_debt = std::min(debt_left, original.points);
+            debt_left -= to_debt;
+            out.debt_repaid += to_debt;
+            const Points excess = original.points - to_debt;
+            if (excess == Points(0)) continue;
+            if (expired) {
+                out.breakage.push_back(LotExpiry{lot.id, lot.issuer, excess, today});
+            } else {
+                out.reissues.push_back(Reissue{lot.id, lot.issuer, excess, lot.expires_on});
+                reissued += excess;
+            }
+            continue;
+        }
+
+        const Points after = lot.remaining + original.points;
+        require(after <= spendable_capacity(lot),
+                "plan_burn_reversal: returning the slice lifts the lot above issued - debt_repaid");
+        out.lot_updates.push_back(LotUpdate{lot.id, lot.remaining, after});
+        if (expired) {
+            if (auto snapshot = expiry_snapshot(lot, today)) {
+                out.expiry_snapshots.push_back(*snapshot);
+            }
+            out.breakage.push_back(LotExpiry{lot.id, lot.issuer, original.points, today});
+        }
+    }
+    out.new_debt = debt_left;
+
+    std::vector<Lot> after(lots.begin(), lots.end());
+    apply_lot_updates(after, out.lot_updates);
+    out.balance_after = balance(after, out.new_debt, today) + reissued;
+    return out;
+}
+
+Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today) {
+    require(today.ok(), "plan_earn_reversal: invalid date");
+    require(debt >= Points(0), "plan_earn_reversal: debt must be >= 0");
+    check_lot(lot);
+    if (lot.reversed) return ErrorCode::already_reversed;
+
+    EarnReversalOutcome out;
+    out.lot_id = lot.id;
+    out.lot_update = LotUpdate{lot.id, lot.remaining, Points(0)};
+    out.points_removed = lot.remaining;
+    out.removed_from_balance = is_open(lot, today) ? lot.remaining : Points(0);
+    // Everything that left the lot — burnt, or paid earlier debt — was never really earned.
+    out.debt_added = lot.issued - lot.remaining;
+    out.new_debt = debt + out.debt_added;
+    out.expiry_snapshot = expiry_snapshot(lot, today);
+    return out;
+}
+
+}  // namespace coalition::ledger

@@ -1,0 +1,77 @@
+#pragma once
+// Reversals: a refunded purchase undoes its burn (points go back to the very lots they came
+// from) or its earn (the lot is emptied and what was already spent of it becomes debt).
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "ledger/breakage.hpp"
+#include "ledger/lot.hpp"
+#include "ledger/result.hpp"
+#include "ledger/slice.hpp"
+
+namespace coalition::ledger {
+
+// A stored burn, as storage loads it to reverse it.
+struct BurnRecord {
+    std::vector<Slice> slices;  // kind burn, with their ids
+    bool reversed = false;      // a reversal claim already names this burn
+};
+
+// Points returned to a lot whose earn was reversed, beyond the member's debt. That lot must stay
+// empty (lots CHECK: reversed => points_remaining = 0), so they are credited as a new lot of the
+// same issuer with the same expiry. The schema has no natural earn_claim_id for such a lot yet.
+struct Reissue {
+    LotId source_lot_id = 0;
+    PartnerId issuer;
+    Points points{0};
+    Date expires_on{};
+
+    friend bool operator==(const Reissue&, const Reissue&) = default;
+};
+
+struct BurnReversalOutcome {
+    Points points{0};                    // Σ returned, == Σ original slices
+    std::vector<Slice> slices;           // burn_reversal slices, one per original, same order
+    std::vector<LotUpdate> lot_updates;  // lots (not reversed) that took their points back
+    // Returned points landing in a lot expired by `today`: breakage of its issuer on today,
+    // the reversal's settlement date.
+    std::vector<LotExpiry> breakage;
+    // The expiry breakage of touched expired lots as it stood before this reversal; storage
+    // inserts these if absent (see expiry_snapshot).
+    std::vector<LotExpiry> expiry_snapshots;
+    // Returned points of lots whose earn was reversed meanwhile: they repay the debt that
+    // reversal created; the rest is reissued (or is breakage if that lot has expired).
+    Points debt_repaid{0};
+    Points new_debt{0};
+    std::vector<Reissue> reissues;
+    // Balance over the lots passed in (pass all the member's lots that may be open), with the
+    // updates, the new debt and the reissues applied.
+    Points balance_after{0};
+};
+
+// Decides the reversal of `burn` on `today` (the reversal's settlement date). `lots` must
+// include every lot the burn's slices name.
+// Refused with already_reversed when the burn was reversed before.
+// Throws LedgerBug when the burn has no slices, a slice is not a stored burn slice, names a lot
+// twice or a lot not passed in, disagrees with its lot's issuer, mixes redeemers, or when giving
+// the points back would lift a lot above issued − debt_repaid.
+Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span<const Lot> lots,
+                                               Points debt, Date today);
+
+struct EarnReversalOutcome {
+    LotId lot_id = 0;
+    LotUpdate lot_update;            // remaining → 0; storage also sets reversed_by_claim_id
+    Points points_removed{0};        // the lot's remaining points
+    Points removed_from_balance{0};  // of those, the ones that still counted (lot not expired)
+    Points debt_added{0};            // issued − remaining: spent, incl. what repaid debt
+    Points new_debt{0};
+    std::optional<LotExpiry> expiry_snapshot;  // when the lot had expired holding points
+};
+
+// Decides the reversal of the earn that created `lot` on `today`.
+// Refused with already_reversed when the lot was reversed before.
+// Throws LedgerBug on an invalid lot or a negative debt.
+Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today);
+
+}  // namespace coalition::ledger
