@@ -1,0 +1,169 @@
+#include "settlement/statement.hpp"
+
+#include <algorithm>
+
+#include "settlement/json_fields.hpp"
+
+namespace coalition::settlement {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+std::int64_t integer(const json& object, std::string_view where, std::string_view name) {
+    return json_fields::integer<StatementFormatError>(object, where, name);
+}
+std::string text(const json& object, std::string_view where, std::string_view name) {
+    return json_fields::text<StatementFormatError>(object, where, name);
+}
+void require_object(const json& object, std::string_view where,
+                    std::initializer_list<std::string_view> names) {
+    json_fields::require_object<StatementFormatError>(object, where, names);
+}
+
+}  // namespace
+
+std::optional<PartnerStatement> build_statement(const SettlementRun& run,
+                                                std::string_view partner_id) {
+    const auto participant =
+        std::find_if(run.participants.begin(), run.participants.end(),
+                     [&](const Participant& p) { return p.partner_id == partner_id; });
+    if (participant == run.participants.end()) return std::nullopt;
+    const auto info =
+        std::find_if(run.information.begin(), run.information.end(),
+                     [&](const PartnerInformation& i) { return i.partner_id == partner_id; });
+    if (info == run.information.end()) {
+        throw std::logic_error("run " + run.date + " has no informational lines for '" +
+                               std::string(partner_id) + "': build statements from a computed run");
+    }
+
+    PartnerStatement statement;
+    statement.date = run.date;
+    statement.status = run.status;
+    statement.currency = run.currency;
+    statement.point_value = run.point_value;
+    statement.partner_id = participant->partner_id;
+    statement.received = participant->received;
+    statement.paid = participant->paid;
+    statement.fees = participant->fees;
+    statement.net = participant->net;
+    statement.rounding_difference =
+        participant->net - (participant->received - participant->paid - participant->fees);
+    for (const auto& obligation : run.obligations) {
+        if (obligation.from == partner_id || obligation.to == partner_id) {
+            statement.obligations.push_back(obligation);
+        }
+    }
+    statement.own_redemptions = info->own_redemptions;
+    statement.points_issued = info->points_issued;
+    statement.points_expired = info->points_expired;
+    statement.points_outstanding = info->points_outstanding;
+    for (const auto& instruction : run.instructions) {
+        if (instruction.from == partner_id || instruction.to == partner_id) {
+            statement.instruction = instruction;
+        }
+    }
+    return statement;
+}
+
+nlohmann::ordered_json statement_to_json(const PartnerStatement& statement) {
+    ordered_json obligations = ordered_json::array();
+    for (const auto& obligation : statement.obligations) {
+        obligations.push_back(ordered_json{{"from", obligation.from},
+                                           {"to", obligation.to},
+                                           {"points", obligation.points.value()},
+                                           {"amount_minor", obligation.amount.value()}});
+    }
+    ordered_json instruction = nullptr;
+    if (statement.instruction) {
+        instruction = ordered_json{{"from", statement.instruction->from},
+                                   {"to", statement.instruction->to},
+                                   {"amount_minor", statement.instruction->amount.value()}};
+    }
+    return ordered_json{
+        {"date", statement.date},
+        {"status", std::string(to_string(statement.status))},
+        {"currency", statement.currency},
+        {"point_value", statement.point_value.value()},
+        {"partner_id", statement.partner_id},
+        {"net", ordered_json{{"received_minor", statement.received.value()},
+                             {"paid_minor", statement.paid.value()},
+                             {"fees_minor", statement.fees.value()},
+                             {"rounding_difference_minor", statement.rounding_difference.value()},
+                             {"net_minor", statement.net.value()}}},
+        {"obligations", std::move(obligations)},
+        {"own_redemptions", statement.own_redemptions.value()},
+        {"points_issued", statement.points_issued.value()},
+        {"points_expired", statement.points_expired.value()},
+        {"points_outstanding", statement.points_outstanding.value()},
+        {"instruction", std::move(instruction)},
+    };
+}
+
+std::string statement_to_json_text(const PartnerStatement& statement) {
+    return statement_to_json(statement).dump();
+}
+
+PartnerStatement statement_from_json(const json& document) {
+    constexpr std::string_view where = "statement";
+    require_object(document, where,
+                   {"date", "status", "currency", "point_value", "partner_id", "net", "obligations",
+                    "own_redemptions", "points_issued", "points_expired", "points_outstanding",
+                    "instruction"});
+    PartnerStatement statement;
+    statement.date = text(document, where, "date");
+    const auto status = parse_run_status(text(document, where, "status"));
+    if (!status) throw StatementFormatError("statement.status is neither provisional nor closed");
+    statement.status = *status;
+    statement.currency = text(document, where, "currency");
+    statement.point_value = Micros(integer(document, where, "point_value"));
+    statement.partner_id = text(document, where, "partner_id");
+
+    const auto& net = document.at("net");
+    constexpr std::string_view net_where = "statement.net";
+    require_object(
+        net, net_where,
+        {"received_minor", "paid_minor", "fees_minor", "rounding_difference_minor", "net_minor"});
+    statement.received = MinorUnits(integer(net, net_where, "received_minor"));
+    statement.paid = MinorUnits(integer(net, net_where, "paid_minor"));
+    statement.fees = MinorUnits(integer(net, net_where, "fees_minor"));
+    statement.rounding_difference =
+        MinorUnits(integer(net, net_where, "rounding_difference_minor"));
+    statement.net = MinorUnits(integer(net, net_where, "net_minor"));
+
+    for (const auto& item :
+         json_fields::array<StatementFormatError>(document, where, "obligations")) {
+        constexpr std::string_view item_where = "statement.obligations[]";
+        require_object(item, item_where, {"from", "to", "points", "amount_minor"});
+        statement.obligations.push_back(
+            Obligation{text(item, item_where, "from"), text(item, item_where, "to"),
+                       Points(integer(item, item_where, "points")),
+                       MinorUnits(integer(item, item_where, "amount_minor"))});
+    }
+    statement.own_redemptions = Points(integer(document, where, "own_redemptions"));
+    statement.points_issued = Points(integer(document, where, "points_issued"));
+    statement.points_expired = Points(integer(document, where, "points_expired"));
+    statement.points_outstanding = Points(integer(document, where, "points_outstanding"));
+
+    const auto& instruction = document.at("instruction");
+    if (!instruction.is_null()) {
+        constexpr std::string_view item_where = "statement.instruction";
+        require_object(instruction, item_where, {"from", "to", "amount_minor"});
+        statement.instruction =
+            Instruction{text(instruction, item_where, "from"), text(instruction, item_where, "to"),
+                        MinorUnits(integer(instruction, item_where, "amount_minor"))};
+    }
+    return statement;
+}
+
+PartnerStatement statement_from_json_text(std::string_view text) {
+    json document;
+    try {
+        document = json::parse(text);
+    } catch (const json::parse_error& error) {
+        throw StatementFormatError(std::string("statement is not JSON: ") + error.what());
+    }
+    return statement_from_json(document);
+}
+
+}  // namespace coalition::settlement
