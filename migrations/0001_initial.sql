@@ -158,21 +158,27 @@ CREATE TRIGGER claims_not_into_closed_date BEFORE INSERT ON claims
 ------------------------------------------------------------------------------------------------
 -- Lots: the points one earn issued to one member. Burns take from points_remaining; an earn
 -- first repays debt (debt_repaid), so remaining never exceeds issued minus that.
+-- A lot can also be *reissued* by a burn reversal whose points cannot go back to their own lot
+-- because that lot's earn was reversed meanwhile (see docs/data-model.md): such a lot names the
+-- reversal as its claim and the lot it replaces, carries no fee and is not new issuance.
 CREATE TABLE lots (
-    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    member_id        entity_id   NOT NULL REFERENCES members (id),
-    issuer_id        entity_id   NOT NULL REFERENCES partners (id),
-    earn_claim_id    bigint      NOT NULL UNIQUE REFERENCES claims (id),
-    points_issued    bigint      NOT NULL CHECK (points_issued > 0),
-    debt_repaid      bigint      NOT NULL DEFAULT 0 CHECK (debt_repaid >= 0),
-    points_remaining bigint      NOT NULL CHECK (points_remaining >= 0),
-    fee_micros       bigint      NOT NULL CHECK (fee_micros >= 0),  -- issuance fee owed to operator
-    accepted_at      timestamptz NOT NULL,
-    settlement_date  date        NOT NULL,
-    expires_on       date        NOT NULL CHECK (expires_on >= settlement_date),
+    id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    member_id            entity_id   NOT NULL REFERENCES members (id),
+    issuer_id            entity_id   NOT NULL REFERENCES partners (id),
+    claim_id             bigint      NOT NULL REFERENCES claims (id),
+    reissued_from_lot_id bigint      REFERENCES lots (id),
+    points_issued        bigint      NOT NULL CHECK (points_issued > 0),
+    debt_repaid          bigint      NOT NULL DEFAULT 0 CHECK (debt_repaid >= 0),
+    points_remaining     bigint      NOT NULL CHECK (points_remaining >= 0),
+    fee_micros           bigint      NOT NULL CHECK (fee_micros >= 0),  -- issuance fee owed to operator
+    accepted_at          timestamptz NOT NULL,
+    settlement_date      date        NOT NULL,
+    expires_on           date        NOT NULL CHECK (expires_on >= settlement_date),
     reversed_by_claim_id bigint UNIQUE REFERENCES claims (id),
+    UNIQUE NULLS NOT DISTINCT (claim_id, reissued_from_lot_id),  -- one lot per earn
     CHECK (debt_repaid + points_remaining <= points_issued),
-    CHECK (reversed_by_claim_id IS NULL OR points_remaining = 0)
+    CHECK (reversed_by_claim_id IS NULL OR points_remaining = 0),
+    CHECK (reissued_from_lot_id IS NULL OR fee_micros = 0)
 );
 -- FIFO order of a member's open lots: earliest expiry, then acceptance, then id.
 CREATE INDEX lots_open_fifo ON lots (member_id, expires_on, accepted_at, id)
@@ -210,19 +216,40 @@ CREATE TRIGGER slices_not_into_closed_date BEFORE INSERT ON slices
     FOR EACH ROW EXECUTE FUNCTION forbid_closed_date();
 
 ------------------------------------------------------------------------------------------------
--- Breakage: points that expired unspent, booked to their issuer on the settlement date of the
--- day after expires_on (or, for points a reversal returned to an already expired lot, on the
--- reversal's date).
+-- Breakage: points that expired unspent, booked to their issuer. A lot's expiry row (claim_id
+-- NULL) is written once, on the settlement date after expires_on, holding what remained at the
+-- end of expires_on; nothing may change an expired lot before that row exists, so it is never
+-- counted twice. Points a burn reversal returns to an already expired lot are breakage of the
+-- reversal's date, one row per (lot, reversal claim).
 CREATE TABLE lot_expiries (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     lot_id          bigint    NOT NULL REFERENCES lots (id),
+    claim_id        bigint    REFERENCES claims (id),
     issuer_id       entity_id NOT NULL REFERENCES partners (id),
     points          bigint    NOT NULL CHECK (points > 0),
     settlement_date date      NOT NULL,
-    UNIQUE (lot_id, settlement_date)
+    UNIQUE NULLS NOT DISTINCT (lot_id, claim_id)
 );
 CREATE INDEX lot_expiries_by_settlement_date ON lot_expiries (settlement_date);
 CREATE TRIGGER lot_expiries_append_only BEFORE UPDATE OR DELETE ON lot_expiries
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
 CREATE TRIGGER lot_expiries_not_into_closed_date BEFORE INSERT ON lot_expiries
     FOR EACH ROW EXECUTE FUNCTION forbid_closed_date();
+
+------------------------------------------------------------------------------------------------
+-- History is never removed wholesale either: TRUNCATE is refused on every ledger table, and
+-- rows of lots and members are never deleted (they are only updated under the member lock).
+CREATE TRIGGER claims_no_truncate BEFORE TRUNCATE ON claims
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER slices_no_truncate BEFORE TRUNCATE ON slices
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER lot_expiries_no_truncate BEFORE TRUNCATE ON lot_expiries
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER lots_no_truncate BEFORE TRUNCATE ON lots
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER lots_no_delete BEFORE DELETE ON lots
+    FOR EACH ROW EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER members_no_truncate BEFORE TRUNCATE ON members
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER members_no_delete BEFORE DELETE ON members
+    FOR EACH ROW EXECUTE FUNCTION forbid_change();

@@ -1,1 +1,389 @@
-// Placeholder until coalitionctl lands.
+#include "tools/ctl/commands.hpp"
+
+#include "storage/database.hpp"
+#include "storage/migrator.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
+#include "storage/token_store.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <charconv>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+
+namespace coalition::ctl {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: coalitionctl [--config FILE] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  migrate [--dir DIR]                 apply migrations (embedded, or DIR/NNNN_name.sql)\n"
+    "  program show                        print the program settings in force (JSON)\n"
+    "  program set KEY VALUE               KEY: currency, point_value, issue_fee,\n"
+    "                                      validity_months, timezone\n"
+    "  partner add ID --name NAME [--earn-rate N] [--secret whsec_...]\n"
+    "                                      add a partner; prints its webhook secret\n"
+    "  partner rotate-secret ID            prints the new secret; the old one works 24 hours\n"
+    "  partner suspend ID | resume ID      refuse / accept the partner's claims again\n"
+    "  partner list                        one JSON object per partner and line\n"
+    "  token create --role operator|partner [--partner ID]\n"
+    "                                      prints a new API token (only its hash is stored)\n"
+    "  help                                this text\n"
+    "\n"
+    "exit status: 0 done, 1 the operation failed, 2 bad arguments or settings\n"
+    "\n"
+    "settings (config file key / environment variable):\n";
+
+// Exit 2: the command line or the settings are wrong; nothing was attempted.
+class UsageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Exit 1: a well-formed command that could not be carried out.
+class OperationError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// libpq messages span lines; the contract promises one line on stderr.
+std::string one_line(std::string_view text) {
+    std::string out;
+    bool space = false;
+    for (char c : text) {
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out.push_back(' ');
+        space = false;
+        out.push_back(c);
+    }
+    return out.empty() ? "unknown error" : out;
+}
+
+struct Arguments {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> options;  // "--name" -> value
+
+    std::optional<std::string> option(const std::string& name) const {
+        const auto found = options.find(name);
+        if (found == options.end()) return std::nullopt;
+        return found->second;
+    }
+};
+
+// Every option takes a value, as "--opt VALUE" or "--opt=VALUE"; positional must match exactly.
+Arguments parse_arguments(const std::vector<std::string>& args, std::size_t first,
+                          const std::set<std::string>& allowed, std::size_t positional_count,
+                          const std::string& command) {
+    Arguments out;
+    for (std::size_t i = first; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg.rfind("--", 0) != 0) {
+            out.positional.push_back(arg);
+            continue;
+        }
+        std::string name = arg;
+        std::optional<std::string> value;
+        if (const auto equals = arg.find('='); equals != std::string::npos) {
+            name = arg.substr(0, equals);
+            value = arg.substr(equals + 1);
+        }
+        if (allowed.count(name) == 0) {
+            throw UsageError(command + ": unknown option " + name);
+        }
+        if (!value) {
+            if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0) {
+                throw UsageError(command + ": " + name + " needs a value");
+            }
+            value = args[++i];
+        }
+        if (!out.options.emplace(name, *value).second) {
+            throw UsageError(command + ": " + name + " given twice");
+        }
+    }
+    if (out.positional.size() < positional_count) {
+        throw UsageError(command + ": missing argument (see coalitionctl help)");
+    }
+    if (out.positional.size() > positional_count) {
+        throw UsageError(command + ": unexpected argument '" + out.positional[positional_count] +
+                         "'");
+    }
+    return out;
+}
+
+std::int64_t parse_integer(const std::string& what, const std::string& text, std::int64_t min,
+                           std::int64_t max) {
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
+        value > max) {
+        throw UsageError(what + ": expected an integer " + std::to_string(min) + ".." +
+                         std::to_string(max) + ", got '" + text + "'");
+    }
+    return value;
+}
+
+class Context {
+  public:
+    Context(const EnvLookup& env, std::optional<std::string> config_path, std::ostream& out)
+        : env_(env), config_path_(std::move(config_path)), out_(out) {}
+
+    std::ostream& out() { return out_; }
+
+    // Settings are read only by commands that need them, so `help` works without any.
+    std::unique_ptr<pqxx::connection> connect() {
+        Settings settings = load_settings(env_, config_path_);
+        require_database_setting(settings);
+        try {
+            return storage::connect(settings);
+        } catch (const pqxx::broken_connection& e) {
+            throw OperationError("cannot connect to the database: " + one_line(e.what()));
+        }
+    }
+
+    // Runs `body` in one transaction and commits; output is written only after the commit, so
+    // nothing is printed for a change that did not happen.
+    template <typename Body>
+    auto in_transaction(Body body) {
+        auto connection = connect();
+        pqxx::work tx(*connection);
+        auto result = body(tx);
+        tx.commit();
+        return result;
+    }
+
+  private:
+    const EnvLookup& env_;
+    std::optional<std::string> config_path_;
+    std::ostream& out_;
+};
+
+nlohmann::ordered_json program_json(const storage::ProgramSettings& program) {
+    return {{"version", program.version},
+            {"currency", program.currency},
+            {"point_value", program.point_value.value()},
+            {"issue_fee", program.issue_fee.value()},
+            {"validity_months", program.validity_months},
+            {"timezone", program.timezone},
+            {"effective_from", program.effective_from}};
+}
+
+nlohmann::ordered_json partner_json(const storage::Partner& partner) {
+    nlohmann::ordered_json out = {{"id", partner.id},
+                                  {"name", partner.name},
+                                  {"earn_rate", partner.earn_rate},
+                                  {"status", partner.suspended ? "suspended" : "active"},
+                                  {"created_at", partner.created_at}};
+    out["suspended_at"] = partner.suspended_at.empty()
+                              ? nlohmann::ordered_json(nullptr)
+                              : nlohmann::ordered_json(partner.suspended_at);
+    return out;
+}
+
+void print_usage(std::ostream& out) {
+    out << kUsage;
+    for (const auto& line : describe_settings()) out << "  " << line << "\n";
+}
+
+int command_migrate(Context& context, const std::vector<std::string>& args) {
+    const auto parsed = parse_arguments(args, 1, {"--dir"}, 0, "migrate");
+    const auto migrations = parsed.option("--dir")
+                                ? storage::load_migrations(*parsed.option("--dir"))
+                                : storage::embedded_migrations();
+    auto connection = context.connect();
+    const auto report = storage::migrate(*connection, migrations);
+    for (const auto& name : report.applied) context.out() << "applied " << name << "\n";
+    if (report.applied.empty()) {
+        context.out() << "up to date: nothing to apply (" << report.already_applied.size()
+                      << " applied earlier)\n";
+    }
+    return kExitOk;
+}
+
+int command_program(Context& context, const std::vector<std::string>& args) {
+    const std::string sub = args.size() > 1 ? args[1] : "";
+    if (sub == "show") {
+        parse_arguments(args, 2, {}, 0, "program show");
+        const auto program =
+            context.in_transaction([](pqxx::work& tx) { return storage::current_program(tx); });
+        context.out() << program_json(program).dump() << "\n";
+        return kExitOk;
+    }
+    if (sub == "set") {
+        const auto parsed = parse_arguments(args, 2, {}, 2, "program set");
+        const std::string& key = parsed.positional[0];
+        const std::string& value = parsed.positional[1];
+        // Refuse a bad key or value before touching the database.
+        storage::validate_program_setting(key, value);
+        const auto program = context.in_transaction(
+            [&](pqxx::work& tx) { return storage::set_program_setting(tx, key, value); });
+        context.out() << program_json(program).dump() << "\n";
+        return kExitOk;
+    }
+    throw UsageError(sub.empty() ? "program: missing subcommand (show, set)"
+                                 : "program: unknown subcommand '" + sub + "'");
+}
+
+int command_partner(Context& context, const std::vector<std::string>& args) {
+    const std::string sub = args.size() > 1 ? args[1] : "";
+    if (sub == "add") {
+        const auto parsed =
+            parse_arguments(args, 2, {"--name", "--earn-rate", "--secret"}, 1, "partner add");
+        if (!parsed.option("--name")) throw UsageError("partner add: --name is required");
+        storage::NewPartner partner;
+        partner.id = parsed.positional[0];
+        partner.name = *parsed.option("--name");
+        if (const auto rate = parsed.option("--earn-rate")) {
+            partner.earn_rate =
+                parse_integer("--earn-rate", *rate, storage::kEarnRateMin, storage::kEarnRateMax);
+        }
+        partner.secret = parsed.option("--secret");
+        storage::validate_new_partner(partner);
+        const auto secret = context.in_transaction(
+            [&](pqxx::work& tx) { return storage::add_partner(tx, partner); });
+        context.out() << secret << "\n";
+        return kExitOk;
+    }
+    if (sub == "rotate-secret") {
+        const auto parsed = parse_arguments(args, 2, {}, 1, "partner rotate-secret");
+        const auto secret = context.in_transaction(
+            [&](pqxx::work& tx) { return storage::rotate_secret(tx, parsed.positional[0]); });
+        context.out() << secret << "\n";
+        return kExitOk;
+    }
+    if (sub == "suspend" || sub == "resume") {
+        const auto parsed = parse_arguments(args, 2, {}, 1, "partner " + sub);
+        context.in_transaction([&](pqxx::work& tx) {
+            if (sub == "suspend") {
+                storage::suspend_partner(tx, parsed.positional[0]);
+            } else {
+                storage::resume_partner(tx, parsed.positional[0]);
+            }
+            return 0;
+        });
+        return kExitOk;
+    }
+    if (sub == "list") {
+        parse_arguments(args, 2, {}, 0, "partner list");
+        const auto partners =
+            context.in_transaction([](pqxx::work& tx) { return storage::list_partners(tx); });
+        for (const auto& partner : partners) context.out() << partner_json(partner).dump() << "\n";
+        return kExitOk;
+    }
+    throw UsageError(sub.empty()
+                         ? "partner: missing subcommand (add, rotate-secret, suspend, resume, list)"
+                         : "partner: unknown subcommand '" + sub + "'");
+}
+
+int command_token(Context& context, const std::vector<std::string>& args) {
+    const std::string sub = args.size() > 1 ? args[1] : "";
+    if (sub != "create") {
+        throw UsageError(sub.empty() ? "token: missing subcommand (create)"
+                                     : "token: unknown subcommand '" + sub + "'");
+    }
+    const auto parsed = parse_arguments(args, 2, {"--role", "--partner"}, 0, "token create");
+    const auto role_text = parsed.option("--role");
+    if (!role_text) throw UsageError("token create: --role is required (operator or partner)");
+    const auto role = storage::parse_role(*role_text);
+    if (!role) {
+        throw UsageError("token create: --role must be operator or partner, got '" + *role_text +
+                         "'");
+    }
+    const auto partner_id = parsed.option("--partner");
+    storage::validate_token_request(*role, partner_id);
+    const auto created = context.in_transaction(
+        [&](pqxx::work& tx) { return storage::create_token(tx, *role, partner_id); });
+    context.out() << created.token << "\n";
+    return kExitOk;
+}
+
+int dispatch(const std::vector<std::string>& args, std::ostream& out, const EnvLookup& env) {
+    std::optional<std::string> config_path;
+    std::size_t first = 0;
+    // Global options come before the command.
+    while (first < args.size() && args[first].rfind("--", 0) == 0) {
+        const std::string& arg = args[first];
+        if (arg == "--help") {
+            print_usage(out);
+            return kExitOk;
+        }
+        if (arg == "--config") {
+            if (first + 1 >= args.size()) throw UsageError("--config needs a value");
+            config_path = args[first + 1];
+            first += 2;
+        } else if (arg.rfind("--config=", 0) == 0) {
+            config_path = arg.substr(std::string_view("--config=").size());
+            ++first;
+        } else {
+            throw UsageError("unknown option " + arg);
+        }
+    }
+    if (first >= args.size()) throw UsageError("no command given (see coalitionctl help)");
+    const std::vector<std::string> command(args.begin() + static_cast<std::ptrdiff_t>(first),
+                                           args.end());
+    Context context(env, config_path, out);
+    const std::string& name = command[0];
+    if (name == "help") {
+        parse_arguments(command, 1, {}, 0, "help");
+        print_usage(out);
+        return kExitOk;
+    }
+    if (name == "migrate") return command_migrate(context, command);
+    if (name == "program") return command_program(context, command);
+    if (name == "partner") return command_partner(context, command);
+    if (name == "token") return command_token(context, command);
+    throw UsageError("unknown command '" + name + "' (see coalitionctl help)");
+}
+
+int fail(std::ostream& err, int code, std::string_view reason) {
+    err << "coalitionctl: " << one_line(reason) << std::endl;
+    return code;
+}
+
+}  // namespace
+
+int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+            const EnvLookup& env) {
+    try {
+        const int code = dispatch(args, out, env);
+        out.flush();
+        return code;
+    } catch (const UsageError& e) {
+        return fail(err, kExitUsage, e.what());
+    } catch (const SettingsError& e) {
+        return fail(err, kExitUsage, e.what());
+    } catch (const storage::ProgramSettingError& e) {
+        const bool bad_input = e.kind() == storage::ProgramSettingError::Kind::invalid;
+        return fail(err, bad_input ? kExitUsage : kExitFailed, e.what());
+    } catch (const storage::PartnerError& e) {
+        const bool bad_input = e.kind() == storage::PartnerError::Kind::invalid;
+        return fail(err, bad_input ? kExitUsage : kExitFailed, e.what());
+    } catch (const storage::TokenError& e) {
+        const bool bad_input = e.kind() == storage::TokenError::Kind::invalid;
+        return fail(err, bad_input ? kExitUsage : kExitFailed, e.what());
+    } catch (const storage::MigrationError& e) {
+        return fail(err, kExitFailed, e.what());
+    } catch (const OperationError& e) {
+        return fail(err, kExitFailed, e.what());
+    } catch (const pqxx::broken_connection& e) {
+        return fail(err, kExitFailed, std::string("database connection lost: ") + e.what());
+    } catch (const pqxx::in_doubt_error& e) {
+        return fail(err, kExitFailed,
+                    std::string("outcome unknown, check before retrying: ") + e.what());
+    } catch (const pqxx::sql_error& e) {
+        return fail(err, kExitFailed, std::string("database error: ") + e.what());
+    } catch (const std::exception& e) {
+        return fail(err, kExitFailed, e.what());
+    }
+}
+
+}  // namespace coalition::ctl

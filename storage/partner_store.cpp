@@ -1,0 +1,157 @@
+#include "storage/partner_store.hpp"
+
+#include "partners/credentials.hpp"
+
+#include <pqxx/pqxx>
+
+namespace coalition::storage {
+namespace {
+
+constexpr const char* kPartnerColumns =
+    "id, name, earn_rate, status = 'suspended',"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " coalesce(to_char(suspended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')";
+
+constexpr const char* kInsertPartnerSql =
+    "INSERT INTO partners (id, name, earn_rate) VALUES ($1, $2, $3)"
+    " ON CONFLICT (id) DO NOTHING RETURNING id";
+constexpr const char* kInsertSecretSql =
+    "INSERT INTO partner_secrets (partner_id, secret) VALUES ($1, $2)";
+// Every writer locks the partner row first, then its secrets: one order, no deadlocks.
+constexpr const char* kLockPartnerSql = "SELECT id FROM partners WHERE id = $1 FOR UPDATE";
+constexpr const char* kCloseCurrentSecretSql =
+    "UPDATE partner_secrets SET valid_until = now() + interval '24 hours'"
+    " WHERE partner_id = $1 AND valid_until IS NULL";
+constexpr const char* kSuspendSql =
+    "UPDATE partners SET status = 'suspended', suspended_at = now()"
+    " WHERE id = $1 AND status = 'active'";
+constexpr const char* kResumeSql =
+    "UPDATE partners SET status = 'active', suspended_at = NULL"
+    " WHERE id = $1 AND status = 'suspended'";
+const std::string kFindPartnerSql =
+    std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE id = $1";
+const std::string kListPartnersSql =
+    std::string("SELECT ") + kPartnerColumns + " FROM partners ORDER BY id";
+constexpr const char* kSecretsValidNowSql =
+    "SELECT p.id, p.status = 'suspended', p.earn_rate, s.secret"
+    " FROM partners p LEFT JOIN partner_secrets s ON s.partner_id = p.id"
+    "  AND s.valid_from <= now() AND (s.valid_until IS NULL OR s.valid_until > now())"
+    " ORDER BY p.id, s.valid_from DESC, s.id DESC";
+
+PartnerError invalid(const std::string& reason) {
+    return PartnerError(PartnerError::Kind::invalid, reason);
+}
+
+PartnerError not_found(std::string_view partner_id) {
+    return PartnerError(PartnerError::Kind::not_found,
+                        "unknown partner '" + std::string(partner_id) + "'");
+}
+
+// Characters as PostgreSQL's length() counts them in UTF-8: every byte that starts one.
+std::size_t utf8_length(std::string_view text) {
+    std::size_t count = 0;
+    for (char c : text) {
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++count;
+    }
+    return count;
+}
+
+void lock_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
+    if (tx.exec_params(kLockPartnerSql, std::string(partner_id)).empty()) {
+        throw not_found(partner_id);
+    }
+}
+
+Partner read_partner(const pqxx::row& row) {
+    Partner out;
+    out.id = row[0].as<std::string>();
+    out.name = row[1].as<std::string>();
+    out.earn_rate = row[2].as<std::int64_t>();
+    out.suspended = row[3].as<bool>();
+    out.created_at = row[4].as<std::string>();
+    out.suspended_at = row[5].as<std::string>();
+    return out;
+}
+
+// An id outside the entity_id domain cannot exist; answering not_found keeps the DB out of it.
+void require_known_shape(std::string_view partner_id) {
+    if (!partners::is_valid_entity_id(partner_id)) throw not_found(partner_id);
+}
+
+}  // namespace
+
+void validate_new_partner(const NewPartner& partner) {
+    if (!partners::is_valid_entity_id(partner.id)) {
+        throw invalid("partner id '" + partner.id + "' must be 1-64 characters of [A-Za-z0-9._-]");
+    }
+    const std::size_t name_length = utf8_length(partner.name);
+    if (name_length < 1 || name_length > kPartnerNameMaxChars) {
+        throw invalid("partner name must be 1-200 characters");
+    }
+    if (partner.earn_rate < kEarnRateMin || partner.earn_rate > kEarnRateMax) {
+        throw invalid("earn rate must be 1..1000000, got " + std::to_string(partner.earn_rate));
+    }
+    if (partner.secret && !partners::secret_key(*partner.secret)) {
+        throw invalid("secret must be whsec_ followed by base64 of 24 to 64 bytes");
+    }
+}
+
+std::string add_partner(pqxx::transaction_base& tx, const NewPartner& partner) {
+    validate_new_partner(partner);
+    const std::string secret = partner.secret ? *partner.secret : partners::generate_secret();
+    if (tx.exec_params(kInsertPartnerSql, partner.id, partner.name, partner.earn_rate).empty()) {
+        throw PartnerError(PartnerError::Kind::duplicate,
+                           "partner '" + partner.id + "' already exists");
+    }
+    tx.exec_params(kInsertSecretSql, partner.id, secret);
+    return secret;
+}
+
+std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_id) {
+    require_known_shape(partner_id);
+    lock_partner(tx, partner_id);
+    // Only the current row (valid_until NULL) is closed: an older one keeps its earlier end.
+    tx.exec_params(kCloseCurrentSecretSql, std::string(partner_id));
+    std::string secret = partners::generate_secret();
+    tx.exec_params(kInsertSecretSql, std::string(partner_id), secret);
+    return secret;
+}
+
+void suspend_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
+    require_known_shape(partner_id);
+    lock_partner(tx, partner_id);
+    tx.exec_params(kSuspendSql, std::string(partner_id));
+}
+
+void resume_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
+    require_known_shape(partner_id);
+    lock_partner(tx, partner_id);
+    tx.exec_params(kResumeSql, std::string(partner_id));
+}
+
+std::optional<Partner> find_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
+    if (!partners::is_valid_entity_id(partner_id)) return std::nullopt;
+    const auto result = tx.exec_params(kFindPartnerSql, std::string(partner_id));
+    if (result.empty()) return std::nullopt;
+    return read_partner(result[0]);
+}
+
+std::vector<Partner> list_partners(pqxx::transaction_base& tx) {
+    std::vector<Partner> out;
+    for (const auto& row : tx.exec(kListPartnersSql)) out.push_back(read_partner(row));
+    return out;
+}
+
+std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx) {
+    std::vector<PartnerSecrets> out;
+    for (const auto& row : tx.exec(kSecretsValidNowSql)) {
+        const auto id = row[0].as<std::string>();
+        if (out.empty() || out.back().partner_id != id) {
+            out.push_back(PartnerSecrets{id, row[1].as<bool>(), row[2].as<std::int64_t>(), {}});
+        }
+        if (!row[3].is_null()) out.back().secrets.push_back(row[3].as<std::string>());
+    }
+    return out;
+}
+
+}  // namespace coalition::storage

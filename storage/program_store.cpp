@@ -1,0 +1,136 @@
+#include "storage/program_store.hpp"
+
+#include <pqxx/pqxx>
+
+#include <charconv>
+
+namespace coalition::storage {
+namespace {
+
+constexpr const char* kSelectCurrentSql =
+    "SELECT version, currency, point_value, issue_fee, validity_months, timezone,"
+    " to_char(effective_from AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    " FROM program_settings ORDER BY version DESC LIMIT 1";
+// Self-conflicting but compatible with readers and with claims referencing a version: two
+// concurrent changes queue up instead of both copying the same old row.
+constexpr const char* kLockSql = "LOCK TABLE program_settings IN SHARE ROW EXCLUSIVE MODE";
+constexpr const char* kAnyClaimSql = "SELECT EXISTS (SELECT 1 FROM claims)";
+constexpr const char* kTimezoneExistsSql =
+    "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
+constexpr const char* kInsertSql =
+    "INSERT INTO program_settings (currency, point_value, issue_fee, validity_months, timezone)"
+    " VALUES ($1, $2, $3, $4, $5)";
+
+constexpr std::int64_t kMoneyPerPointMax = 1'000'000'000'000;  // 10^6 major units per point
+constexpr std::size_t kTimezoneMaxLength = 64;
+
+ProgramSettingError invalid(const std::string& reason) {
+    return ProgramSettingError(ProgramSettingError::Kind::invalid, reason);
+}
+
+std::int64_t parse_bounded(std::string_view key, std::string_view text, std::int64_t min,
+                           std::int64_t max) {
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        throw invalid(std::string(key) + ": expected an integer, got '" + std::string(text) + "'");
+    }
+    if (value < min || value > max) {
+        throw invalid(std::string(key) + ": " + std::string(text) + " is outside " +
+                      std::to_string(min) + ".." + std::to_string(max));
+    }
+    return value;
+}
+
+bool is_currency_code(std::string_view text) {
+    if (text.size() != 3) return false;
+    for (char c : text) {
+        if (c < 'A' || c > 'Z') return false;
+    }
+    return true;
+}
+
+// IANA names are ASCII letters, digits and "/_+-"; anything else cannot name a zone.
+bool is_timezone_syntax(std::string_view text) {
+    if (text.empty() || text.size() > kTimezoneMaxLength) return false;
+    for (char c : text) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '+' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+ProgramSettings read_row(const pqxx::row& row) {
+    ProgramSettings out;
+    out.version = row[0].as<std::int64_t>();
+    out.currency = row[1].as<std::string>();
+    out.point_value = Micros(row[2].as<std::int64_t>());
+    out.issue_fee = Micros(row[3].as<std::int64_t>());
+    out.validity_months = row[4].as<int>();
+    out.timezone = row[5].as<std::string>();
+    out.effective_from = row[6].as<std::string>();
+    return out;
+}
+
+}  // namespace
+
+void validate_program_setting(std::string_view key, std::string_view value) {
+    if (key == "currency") {
+        if (!is_currency_code(value)) {
+            throw invalid("currency: expected three capital letters (ISO 4217), got '" +
+                          std::string(value) + "'");
+        }
+    } else if (key == "point_value") {
+        parse_bounded(key, value, 1, kMoneyPerPointMax);
+    } else if (key == "issue_fee") {
+        parse_bounded(key, value, 0, kMoneyPerPointMax);
+    } else if (key == "validity_months") {
+        parse_bounded(key, value, 1, 1200);
+    } else if (key == "timezone") {
+        if (!is_timezone_syntax(value)) {
+            throw invalid("timezone: '" + std::string(value) + "' is not an IANA time zone name");
+        }
+    } else {
+        throw invalid("unknown program setting '" + std::string(key) +
+                      "' (currency, point_value, issue_fee, validity_months, timezone)");
+    }
+}
+
+ProgramSettings current_program(pqxx::transaction_base& tx) {
+    const auto result = tx.exec(kSelectCurrentSql);
+    // 0001_initial.sql inserts the defaults and the table is append-only, so a row always exists.
+    if (result.empty()) throw std::logic_error("program_settings is empty");
+    return read_row(result[0]);
+}
+
+ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view key,
+                                    std::string_view value) {
+    validate_program_setting(key, value);
+    tx.exec(kLockSql);
+    ProgramSettings next = current_program(tx);
+    if (key == "currency") {
+        // Clearing nets amounts of one currency; a run cannot mix two.
+        if (value != next.currency && tx.exec(kAnyClaimSql)[0][0].as<bool>()) {
+            throw ProgramSettingError(ProgramSettingError::Kind::conflict,
+                                      "currency cannot change once claims exist");
+        }
+        next.currency = std::string(value);
+    } else if (key == "point_value") {
+        next.point_value = Micros(parse_bounded(key, value, 1, kMoneyPerPointMax));
+    } else if (key == "issue_fee") {
+        next.issue_fee = Micros(parse_bounded(key, value, 0, kMoneyPerPointMax));
+    } else if (key == "validity_months") {
+        next.validity_months = static_cast<int>(parse_bounded(key, value, 1, 1200));
+    } else if (key == "timezone") {
+        if (!tx.exec_params(kTimezoneExistsSql, std::string(value))[0][0].as<bool>()) {
+            throw invalid("timezone: '" + std::string(value) + "' is not a known time zone");
+        }
+        next.timezone = std::string(value);
+    }
+    tx.exec_params(kInsertSql, next.currency, next.point_value.value(), next.issue_fee.value(),
+                   next.validity_months, next.timezone);
+    return current_program(tx);
+}
+
+}  // namespace coalition::storage

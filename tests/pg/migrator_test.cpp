@@ -1,0 +1,286 @@
+#include "storage/migrator.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <set>
+#include <string>
+#include <thread>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+
+std::int64_t count(pqxx::connection& connection, const std::string& sql) {
+    pqxx::nontransaction tx(connection);
+    return tx.exec(sql)[0][0].as<std::int64_t>();
+}
+
+bool table_exists(pqxx::connection& connection, const std::string& table) {
+    pqxx::nontransaction tx(connection);
+    return !tx.exec_params("SELECT to_regclass($1)", table)[0][0].is_null();
+}
+
+std::int64_t advisory_locks_held(pqxx::connection& connection) {
+    // Only this database's locks: other suites migrate their own databases in parallel.
+    return count(connection,
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                 "(SELECT oid FROM pg_database WHERE datname = current_database())");
+}
+
+std::vector<std::string> names_of(const std::vector<Migration>& migrations) {
+    std::vector<std::string> out;
+    for (const auto& migration : migrations) out.push_back(migration.name);
+    return out;
+}
+
+TEST(Migrator, EmptyDatabaseGetsEveryMigration) {
+    TestDatabase db("migrator_empty", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const auto migrations = embedded_migrations();
+    const auto report = migrate(connection, migrations);
+    EXPECT_EQ(report.applied, names_of(migrations));
+    EXPECT_TRUE(report.already_applied.empty());
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"),
+              static_cast<std::int64_t>(migrations.size()));
+    for (const auto& table :
+         {"program_settings", "partners", "partner_secrets", "api_tokens", "members", "claims",
+          "lots", "slices", "lot_expiries", "settlement_runs", "settlement_statements"}) {
+        EXPECT_TRUE(table_exists(connection, table)) << table;
+    }
+    {
+        pqxx::nontransaction tx(connection);
+        const auto row = tx.exec_params1("SELECT checksum FROM schema_migrations WHERE name = $1",
+                                         migrations[0].name);
+        EXPECT_EQ(row[0].as<std::string>(), migration_checksum(migrations[0]));
+    }
+    EXPECT_EQ(advisory_locks_held(connection), 0);
+}
+
+TEST(Migrator, RerunIsANoOp) {
+    TestDatabase db("migrator_rerun", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const auto migrations = embedded_migrations();
+    migrate(connection, migrations);
+    const auto before = count(connection, "SELECT count(*) FROM program_settings");
+    const auto report = migrate(connection, migrations);
+    EXPECT_TRUE(report.applied.empty());
+    EXPECT_EQ(report.already_applied, names_of(migrations));
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM program_settings"), before);
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"),
+              static_cast<std::int64_t>(migrations.size()));
+}
+
+TEST(Migrator, AppliesOnlyTheNewOnes) {
+    TestDatabase db("migrator_new", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const Migration first{"0001_a.sql", "CREATE TABLE a (x int);"};
+    const Migration second{"0002_b.sql", "CREATE TABLE b (x int);"};
+    migrate(connection, {first});
+    const auto report = migrate(connection, {first, second});
+    EXPECT_EQ(report.applied, std::vector<std::string>{"0002_b.sql"});
+    EXPECT_EQ(report.already_applied, std::vector<std::string>{"0001_a.sql"});
+    EXPECT_TRUE(table_exists(connection, "b"));
+}
+
+TEST(Migrator, ChangedAppliedFileIsRefusedAndChangesNothing) {
+    TestDatabase db("migrator_changed", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    migrate(connection, {{"0001_a.sql", "CREATE TABLE a (x int);"}});
+    const std::vector<Migration> edited = {{"0001_a.sql", "CREATE TABLE a (x bigint);"},
+                                           {"0002_b.sql", "CREATE TABLE b (x int);"}};
+    try {
+        migrate(connection, edited);
+        FAIL() << "an edited migration was accepted";
+    } catch (const MigrationError& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find("0001_a.sql"), std::string::npos) << message;
+        EXPECT_EQ(message.find('\n'), std::string::npos);
+    }
+    EXPECT_FALSE(table_exists(connection, "b"));
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"), 1);
+    EXPECT_EQ(advisory_locks_held(connection), 0);
+}
+
+TEST(Migrator, RecordedMigrationMissingFromTheListIsRefused) {
+    TestDatabase db("migrator_missing", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const Migration first{"0001_a.sql", "CREATE TABLE a (x int);"};
+    migrate(connection, {first, {"0002_b.sql", "CREATE TABLE b (x int);"}});
+    try {
+        migrate(connection, {first});
+        FAIL() << "a list missing an applied migration was accepted";
+    } catch (const MigrationError& e) {
+        EXPECT_NE(std::string(e.what()).find("0002_b.sql"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(advisory_locks_held(connection), 0);
+}
+
+TEST(Migrator, NewFileBeforeAnAppliedOneIsRefused) {
+    TestDatabase db("migrator_order", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const Migration first{"0001_a.sql", "CREATE TABLE a (x int);"};
+    const Migration third{"0003_c.sql", "CREATE TABLE c (x int);"};
+    migrate(connection, {first, third});
+    EXPECT_THROW(migrate(connection, {first, {"0002_b.sql", "CREATE TABLE b (x int);"}, third}),
+                 MigrationError);
+    EXPECT_FALSE(table_exists(connection, "b"));
+}
+
+TEST(Migrator, UnsortedListIsRefused) {
+    TestDatabase db("migrator_unsorted", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    EXPECT_THROW(migrate(connection, {{"0002_b.sql", "SELECT 1;"}, {"0001_a.sql", "SELECT 1;"}}),
+                 MigrationError);
+    EXPECT_THROW(migrate(connection, {{"first.sql", "SELECT 1;"}}), MigrationError);
+}
+
+TEST(Migrator, FailingMigrationRollsBackItselfOnly) {
+    TestDatabase db("migrator_failing", /*migrated=*/false);
+    pqxx::connection connection(db.conninfo());
+    const std::vector<Migration> migrations = {
+        {"0001_a.sql", "CREATE TABLE a (x int);"},
+        {"0002_b.sql", "CREATE TABLE b (x int); SELECT no_such_function();"},
+    };
+    EXPECT_THROW(migrate(connection, migrations), pqxx::sql_error);
+    EXPECT_TRUE(table_exists(connection, "a"));
+    EXPECT_FALSE(table_exists(connection, "b"));
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"), 1);
+    EXPECT_EQ(advisory_locks_held(connection), 0);
+    // Fixing the failed (never recorded) file lets the run finish.
+    const auto report = migrate(connection, {migrations[0], {"0002_b.sql", "CREATE TABLE b ();"}});
+    EXPECT_EQ(report.applied, std::vector<std::string>{"0002_b.sql"});
+}
+
+TEST(Migrator, ConcurrentRunsApplyEachMigrationOnce) {
+    TestDatabase db("migrator_concurrent", /*migrated=*/false);
+    auto migrations = embedded_migrations();
+    // A slow last step widens the window in which the two runs overlap.
+    migrations.push_back({"9999_slow.sql", "SELECT pg_sleep(0.3); CREATE TABLE slow (x int);"});
+    MigrationReport reports[2];
+    std::string errors[2];
+    {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([&, i] {
+                try {
+                    pqxx::connection connection(db.conninfo());
+                    reports[i] = migrate(connection, migrations);
+                } catch (const std::exception& e) {
+                    errors[i] = e.what();
+                }
+            });
+        }
+        for (auto& thread : threads) thread.join();
+    }
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    std::multiset<std::string> applied;
+    for (const auto& report : reports) applied.insert(report.applied.begin(), report.applied.end());
+    const auto names = names_of(migrations);
+    EXPECT_EQ(applied, std::multiset<std::string>(names.begin(), names.end()));
+    pqxx::connection connection(db.conninfo());
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"),
+              static_cast<std::int64_t>(migrations.size()));
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM program_settings"), 1);
+    EXPECT_EQ(advisory_locks_held(connection), 0);
+}
+
+// Spot checks that the schema itself keeps its invariants, whoever writes to it.
+class SchemaInvariants : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        db_ = new TestDatabase("schema_invariants");
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec("INSERT INTO partners (id, name) VALUES ('grocer', 'Grocer'), ('fuel', 'Fuel')");
+        tx.exec("INSERT INTO members (id, enrolled_by) VALUES ('M-1', 'grocer')");
+        tx.exec(
+            "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+            " accepted_at, settlement_date, settings_version, response_status, response_body)"
+            " VALUES ('grocer', 'c-1', sha256('x'), 'earn', 'M-1', 100, now(), current_date, 1,"
+            " 201, '{}')");
+        tx.commit();
+    }
+    static void TearDownTestSuite() {
+        delete db_;
+        db_ = nullptr;
+    }
+
+    // Runs one statement in its own transaction and rethrows what PostgreSQL said.
+    static void exec(const std::string& sql) {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec(sql);
+        tx.commit();
+    }
+
+    static inline TestDatabase* db_ = nullptr;
+};
+
+TEST_F(SchemaInvariants, PointsMustBePositive) {
+    EXPECT_THROW(
+        exec("INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+             " accepted_at, settlement_date, settings_version, response_status, response_body)"
+             " VALUES ('grocer', 'c-2', sha256('y'), 'earn', 'M-1', 0, now(), current_date, 1,"
+             " 201, '{}')"),
+        pqxx::check_violation);
+    EXPECT_THROW(exec("INSERT INTO program_settings (currency, point_value, issue_fee,"
+                      " validity_months, timezone) VALUES ('EUR', 0, 0, 36, 'UTC')"),
+                 pqxx::check_violation);
+}
+
+TEST_F(SchemaInvariants, ClaimsAreAppendOnly) {
+    EXPECT_THROW(exec("UPDATE claims SET points = 1"), pqxx::restrict_violation);
+    EXPECT_THROW(exec("DELETE FROM claims"), pqxx::restrict_violation);
+    EXPECT_THROW(exec("UPDATE program_settings SET point_value = 1"), pqxx::restrict_violation);
+}
+
+TEST_F(SchemaInvariants, ClaimIdIsUniquePerPartner) {
+    EXPECT_THROW(
+        exec("INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+             " accepted_at, settlement_date, settings_version, response_status, response_body)"
+             " VALUES ('grocer', 'c-1', sha256('z'), 'earn', 'M-1', 5, now(), current_date, 1,"
+             " 201, '{}')"),
+        pqxx::unique_violation);
+}
+
+TEST_F(SchemaInvariants, LotRemainingCannotExceedIssued) {
+    // The column naming the lot's claim is looked up, so this spot check does not pin its name.
+    std::string claim_column;
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::nontransaction tx(connection);
+        claim_column =
+            tx.exec(
+                  "SELECT column_name FROM information_schema.columns WHERE"
+                  " table_name = 'lots' AND column_name IN ('claim_id', 'earn_claim_id')")[0][0]
+                .as<std::string>();
+    }
+    const auto lot = [&](const std::string& remaining) {
+        return "INSERT INTO lots (member_id, issuer_id, " + claim_column +
+               ", points_issued, points_remaining, fee_micros, accepted_at, settlement_date,"
+               " expires_on) SELECT 'M-1', 'grocer', id, 100, " +
+               remaining +
+               ", 0, now(), current_date, current_date + 30 FROM claims WHERE webhook_id = 'c-1'";
+    };
+    EXPECT_THROW(exec(lot("101")), pqxx::check_violation);
+    EXPECT_THROW(exec(lot("-1")), pqxx::check_violation);
+    EXPECT_NO_THROW(exec(lot("100")));
+}
+
+TEST_F(SchemaInvariants, BadIdentifiersAndSecretsAreRefused) {
+    EXPECT_THROW(exec("INSERT INTO partners (id, name) VALUES ('a b', 'x')"),
+                 pqxx::check_violation);
+    EXPECT_THROW(exec("INSERT INTO partner_secrets (partner_id, secret) VALUES ('fuel', 'plain')"),
+                 pqxx::check_violation);
+    EXPECT_THROW(
+        exec("INSERT INTO api_tokens (token_sha256, role) VALUES (sha256('t'), 'partner')"),
+        pqxx::check_violation);
+}
+
+}  // namespace
+}  // namespace coalition::storage

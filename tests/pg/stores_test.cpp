@@ -1,0 +1,379 @@
+#include "partners/credentials.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
+#include "storage/token_store.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+
+class Stores : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        db_ = std::make_unique<TestDatabase>("stores");
+        connection_ = std::make_unique<pqxx::connection>(db_->conninfo());
+    }
+    void TearDown() override {
+        connection_.reset();
+        db_.reset();
+    }
+
+    // Runs `body` in a committed transaction and returns what it returned.
+    template <typename Body>
+    auto commit(Body body) {
+        pqxx::work tx(*connection_);
+        auto result = body(tx);
+        tx.commit();
+        return result;
+    }
+
+    std::int64_t count(const std::string& sql) {
+        pqxx::nontransaction tx(*connection_);
+        return tx.exec(sql)[0][0].as<std::int64_t>();
+    }
+
+    void add_claim() {
+        pqxx::work tx(*connection_);
+        tx.exec("INSERT INTO members (id, enrolled_by) VALUES ('M-1', 'grocer')");
+        tx.exec(
+            "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+            " accepted_at, settlement_date, settings_version, response_status, response_body)"
+            " VALUES ('grocer', 'c-1', sha256('x'), 'earn', 'M-1', 100, now(), current_date, 1,"
+            " 201, '{}')");
+        tx.commit();
+    }
+
+    std::string add(const std::string& id) {
+        return commit([&](pqxx::work& tx) { return add_partner(tx, NewPartner{id, id, 1, {}}); });
+    }
+
+    std::unique_ptr<TestDatabase> db_;
+    std::unique_ptr<pqxx::connection> connection_;
+};
+
+// ---------------------------------------------------------------- program settings
+
+TEST_F(Stores, ProgramStartsWithTheContractDefaults) {
+    const auto program = commit([](pqxx::work& tx) { return current_program(tx); });
+    EXPECT_EQ(program.version, 1);
+    EXPECT_EQ(program.currency, "EUR");
+    EXPECT_EQ(program.point_value, Micros(10000));
+    EXPECT_EQ(program.issue_fee, Micros(0));
+    EXPECT_EQ(program.validity_months, 36);
+    EXPECT_EQ(program.timezone, "UTC");
+    EXPECT_EQ(program.effective_from.size(), 27u);  // 2026-11-22T13:07:45.123456Z
+}
+
+TEST_F(Stores, EachChangeAppendsAFullRow) {
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "5000"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "issue_fee", "100"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "validity_months", "12"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "timezone", "Europe/Berlin"); });
+    const auto program =
+        commit([](pqxx::work& tx) { return set_program_setting(tx, "currency", "USD"); });
+    EXPECT_EQ(program.version, 6);
+    EXPECT_EQ(program.currency, "USD");
+    EXPECT_EQ(program.point_value, Micros(5000));
+    EXPECT_EQ(program.issue_fee, Micros(100));
+    EXPECT_EQ(program.validity_months, 12);
+    EXPECT_EQ(program.timezone, "Europe/Berlin");
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 6);
+    EXPECT_EQ(count("SELECT point_value FROM program_settings WHERE version = 1"), 10000);
+}
+
+TEST_F(Stores, BadProgramValuesAreInvalidAndChangeNothing) {
+    const std::pair<const char*, const char*> bad[] = {
+        {"currency", "eur"},
+        {"currency", "EURO"},
+        {"currency", ""},
+        {"point_value", "0"},
+        {"point_value", "1000000000001"},
+        {"point_value", "1.5"},
+        {"issue_fee", "-1"},
+        {"issue_fee", "x"},
+        {"validity_months", "0"},
+        {"validity_months", "1201"},
+        {"timezone", "Mars/Olympus"},
+        {"timezone", "UTC; DROP"},
+        {"colour", "blue"},
+        {"version", "7"},
+    };
+    for (const auto& [key, value] : bad) {
+        try {
+            commit([&](pqxx::work& tx) { return set_program_setting(tx, key, value); });
+            ADD_FAILURE() << key << "=" << value << " was accepted";
+        } catch (const ProgramSettingError& e) {
+            EXPECT_EQ(e.kind(), ProgramSettingError::Kind::invalid) << key << "=" << value;
+        }
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 1);
+}
+
+TEST_F(Stores, BoundaryProgramValuesAreAccepted) {
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "1"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "1000000000000"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "issue_fee", "0"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "validity_months", "1200"); });
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 5);
+}
+
+TEST_F(Stores, CurrencyIsFrozenOnceClaimsExist) {
+    add("grocer");
+    add_claim();
+    try {
+        commit([](pqxx::work& tx) { return set_program_setting(tx, "currency", "USD"); });
+        FAIL() << "currency changed with claims present";
+    } catch (const ProgramSettingError& e) {
+        EXPECT_EQ(e.kind(), ProgramSettingError::Kind::conflict);
+    }
+    // Restating the same currency, or changing a price, is still fine.
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "currency", "EUR"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "20000"); });
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings WHERE currency = 'EUR'"), 3);
+}
+
+// ---------------------------------------------------------------- partners
+
+TEST_F(Stores, AddPartnerStoresItWithAGeneratedSecret) {
+    const std::string secret = commit([](pqxx::work& tx) {
+        return add_partner(tx, NewPartner{"grocer", "The Grocer", 3, {}});
+    });
+    EXPECT_TRUE(partners::secret_key(secret).has_value());
+    const auto partner = commit([](pqxx::work& tx) { return find_partner(tx, "grocer"); });
+    ASSERT_TRUE(partner.has_value());
+    EXPECT_EQ(partner->name, "The Grocer");
+    EXPECT_EQ(partner->earn_rate, 3);
+    EXPECT_FALSE(partner->suspended);
+    EXPECT_EQ(partner->suspended_at, "");
+    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    ASSERT_EQ(secrets.size(), 1u);
+    EXPECT_EQ(secrets[0].partner_id, "grocer");
+    EXPECT_EQ(secrets[0].earn_rate, 3);
+    EXPECT_EQ(secrets[0].secrets, std::vector<std::string>{secret});
+}
+
+TEST_F(Stores, AddPartnerWithAGivenSecret) {
+    const std::string given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    EXPECT_EQ(commit([&](pqxx::work& tx) {
+                  return add_partner(tx, NewPartner{"fuel", "Fuel", 1, given});
+              }),
+              given);
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE secret = "
+                    "'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'"),
+              1);
+}
+
+TEST_F(Stores, BadNewPartnersAreInvalid) {
+    const NewPartner bad[] = {
+        {"a b", "x", 1, {}},
+        {"", "x", 1, {}},
+        {std::string(65, 'a'), "x", 1, {}},
+        {"ok", "", 1, {}},
+        {"ok", std::string(201, 'n'), 1, {}},
+        {"ok", "x", 0, {}},
+        {"ok", "x", 1000001, {}},
+        {"ok", "x", 1, std::string("whsec_c2hvcnQ=")},
+        {"ok", "x", 1, std::string("secret")},
+    };
+    for (const auto& partner : bad) {
+        try {
+            commit([&](pqxx::work& tx) { return add_partner(tx, partner); });
+            ADD_FAILURE() << "accepted " << partner.id;
+        } catch (const PartnerError& e) {
+            EXPECT_EQ(e.kind(), PartnerError::Kind::invalid) << partner.id;
+        }
+    }
+    // 200 characters of a two-byte letter are 400 bytes but still a valid name.
+    std::string long_name;
+    for (int i = 0; i < 200; ++i) long_name += "\xc3\xa9";
+    commit([&](pqxx::work& tx) { return add_partner(tx, NewPartner{"ok", long_name, 1, {}}); });
+    EXPECT_EQ(count("SELECT count(*) FROM partners"), 1);
+}
+
+TEST_F(Stores, DuplicatePartnerIsRefused) {
+    add("grocer");
+    try {
+        add("grocer");
+        FAIL() << "duplicate accepted";
+    } catch (const PartnerError& e) {
+        EXPECT_EQ(e.kind(), PartnerError::Kind::duplicate);
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 1);
+}
+
+TEST_F(Stores, RotationKeepsTheOldSecretFor24Hours) {
+    const std::string old_secret = add("grocer");
+    const std::string new_secret =
+        commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });
+    EXPECT_NE(new_secret, old_secret);
+    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    ASSERT_EQ(secrets.size(), 1u);
+    EXPECT_EQ(secrets[0].secrets, (std::vector<std::string>{new_secret, old_secret}));
+    // The old row closes 24 hours from the rotation; the new row is open-ended.
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE valid_until IS NULL"), 1);
+    EXPECT_EQ(count("SELECT extract(epoch FROM valid_until - now())::bigint FROM partner_secrets"
+                    " WHERE valid_until IS NOT NULL"),
+              24 * 3600);
+    // A day later (moved by hand: the clock of the database cannot be) only the new one is valid.
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "UPDATE partner_secrets SET valid_from = valid_from - interval '25 hours',"
+            " valid_until = valid_until - interval '25 hours' WHERE valid_until IS NOT NULL");
+        tx.commit();
+    }
+    const auto later = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    EXPECT_EQ(later[0].secrets, std::vector<std::string>{new_secret});
+}
+
+TEST_F(Stores, SecondRotationKeepsTheEarlierDeadlineOfTheFirst) {
+    add("grocer");
+    commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });
+    const auto first_deadline = count(
+        "SELECT extract(epoch FROM valid_until)::bigint FROM partner_secrets"
+        " WHERE valid_until IS NOT NULL");
+    commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 3);
+    EXPECT_EQ(count("SELECT min(extract(epoch FROM valid_until))::bigint FROM partner_secrets"),
+              first_deadline);
+    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    EXPECT_EQ(secrets[0].secrets.size(), 3u);
+}
+
+TEST_F(Stores, SuspendAndResume) {
+    add("grocer");
+    add("fuel");
+    commit([](pqxx::work& tx) {
+        suspend_partner(tx, "grocer");
+        suspend_partner(tx, "grocer");  // idempotent
+        return 0;
+    });
+    auto partner = commit([](pqxx::work& tx) { return find_partner(tx, "grocer"); });
+    ASSERT_TRUE(partner);
+    EXPECT_TRUE(partner->suspended);
+    EXPECT_NE(partner->suspended_at, "");
+    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    ASSERT_EQ(secrets.size(), 2u);
+    EXPECT_EQ(secrets[0].partner_id, "fuel");
+    EXPECT_FALSE(secrets[0].suspended);
+    EXPECT_TRUE(secrets[1].suspended);
+    EXPECT_EQ(secrets[1].secrets.size(), 1u);  // kept: resuming needs no new secret
+    commit([](pqxx::work& tx) {
+        resume_partner(tx, "grocer");
+        return 0;
+    });
+    partner = commit([](pqxx::work& tx) { return find_partner(tx, "grocer"); });
+    EXPECT_FALSE(partner->suspended);
+    EXPECT_EQ(partner->suspended_at, "");
+}
+
+TEST_F(Stores, UnknownPartnerIsNotFound) {
+    add("grocer");
+    const auto expect_not_found = [&](auto operation) {
+        try {
+            commit([&](pqxx::work& tx) {
+                operation(tx);
+                return 0;
+            });
+            ADD_FAILURE() << "accepted an unknown partner";
+        } catch (const PartnerError& e) {
+            EXPECT_EQ(e.kind(), PartnerError::Kind::not_found);
+        }
+    };
+    expect_not_found([](pqxx::work& tx) { rotate_secret(tx, "nobody"); });
+    expect_not_found([](pqxx::work& tx) { suspend_partner(tx, "nobody"); });
+    expect_not_found([](pqxx::work& tx) { resume_partner(tx, "nobody"); });
+    expect_not_found([](pqxx::work& tx) { rotate_secret(tx, "not an id"); });
+    EXPECT_FALSE(commit([](pqxx::work& tx) { return find_partner(tx, "nobody"); }).has_value());
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 1);
+}
+
+TEST_F(Stores, ListIsOrderedById) {
+    add("zeta");
+    add("alpha");
+    add("mid");
+    const auto all = commit([](pqxx::work& tx) { return list_partners(tx); });
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0].id, "alpha");
+    EXPECT_EQ(all[1].id, "mid");
+    EXPECT_EQ(all[2].id, "zeta");
+}
+
+// ---------------------------------------------------------------- tokens
+
+TEST_F(Stores, TokensAreFoundByHashOnly) {
+    add("grocer");
+    const auto operator_token =
+        commit([](pqxx::work& tx) { return create_token(tx, TokenRole::kOperator, std::nullopt); });
+    const auto partner_token = commit([](pqxx::work& tx) {
+        return create_token(tx, TokenRole::kPartner, std::string("grocer"));
+    });
+    EXPECT_TRUE(partners::is_well_formed_token(operator_token.token));
+    const auto op = commit(
+        [&](pqxx::work& tx) { return find_token(tx, partners::token_hash(operator_token.token)); });
+    ASSERT_TRUE(op);
+    EXPECT_EQ(op->role, TokenRole::kOperator);
+    EXPECT_EQ(op->partner_id, "");
+    const auto bound = commit(
+        [&](pqxx::work& tx) { return find_token(tx, partners::token_hash(partner_token.token)); });
+    ASSERT_TRUE(bound);
+    EXPECT_EQ(bound->role, TokenRole::kPartner);
+    EXPECT_EQ(bound->partner_id, "grocer");
+    // Nothing but the hash is stored.
+    EXPECT_EQ(count("SELECT count(*) FROM api_tokens WHERE position('coal_' in"
+                    " encode(token_sha256, 'escape')) > 0"),
+              0);
+    const auto unknown = commit([](pqxx::work& tx) {
+        return find_token(tx, partners::token_hash(partners::generate_token()));
+    });
+    EXPECT_FALSE(unknown);
+}
+
+TEST_F(Stores, RevokedTokensNeverMatch) {
+    const auto created =
+        commit([](pqxx::work& tx) { return create_token(tx, TokenRole::kOperator, std::nullopt); });
+    const auto hash = partners::token_hash(created.token);
+    commit([&](pqxx::work& tx) {
+        revoke_token(tx, hash);
+        return 0;
+    });
+    EXPECT_FALSE(commit([&](pqxx::work& tx) { return find_token(tx, hash); }));
+    try {
+        commit([&](pqxx::work& tx) {
+            revoke_token(tx, hash);
+            return 0;
+        });
+        FAIL() << "revoked twice";
+    } catch (const TokenError& e) {
+        EXPECT_EQ(e.kind(), TokenError::Kind::not_found);
+    }
+}
+
+TEST_F(Stores, TokenRoleAndPartnerMustFit) {
+    add("grocer");
+    const auto expect_kind = [&](TokenRole role, std::optional<std::string> partner,
+                                 TokenError::Kind kind) {
+        try {
+            commit([&](pqxx::work& tx) { return create_token(tx, role, partner); });
+            ADD_FAILURE() << "token created";
+        } catch (const TokenError& e) {
+            EXPECT_EQ(e.kind(), kind);
+        }
+    };
+    expect_kind(TokenRole::kPartner, std::nullopt, TokenError::Kind::invalid);
+    expect_kind(TokenRole::kOperator, std::string("grocer"), TokenError::Kind::invalid);
+    expect_kind(TokenRole::kPartner, std::string("nobody"), TokenError::Kind::unknown_partner);
+    EXPECT_EQ(count("SELECT count(*) FROM api_tokens"), 0);
+}
+
+}  // namespace
+}  // namespace coalition::storage

@@ -1,0 +1,177 @@
+#include "core/settings.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace coalition {
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+    return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
+        const auto found = values.find(name);
+        if (found == values.end()) return std::nullopt;
+        return found->second;
+    };
+}
+
+// A config file in /tmp, removed when the test ends.
+class ConfigFile {
+  public:
+    explicit ConfigFile(const std::string& text)
+        : path_("/tmp/coalition-settings-test-" + std::to_string(getpid()) + "-" +
+                std::to_string(counter_++) + ".json") {
+        std::ofstream(path_) << text;
+    }
+    ~ConfigFile() { std::remove(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+  private:
+    static inline int counter_ = 0;
+    std::string path_;
+};
+
+TEST(Settings, DefaultsWithoutFileOrEnvironment) {
+    const Settings settings = load_settings(env_of({}));
+    EXPECT_EQ(settings.db, "");
+    EXPECT_EQ(settings.listen_host, "127.0.0.1");
+    EXPECT_EQ(settings.listen_port, 8443);
+    EXPECT_EQ(settings.db_connect_timeout_s, 3);
+    EXPECT_EQ(settings.refresh_interval_ms, 2000);
+    EXPECT_FALSE(settings.client_cert_required);
+    EXPECT_EQ(settings.log_level, "info");
+}
+
+TEST(Settings, EnvironmentOverridesFile) {
+    ConfigFile file(R"({"db": "dbname=from_file", "threads": 4, "listen": "0.0.0.0:9000"})");
+    const Settings from_file = load_settings(env_of({}), file.path());
+    EXPECT_EQ(from_file.db, "dbname=from_file");
+    EXPECT_EQ(from_file.threads, 4);
+    EXPECT_EQ(from_file.listen_host, "0.0.0.0");
+    EXPECT_EQ(from_file.listen_port, 9000);
+
+    const Settings overridden = load_settings(
+        env_of({{"COALITION_DB", "dbname=from_env"}, {"COALITION_THREADS", "8"}}), file.path());
+    EXPECT_EQ(overridden.db, "dbname=from_env");
+    EXPECT_EQ(overridden.threads, 8);
+    EXPECT_EQ(overridden.listen_port, 9000);
+}
+
+TEST(Settings, ConfigPathFromEnvironment) {
+    ConfigFile file(R"({"log_level": "debug"})");
+    EXPECT_EQ(load_settings(env_of({{"COALITION_CONFIG", file.path()}})).log_level, "debug");
+}
+
+TEST(Settings, ExplicitConfigPathWinsOverEnvironmentPath) {
+    ConfigFile chosen(R"({"threads": 3})");
+    ConfigFile ignored(R"({"threads": 5})");
+    EXPECT_EQ(load_settings(env_of({{"COALITION_CONFIG", ignored.path()}}), chosen.path()).threads,
+              3);
+}
+
+TEST(Settings, ListenAcceptsIpv6InBrackets) {
+    const Settings settings = load_settings(env_of({{"COALITION_LISTEN", "[::1]:8443"}}));
+    EXPECT_EQ(settings.listen_host, "::1");
+    EXPECT_EQ(settings.listen_port, 8443);
+    const Settings any = load_settings(env_of({{"COALITION_LISTEN", "[::]:443"}}));
+    EXPECT_EQ(any.listen_host, "::");
+    EXPECT_EQ(any.listen_port, 443);
+}
+
+TEST(Settings, BadListenValuesAreRefused) {
+    for (const std::string value :
+         {"", "8443", ":8443", "localhost", "localhost:", "localhost:http", "host:65536", "host:-1",
+          "::1:8443", "[::1]", "[::1]8443", "[]:8443", "[::1:8443"}) {
+        EXPECT_THROW(load_settings(env_of({{"COALITION_LISTEN", value}})), SettingsError)
+            << "'" << value << "'";
+    }
+}
+
+TEST(Settings, BadIntegersAreRefused) {
+    for (const std::string value :
+         {"", "abc", "4.5", " 4", "4 ", "+4", "0", "-1", "257", "99999999999999999999"}) {
+        EXPECT_THROW(load_settings(env_of({{"COALITION_THREADS", value}})), SettingsError)
+            << "'" << value << "'";
+    }
+    EXPECT_THROW(load_settings(env_of({{"COALITION_DB_CONNECT_TIMEOUT_S", "61"}})), SettingsError);
+    EXPECT_THROW(load_settings(env_of({{"COALITION_REFRESH_INTERVAL_MS", "5001"}})), SettingsError);
+    EXPECT_THROW(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "0"}})), SettingsError);
+}
+
+TEST(Settings, BadBooleanAndLogLevelAreRefused) {
+    EXPECT_THROW(load_settings(env_of({{"COALITION_CLIENT_CERT_REQUIRED", "maybe"}})),
+                 SettingsError);
+    EXPECT_TRUE(
+        load_settings(env_of({{"COALITION_CLIENT_CERT_REQUIRED", "yes"}})).client_cert_required);
+    EXPECT_THROW(load_settings(env_of({{"COALITION_LOG_LEVEL", "verbose"}})), SettingsError);
+}
+
+TEST(Settings, BurstBelowOnePercentOfRateIsRefused) {
+    EXPECT_THROW(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "100000"},
+                                       {"COALITION_RATE_LIMIT_BURST", "999"}})),
+                 SettingsError);
+    EXPECT_NO_THROW(load_settings(env_of(
+        {{"COALITION_RATE_LIMIT_PER_S", "100000"}, {"COALITION_RATE_LIMIT_BURST", "1000"}})));
+}
+
+TEST(Settings, UnknownConfigKeyIsRefused) {
+    ConfigFile file(R"({"db": "dbname=x", "thread": 4})");
+    try {
+        load_settings(env_of({}), file.path());
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_NE(std::string(e.what()).find("thread"), std::string::npos);
+    }
+}
+
+TEST(Settings, BadConfigFilesAreRefused) {
+    EXPECT_THROW(load_settings(env_of({}), std::string("/nonexistent/coalition.json")),
+                 SettingsError);
+    ConfigFile not_json("{db: x");
+    EXPECT_THROW(load_settings(env_of({}), not_json.path()), SettingsError);
+    ConfigFile not_object(R"(["db"])");
+    EXPECT_THROW(load_settings(env_of({}), not_object.path()), SettingsError);
+    ConfigFile fraction(R"({"threads": 2.5})");
+    EXPECT_THROW(load_settings(env_of({}), fraction.path()), SettingsError);
+    ConfigFile nested(R"({"db": {"host": "x"}})");
+    EXPECT_THROW(load_settings(env_of({}), nested.path()), SettingsError);
+    ConfigFile out_of_range(R"({"threads": 0})");
+    EXPECT_THROW(load_settings(env_of({}), out_of_range.path()), SettingsError);
+}
+
+TEST(Settings, ErrorMessagesAreOneLine) {
+    try {
+        load_settings(env_of({{"COALITION_THREADS", "x"}}));
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("COALITION_THREADS"), std::string::npos);
+    }
+}
+
+TEST(Settings, DatabaseAndServerRequirements) {
+    EXPECT_THROW(require_database_setting(load_settings(env_of({}))), SettingsError);
+    const Settings with_db = load_settings(env_of({{"COALITION_DB", "dbname=x"}}));
+    EXPECT_NO_THROW(require_database_setting(with_db));
+    EXPECT_THROW(require_server_settings(with_db), SettingsError);  // no TLS material
+    const Settings missing_files = load_settings(env_of({{"COALITION_DB", "dbname=x"},
+                                                         {"COALITION_TLS_CERT", "/nonexistent/c"},
+                                                         {"COALITION_TLS_KEY", "/nonexistent/k"}}));
+    EXPECT_THROW(require_server_settings(missing_files), SettingsError);
+}
+
+TEST(Settings, DescribeListsEveryEnvironmentName) {
+    const auto lines = describe_settings();
+    EXPECT_FALSE(lines.empty());
+    bool has_db = false;
+    for (const auto& line : lines) has_db = has_db || line == "db / COALITION_DB";
+    EXPECT_TRUE(has_db);
+}
+
+}  // namespace
+}  // namespace coalition
