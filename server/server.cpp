@@ -1,8 +1,13 @@
 #include "server/server.hpp"
 
+#include "server/booking_service.hpp"
+#include "server/claims_handler.hpp"
 #include "server/db_pool.hpp"
 #include "server/health_handlers.hpp"
 #include "server/logger.hpp"
+#include "server/members_handler.hpp"
+#include "server/partner_directory.hpp"
+#include "server/rate_limiter.hpp"
 #include "server/server_context.hpp"
 #include "server/session.hpp"
 #include "server/tls_context.hpp"
@@ -13,7 +18,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <nlohmann/json.hpp>
+#include <pqxx/transaction>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -102,6 +109,63 @@ tcp::endpoint listen_endpoint(const Settings& settings) {
     return tcp::endpoint(address, settings.listen_port);
 }
 
+// Re-reads the partner directory every refresh_interval_ms until the timer is cancelled. A
+// failed refresh keeps the last snapshot (claims can still be authenticated while the database
+// is briefly away; booking them answers 503 anyway) and is logged once per outage.
+class DirectoryRefresher : public std::enable_shared_from_this<DirectoryRefresher> {
+public:
+    DirectoryRefresher(asio::io_context& io, DatabasePool& database, PartnerDirectory& directory,
+                       Logger& logger, int interval_ms)
+        : timer_(io), database_(database), directory_(directory), logger_(logger),
+          interval_ms_(interval_ms) {}
+
+    void start() { refresh(); }
+    void stop() {
+        asio::post(timer_.get_executor(), [self = shared_from_this()] {
+            self->stopped_ = true;
+            self->timer_.cancel();
+        });
+    }
+
+private:
+    void refresh() {
+        database_.submit(
+            [self = shared_from_this()](pqxx::connection& connection) {
+                pqxx::read_transaction tx(connection);
+                self->directory_.replace(load_directory(tx));
+            },
+            [self = shared_from_this()](std::exception_ptr failure) {
+                asio::post(self->timer_.get_executor(), [self, failure] { self->on_refreshed(failure); });
+            });
+    }
+
+    void on_refreshed(std::exception_ptr failure) {
+        if (failure && !failing_) {
+            try {
+                std::rethrow_exception(failure);
+            } catch (const std::exception& e) {
+                logger_.log(LogLevel::warn, "partner directory refresh failed", {{"error", e.what()}});
+            }
+        } else if (!failure && failing_) {
+            logger_.log(LogLevel::info, "partner directory refreshed again");
+        }
+        failing_ = failure != nullptr;
+        if (stopped_) return;
+        timer_.expires_after(std::chrono::milliseconds(interval_ms_));
+        timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec && !self->stopped_) self->refresh();
+        });
+    }
+
+    asio::steady_timer timer_;
+    DatabasePool& database_;
+    PartnerDirectory& directory_;
+    Logger& logger_;
+    const int interval_ms_;
+    bool failing_ = false;
+    bool stopped_ = false;
+};
+
 // Drain: stop accepting, close idle connections, let busy ones answer, then stop the loop once
 // no connection is left or the shutdown deadline has passed.
 void drain_then_stop(asio::io_context& io, ServerContext& context, Listener& listener,
@@ -138,10 +202,18 @@ int run_server(const Settings& settings) {
     // Declared before the io_context so that it outlives it: stopping the pool runs queued jobs
     // whose completions post into the (stopped) io_context, which must still exist.
     DatabasePool database(settings, logger);
+    PartnerDirectory directory;
+    RateLimiter rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst);
+    BookingService booking(database, logger);
     ServerContext context{settings, logger, {}, {}, {}};
     add_health_routes(context.router, database, settings);
+    add_claims_routes(context.router, {settings, directory, rate_limiter, booking, logger});
+    add_member_routes(context.router, database, settings);
 
     asio::io_context io(settings.threads);
+    auto refresher = std::make_shared<DirectoryRefresher>(io, database, directory, logger,
+                                                          settings.refresh_interval_ms);
+    refresher->start();
     std::shared_ptr<Listener> listener;
     try {
         listener = std::make_shared<Listener>(io, tls, context, endpoint);
@@ -158,6 +230,7 @@ int run_server(const Settings& settings) {
         logger.log(LogLevel::info, "draining", {{"signal", signo}, {"connections", context.sessions.size()}});
         context.draining = true;
         listener->stop();
+        refresher->stop();
         context.sessions.for_each([](Session& session) { session.drain(); });
         const auto deadline = std::chrono::steady_clock::now() +
                               std::chrono::milliseconds(settings.shutdown_timeout_ms);

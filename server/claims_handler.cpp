@@ -1,0 +1,129 @@
+#include "server/claims_handler.hpp"
+
+#include "partners/claim_request.hpp"
+#include "partners/webhook_signature.hpp"
+#include "server/booking_service.hpp"
+#include "server/logger.hpp"
+#include "server/partner_directory.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/responses.hpp"
+#include "storage/sql_time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <strings.h>
+
+#include <chrono>
+
+namespace coalition::server {
+namespace {
+
+// "application/json", optionally with parameters ("; charset=utf-8"), any letter case.
+bool is_json_media_type(std::optional<std::string_view> content_type) {
+    if (!content_type) return false;
+    std::string_view type = content_type->substr(0, content_type->find(';'));
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    constexpr std::string_view kJson = "application/json";
+    return type.size() == kJson.size() && strncasecmp(type.data(), kJson.data(), kJson.size()) == 0;
+}
+
+// A header sent more than once is ambiguous, so it counts as absent (and the claim as unsigned).
+std::optional<std::string> single_header(const Request& request, std::string_view name) {
+    std::optional<std::string> found;
+    for (const auto& [key, value] : request.headers) {
+        if (key.size() != name.size() || strncasecmp(key.data(), name.data(), name.size()) != 0) continue;
+        if (found) return std::nullopt;
+        found = value;
+    }
+    return found;
+}
+
+Response with_retry_after(Response response, int seconds) {
+    response.headers.emplace_back("Retry-After", std::to_string(seconds));
+    return response;
+}
+
+Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
+    if (const auto* result = std::get_if<storage::BookingResult>(&outcome)) {
+        if (result->error) return error_response(*result->error);
+        Response response;
+        response.status = result->status;
+        response.headers.emplace_back("Content-Type", "application/json");
+        if (result->replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
+        response.body = result->body;
+        return response;
+    }
+    if (std::holds_alternative<BookingUnavailable>(outcome)) {
+        return with_retry_after(
+            error_response(ErrorCode::unavailable,
+                           "the claim was not stored: the database cannot be reached; retry "
+                           "with the same webhook-id"),
+            retry_after_s);
+    }
+    return error_response(ErrorCode::internal, "the claim was not stored: internal error");
+}
+
+}  // namespace
+
+void add_claims_routes(Router& router, ClaimsDependencies deps) {
+    router.add("POST", "/v1/partners/{partner_id}/claims",
+               [deps](const Request& request, const PathParams& params, Respond respond) {
+        const std::string& partner_id = params.find("partner_id")->second;
+        const int retry_after_s = deps.settings.db_retry_after_s;
+
+        if (!is_json_media_type(request.header("Content-Type"))) {
+            return respond(error_response(ErrorCode::unsupported_media_type,
+                                          "Content-Type must be application/json"));
+        }
+        const auto directory = deps.directory.current();
+        if (!directory) {
+            return respond(with_retry_after(
+                error_response(ErrorCode::unavailable, "partner directory not loaded yet"),
+                retry_after_s));
+        }
+
+        const partners::WebhookHeaders headers{single_header(request, "webhook-id"),
+                                               single_header(request, "webhook-timestamp"),
+                                               single_header(request, "webhook-signature")};
+        const auto partner = directory->partners.find(partner_id);
+        static const std::vector<crypto::Bytes> kNoKeys;
+        const auto& keys = partner == directory->partners.end() ? kNoKeys : partner->second.keys;
+        const auto now_us = storage::now_unix_micros();
+        if (const auto rejection =
+                partners::verify_webhook(headers, request.body, keys, now_us / 1000000)) {
+            deps.logger.log(LogLevel::info, "claim refused: signature",
+                            {{"request_id", request.request_id}, {"partner_id", partner_id},
+                             {"reason", partners::rejection_name(*rejection)}});
+            return respond(error_response(ErrorCode::invalid_signature,
+                                          "missing or invalid webhook signature headers"));
+        }
+        // From here on the partner exists: the signature proved it.
+        if (partner->second.suspended) {
+            return respond(error_response(ErrorCode::partner_suspended, "this partner is suspended"));
+        }
+        if (request.client_certificate_cn && *request.client_certificate_cn != partner_id) {
+            return respond(error_response(ErrorCode::certificate_mismatch,
+                                          "the client certificate was not issued to this partner"));
+        }
+        if (const int wait_s = deps.rate_limiter.try_acquire(partner_id); wait_s > 0) {
+            return respond(with_retry_after(
+                error_response(ErrorCode::rate_limited, "too many claims; slow down"), wait_s));
+        }
+
+        auto parsed = partners::parse_claim_request(
+            request.body, {directory->program_currency, partner->second.earn_rate});
+        if (const auto* error = std::get_if<ApiError>(&parsed)) return respond(error_response(*error));
+
+        storage::BookingInput input;
+        input.partner_id = partner_id;
+        input.webhook_id = *headers.id;
+        input.request_sha256 = crypto::sha256(request.body);
+        input.request = std::move(std::get<partners::ClaimRequest>(parsed));
+        input.accepted_at_us = now_us;
+        deps.booking.submit(std::move(input), [respond, retry_after_s](BookingOutcome outcome) {
+            respond(booking_response(outcome, retry_after_s));
+        });
+    });
+}
+
+}  // namespace coalition::server

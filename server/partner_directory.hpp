@@ -1,0 +1,46 @@
+#pragma once
+// An in-memory copy of what authenticating a claim needs — partners, their currently valid
+// secrets (decoded), their status and earn rate, and the program currency — re-read from the
+// database every refresh_interval_ms, so coalitionctl changes reach a running server within the
+// contract's 5 seconds without a database round trip per claim. Until the first load succeeds
+// there is no snapshot and claims are answered 503.
+#include "core/crypto.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace pqxx {
+class transaction_base;
+}
+
+namespace coalition::server {
+
+struct PartnerEntry {
+    bool suspended = false;
+    std::int64_t earn_rate = 1;
+    std::vector<crypto::Bytes> keys;  // HMAC keys of every secret valid now (rotation overlap)
+};
+
+struct DirectorySnapshot {
+    std::map<std::string, PartnerEntry, std::less<>> partners;
+    std::string program_currency;
+};
+
+// Reads a fresh snapshot in `tx` (pure storage calls, no caching).
+std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx);
+
+class PartnerDirectory {
+public:
+    std::shared_ptr<const DirectorySnapshot> current() const;
+    void replace(std::shared_ptr<const DirectorySnapshot> snapshot);
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<const DirectorySnapshot> snapshot_;
+};
+
+}  // namespace coalition::server

@@ -1,0 +1,375 @@
+#include "storage/claim_booking.hpp"
+
+#include "ledger/burn.hpp"
+#include "ledger/earn.hpp"
+#include "ledger/expiry.hpp"
+#include "ledger/lot.hpp"
+#include "ledger/reversal.hpp"
+#include "storage/ledger_rows.hpp"
+#include "storage/sql_time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+namespace coalition::storage {
+namespace {
+
+// ---- Every statement of the booking path, named -------------------------------------------
+
+constexpr const char* kFindPriorClaim =
+    "SELECT request_sha256, response_status, response_body FROM claims "
+    "WHERE partner_id = $1 AND webhook_id = $2";
+
+// The program in force and the claim's settlement date in the program's time zone.
+constexpr const char* kProgramAt =
+    "SELECT version, point_value, issue_fee, validity_months, "
+    "       ($1::timestamptz AT TIME ZONE timezone)::date "
+    "FROM program_settings ORDER BY version DESC LIMIT 1";
+
+constexpr const char* kEnrolMember =
+    "INSERT INTO members (id, enrolled_by) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
+
+constexpr const char* kLockMember = "SELECT debt FROM members WHERE id = $1 FOR UPDATE";
+
+constexpr const char* kSetDebt = "UPDATE members SET debt = $2 WHERE id = $1";
+
+constexpr const char* kInsertClaim =
+    "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points, "
+    "  reverses_claim_id, reverses_type, accepted_at, settlement_date, settings_version, "
+    "  occurred_at, reference, purchase_amount_minor, response_status, response_body) "
+    "VALUES ($1, $2, decode($3, 'hex'), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "RETURNING id";
+
+constexpr const char* kInsertLot =
+    "INSERT INTO lots (member_id, issuer_id, claim_id, reissued_from_lot_id, points_issued, "
+    "  debt_repaid, points_remaining, fee_micros, accepted_at, settlement_date, expires_on) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+// The guard on the old value turns a lost update into an error instead of silent corruption.
+constexpr const char* kUpdateLotRemaining =
+    "UPDATE lots SET points_remaining = $3 WHERE id = $1 AND points_remaining = $2";
+
+constexpr const char* kReverseLot =
+    "UPDATE lots SET points_remaining = 0, reversed_by_claim_id = $3 "
+    "WHERE id = $1 AND points_remaining = $2 AND reversed_by_claim_id IS NULL";
+
+constexpr const char* kInsertSlice =
+    "INSERT INTO slices (claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
+    "  points, point_value, amount_micros, settlement_date) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+constexpr const char* kFindReversalTarget =
+    "SELECT id, type, member_id, points FROM claims WHERE partner_id = $1 AND webhook_id = $2";
+
+constexpr const char* kIsReversed = "SELECT 1 FROM claims WHERE reverses_claim_id = $1";
+
+constexpr const char* kLotOfEarn =
+    "SELECT " LOT_COLUMNS " FROM lots WHERE claim_id = $1 AND reissued_from_lot_id IS NULL";
+
+constexpr const char* kSlicesOfBurn =
+    "SELECT id, lot_id, issuer_id, redeemer_id, points, point_value, amount_micros "
+    "FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
+
+constexpr const char* kLotsByIds = "SELECT " LOT_COLUMNS " FROM lots WHERE id = ANY($1::bigint[])";
+
+// The expiry row of a lot is written once; a close of its date may have written it already.
+constexpr const char* kInsertExpirySnapshot =
+    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
+    "SELECT $1, NULL, $2, $3, $4 "
+    "WHERE NOT EXISTS (SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL)";
+
+constexpr const char* kInsertReturnedBreakage =
+    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
+    "VALUES ($1, $2, $3, $4, $5)";
+
+// ---- Helpers --------------------------------------------------------------------------------
+
+struct Program {
+    std::int64_t version = 0;
+    Micros point_value{0};
+    Micros issue_fee{0};
+    int validity_months = 0;
+    Date settlement_date{};
+};
+
+Program program_at(pqxx::work& tx, const std::string& accepted_at) {
+    const auto row = tx.exec_params1(kProgramAt, accepted_at);
+    return Program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
+                   Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
+                   parse_date(row[4].as<std::string>())};
+}
+
+BookingResult refusal(ErrorCode code, std::string message, std::string field = {}) {
+    BookingResult result;
+    result.status = http_status(code);
+    result.error = ApiError{code, std::move(message), std::move(field)};
+    return result;
+}
+
+std::string accepted_body(const BookingInput& input, std::string_view type,
+                          const std::string& member_id, Points points, Points balance, Date date) {
+    const nlohmann::json body = {{"claim_id", input.webhook_id}, {"status", "accepted"},
+                                 {"type", type},                 {"member_id", member_id},
+                                 {"points", points.value()},     {"balance", balance.value()},
+                                 {"settlement_date", date_literal(date)}};
+    return body.dump();
+}
+
+// Everything a claim row needs beyond what the booking decided.
+struct ClaimRow {
+    std::string_view type;
+    std::string member_id;
+    Points points{0};
+    std::optional<std::int64_t> reverses_claim_id;
+    std::optional<std::string> reverses_type;
+    std::string response_body;
+};
+
+std::int64_t insert_claim(pqxx::work& tx, const BookingInput& input, const Program& program,
+                          const std::string& accepted_at, const ClaimRow& row) {
+    const auto& request = input.request;
+    std::optional<std::int64_t> purchase_amount;
+    if (request.purchase) purchase_amount = request.purchase->amount_minor;
+    return tx
+        .exec_params1(kInsertClaim, input.partner_id, input.webhook_id,
+                      crypto::hex(input.request_sha256), std::string(row.type), row.member_id,
+                      row.points.value(), row.reverses_claim_id, row.reverses_type, accepted_at,
+                      date_literal(program.settlement_date), program.version, request.occurred_at,
+                      request.reference, purchase_amount, 201, row.response_body)[0]
+        .as<std::int64_t>();
+}
+
+void update_lots(pqxx::work& tx, const std::vector<ledger::LotUpdate>& updates) {
+    for (const auto& update : updates) {
+        const auto result = tx.exec_params(kUpdateLotRemaining, update.lot_id,
+                                           update.remaining_before.value(),
+                                           update.remaining_after.value());
+        if (result.affected_rows() != 1) {
+            throw std::logic_error("lot " + std::to_string(update.lot_id) +
+                                   " changed under the member lock");
+        }
+    }
+}
+
+void insert_slices(pqxx::work& tx, std::int64_t claim_id, const std::vector<ledger::Slice>& slices,
+                   Date date) {
+    for (const auto& slice : slices) {
+        std::optional<std::int64_t> reverses;
+        if (slice.kind == ledger::SliceKind::burn_reversal) reverses = slice.reverses_slice_id;
+        tx.exec_params(kInsertSlice, claim_id, slice.lot_id,
+                       slice.kind == ledger::SliceKind::burn ? "burn" : "burn_reversal", reverses,
+                       slice.issuer, slice.redeemer, slice.points.value(), slice.point_value.value(),
+                       slice.amount.value(), date_literal(date));
+    }
+}
+
+void insert_expiry_snapshot(pqxx::work& tx, const ledger::LotExpiry& expiry) {
+    tx.exec_params(kInsertExpirySnapshot, expiry.lot_id, expiry.issuer, expiry.points.value(),
+                   date_literal(expiry.settlement_date));
+}
+
+std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) {
+    const auto rows = tx.exec_params(kLockMember, member_id);
+    if (rows.empty()) return std::nullopt;
+    return Points(rows[0][0].as<std::int64_t>());
+}
+
+// ---- The three kinds of claim ---------------------------------------------------------------
+
+BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program& program,
+                        const std::string& accepted_at) {
+    const auto& request = input.request;
+    tx.exec_params(kEnrolMember, request.member_id, input.partner_id);
+    const Points debt = *lock_member(tx, request.member_id);
+    const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
+    const auto earn = ledger::apply_earn(debt, request.points);
+    const Points balance =
+        ledger::balance(lots, debt, program.settlement_date) + request.points;
+
+    ClaimRow row{"earn", request.member_id, request.points, {}, {}, {}};
+    row.response_body = accepted_body(input, "earn", request.member_id, request.points, balance,
+                                      program.settlement_date);
+    const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
+    const auto expires = ledger::expires_on(program.settlement_date, program.validity_months);
+    const std::optional<std::int64_t> no_source;
+    tx.exec_params(kInsertLot, request.member_id, input.partner_id, claim_id, no_source,
+                   earn.issued.value(), earn.debt_repaid.value(), earn.lot_remaining.value(),
+                   value_of(request.points, program.issue_fee).value(), accepted_at,
+                   date_literal(program.settlement_date), date_literal(expires));
+    if (earn.new_debt != debt) tx.exec_params(kSetDebt, request.member_id, earn.new_debt.value());
+
+    BookingResult result;
+    result.status = 201;
+    result.body = row.response_body;
+    return result;
+}
+
+BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program& program,
+                        const std::string& accepted_at) {
+    const auto& request = input.request;
+    const auto debt = lock_member(tx, request.member_id);
+    if (!debt) return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
+    const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
+    auto plan = ledger::plan_burn(lots, *debt, request.points, input.partner_id,
+                                  program.point_value, program.settlement_date);
+    if (!plan) {
+        return refusal(plan.error(), "the member's balance does not cover this burn", "points");
+    }
+    const auto& burn = plan.value();
+    ClaimRow row{"burn", request.member_id, request.points, {}, {}, {}};
+    row.response_body = accepted_body(input, "burn", request.member_id, request.points,
+                                      burn.balance_after, program.settlement_date);
+    const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
+    update_lots(tx, burn.lot_updates);
+    insert_slices(tx, claim_id, burn.slices, program.settlement_date);
+
+    BookingResult result;
+    result.status = 201;
+    result.body = row.response_body;
+    return result;
+}
+
+BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Program& program,
+                            const std::string& accepted_at) {
+    const auto targets = tx.exec_params(kFindReversalTarget, input.partner_id, input.request.reverses);
+    if (targets.empty()) {
+        return refusal(ErrorCode::reversal_target_not_found,
+                       "this partner has no claim with that webhook-id", "reverses");
+    }
+    const auto target_id = targets[0][0].as<std::int64_t>();
+    const auto target_type = targets[0][1].as<std::string>();
+    const auto member_id = targets[0][2].as<std::string>();
+    const Points target_points(targets[0][3].as<std::int64_t>());
+    if (target_type == "reversal") {
+        return refusal(ErrorCode::reversal_target_not_found, "only earns and burns can be reversed",
+                       "reverses");
+    }
+    // Lock first, then look: a concurrent reversal of the same claim waits here and then sees it.
+    const Points debt = *lock_member(tx, member_id);
+    if (!tx.exec_params(kIsReversed, target_id).empty()) {
+        return refusal(ErrorCode::already_reversed, "that claim has been reversed already", "reverses");
+    }
+    const Date today = program.settlement_date;
+    auto open_lots = load_open_lots(tx, member_id, today);
+
+    ClaimRow row{"reversal", member_id, target_points, target_id, target_type, {}};
+    BookingResult result;
+    result.status = 201;
+
+    if (target_type == "earn") {
+        const auto lot = load_lots(tx, kLotOfEarn, target_id);
+        if (lot.size() != 1) throw std::logic_error("earn claim without its lot");
+        auto plan = ledger::plan_earn_reversal(lot[0], debt, today);
+        if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
+        const auto& reversal = plan.value();
+        const Points balance = ledger::balance(open_lots, debt, today) -
+                               reversal.removed_from_balance - reversal.debt_added;
+        row.response_body = accepted_body(input, "reversal", member_id, target_points, balance, today);
+        const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
+        if (reversal.expiry_snapshot) insert_expiry_snapshot(tx, *reversal.expiry_snapshot);
+        const auto updated = tx.exec_params(kReverseLot, reversal.lot_id,
+                                            reversal.lot_update.remaining_before.value(), claim_id);
+        if (updated.affected_rows() != 1) throw std::logic_error("lot changed under the member lock");
+        if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
+        result.body = row.response_body;
+        return result;
+    }
+
+    // A burn: its slices go back to the very lots they came from.
+    ledger::BurnRecord burn;
+    std::vector<std::int64_t> lot_ids;
+    for (const auto& slice_row : tx.exec_params(kSlicesOfBurn, target_id)) {
+        ledger::Slice slice;
+        slice.id = slice_row[0].as<std::int64_t>();
+        slice.kind = ledger::SliceKind::burn;
+        slice.lot_id = slice_row[1].as<std::int64_t>();
+        slice.issuer = slice_row[2].as<std::string>();
+        slice.redeemer = slice_row[3].as<std::string>();
+        slice.points = Points(slice_row[4].as<std::int64_t>());
+        slice.point_value = Micros(slice_row[5].as<std::int64_t>());
+        slice.amount = Micros(slice_row[6].as<std::int64_t>());
+        lot_ids.push_back(slice.lot_id);
+        burn.slices.push_back(std::move(slice));
+    }
+    // The ledger wants every lot that may be open plus every lot the burn touched, once each.
+    auto touched = load_lots(tx, kLotsByIds, int_array_literal(lot_ids));
+    for (auto& lot : touched) {
+        const bool known = std::any_of(open_lots.begin(), open_lots.end(),
+                                       [&](const ledger::Lot& open) { return open.id == lot.id; });
+        if (!known) open_lots.push_back(std::move(lot));
+    }
+    auto plan = ledger::plan_burn_reversal(burn, open_lots, debt, today);
+    if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
+    const auto& reversal = plan.value();
+    row.response_body = accepted_body(input, "reversal", member_id, target_points,
+                                      reversal.balance_after, today);
+    const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
+    // Snapshots first: an expired lot's own expiry must be recorded before its points change.
+    for (const auto& snapshot : reversal.expiry_snapshots) insert_expiry_snapshot(tx, snapshot);
+    update_lots(tx, reversal.lot_updates);
+    insert_slices(tx, claim_id, reversal.slices, today);
+    for (const auto& breakage : reversal.breakage) {
+        tx.exec_params(kInsertReturnedBreakage, breakage.lot_id, claim_id, breakage.issuer,
+                       breakage.points.value(), date_literal(today));
+    }
+    for (const auto& reissue : reversal.reissues) {
+        tx.exec_params(kInsertLot, member_id, reissue.issuer, claim_id, reissue.source_lot_id,
+                       reissue.points.value(), 0, reissue.points.value(), 0, accepted_at,
+                       date_literal(today), date_literal(reissue.expires_on));
+    }
+    if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
+    result.body = row.response_body;
+    return result;
+}
+
+std::optional<BookingResult> prior_outcome(pqxx::work& tx, const BookingInput& input) {
+    const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
+    if (rows.empty()) return std::nullopt;
+    const pqxx::binarystring stored(rows[0][0]);
+    const crypto::Bytes stored_hash(stored.begin(), stored.end());
+    if (!crypto::constant_time_equal(stored_hash, input.request_sha256)) {
+        return refusal(ErrorCode::idempotency_conflict,
+                       "this webhook-id was used before with a different body", "webhook-id");
+    }
+    BookingResult replay;
+    replay.status = rows[0][1].as<int>();
+    replay.body = rows[0][2].as<std::string>();
+    replay.replayed = true;
+    return replay;
+}
+
+BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
+    pqxx::work tx(connection);
+    if (auto prior = prior_outcome(tx, input)) return *prior;
+    const std::string accepted_at = timestamp_literal(input.accepted_at_us);
+    const Program program = program_at(tx, accepted_at);
+    BookingResult result;
+    switch (input.request.type) {
+        case partners::ClaimType::earn: result = book_earn(tx, input, program, accepted_at); break;
+        case partners::ClaimType::burn: result = book_burn(tx, input, program, accepted_at); break;
+        case partners::ClaimType::reversal:
+            result = book_reversal(tx, input, program, accepted_at);
+            break;
+    }
+    if (result.error) {
+        tx.abort();  // a refusal stores nothing
+    } else {
+        tx.commit();
+    }
+    return result;
+}
+
+}  // namespace
+
+BookingResult book_claim(pqxx::connection& connection, const BookingInput& input) {
+    try {
+        return book_once(connection, input);
+    } catch (const pqxx::unique_violation&) {
+        // A concurrent request with the same (partner, webhook-id) — or reversing the same claim —
+        // committed between our look-up and our insert. Its row is visible now: look again, and
+        // the second attempt answers with its replay, a 409, or already_reversed.
+        return book_once(connection, input);
+    }
+}
+
+}  // namespace coalition::storage

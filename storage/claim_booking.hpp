@@ -1,0 +1,42 @@
+#pragma once
+// Booking one validated claim exactly once, in one transaction:
+//   1. idempotency: the (partner, webhook-id) already stored → replay its response if the body
+//      hash matches, else 409; the UNIQUE key makes concurrent duplicates collide, and the loser
+//      retries once to find the winner's row;
+//   2. the member row is locked (SELECT … FOR UPDATE) before its lots are read, so every claim
+//      of one member — across threads and server processes — is serialised and no burn can
+//      overdraw;
+//   3. the ledger's pure rules decide; a refusal (422) rolls back and stores nothing;
+//   4. claim, lots, slices, debt and breakage rows are written and committed together.
+#include "core/crypto.hpp"
+#include "core/errors.hpp"
+#include "partners/claim_request.hpp"
+
+#include <pqxx/connection>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace coalition::storage {
+
+struct BookingInput {
+    std::string partner_id;
+    std::string webhook_id;
+    crypto::Bytes request_sha256;  // of the raw body: tells a replay from a conflicting reuse
+    partners::ClaimRequest request;
+    std::int64_t accepted_at_us = 0;  // the server's clock when the claim was taken
+};
+
+struct BookingResult {
+    int status = 0;
+    std::string body;       // the JSON answered (for a replay: exactly the stored one)
+    bool replayed = false;  // answer with Idempotent-Replayed: true
+    std::optional<ApiError> error;  // set for 409 / 422; body is then empty
+};
+
+// Throws pqxx errors when the database fails (the caller answers 503: nothing was committed, or
+// — pqxx::in_doubt_error — the outcome is unknown and the partner's retry resolves it).
+BookingResult book_claim(pqxx::connection& connection, const BookingInput& input);
+
+}  // namespace coalition::storage

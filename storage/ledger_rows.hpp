@@ -1,0 +1,42 @@
+#pragma once
+// Reading ledger rows into the ledger's types. Shared by booking and member look-ups so that a
+// lot is read the same way everywhere.
+#include "ledger/lot.hpp"
+#include "storage/sql_time.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// The columns every lot query selects, in the order row_to_lot reads them. A macro so that it can
+// be spliced into the named SQL constants at compile time.
+#define LOT_COLUMNS                                                                    \
+    "id, issuer_id, points_issued, debt_repaid, points_remaining, "                    \
+    "(extract(epoch FROM accepted_at) * 1000000)::bigint, expires_on::text, "         \
+    "reversed_by_claim_id IS NOT NULL"
+
+namespace coalition::storage {
+
+// A member's lots that hold points and have not expired by `today`, in FIFO order.
+std::vector<ledger::Lot> load_open_lots(pqxx::transaction_base& tx, const std::string& member_id,
+                                        Date today);
+
+// Runs `sql` (selecting LOT_COLUMNS) with one parameter.
+template <typename Parameter>
+std::vector<ledger::Lot> load_lots(pqxx::transaction_base& tx, const char* sql,
+                                   const Parameter& parameter);
+
+std::vector<ledger::Lot> lots_from_result(const pqxx::result& result);
+
+// "{1,2,3}": a bigint[] literal for `= ANY($1::bigint[])`.
+std::string int_array_literal(const std::vector<std::int64_t>& values);
+
+template <typename Parameter>
+std::vector<ledger::Lot> load_lots(pqxx::transaction_base& tx, const char* sql,
+                                   const Parameter& parameter) {
+    return lots_from_result(tx.exec_params(sql, parameter));
+}
+
+}  // namespace coalition::storage

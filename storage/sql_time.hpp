@@ -1,0 +1,20 @@
+#pragma once
+// Dates and instants as they cross the SQL boundary. Instants are microseconds since the Unix
+// epoch (the server's clock decides acceptance time, never PostgreSQL's); dates are ISO text.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace coalition::storage {
+
+using Date = std::chrono::year_month_day;
+
+// "2026-11-22 13:45:01.123456+00", a timestamptz literal PostgreSQL parses exactly.
+std::string timestamp_literal(std::int64_t unix_micros);
+std::int64_t now_unix_micros();  // the host's system clock (faketime moves it in tests)
+
+std::string date_literal(Date date);               // "2026-11-22"
+Date parse_date(std::string_view text);            // throws std::invalid_argument on bad text
+
+}  // namespace coalition::storage

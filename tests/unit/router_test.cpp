@@ -1,0 +1,64 @@
+#include "server/router.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace coalition::server {
+namespace {
+
+Response dispatch(const Router& router, const std::string& method, const std::string& path) {
+    Request request;
+    request.method = method;
+    request.path = path;
+    Response out;
+    int calls = 0;
+    router.dispatch(request, [&](Response response) {
+        out = std::move(response);
+        ++calls;
+    });
+    EXPECT_EQ(calls, 1);
+    return out;
+}
+
+Router sample_router(std::string& seen) {
+    Router router;
+    router.add("GET", "/v1/members/{member_id}",
+               [&seen](const Request&, const PathParams& params, Respond respond) {
+                   seen = params.at("member_id");
+                   respond(Response{200, {}, ""});
+               });
+    router.add("POST", "/v1/partners/{partner_id}/claims",
+               [](const Request&, const PathParams&, Respond respond) { respond(Response{201, {}, ""}); });
+    return router;
+}
+
+TEST(Router, MatchesPlaceholdersAndPassesThem) {
+    std::string seen;
+    const auto router = sample_router(seen);
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/M-1001").status, 200);
+    EXPECT_EQ(seen, "M-1001");
+    EXPECT_EQ(dispatch(router, "POST", "/v1/partners/grocer/claims").status, 201);
+}
+
+TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
+    std::string seen;
+    const auto router = sample_router(seen);
+    for (const std::string path : {"/", "/v1/members", "/v1/members/", "/v1/members/a/b",
+                                   "/v1/partners//claims", "v1/members/x", ""}) {
+        const auto response = dispatch(router, "GET", path);
+        EXPECT_EQ(response.status, 404) << path;
+        EXPECT_EQ(nlohmann::json::parse(response.body)["error"]["code"], "not_found");
+    }
+    const auto response = dispatch(router, "GET", "/v1/partners/grocer/claims");
+    EXPECT_EQ(response.status, 405);
+    EXPECT_EQ(nlohmann::json::parse(response.body)["error"]["code"], "method_not_allowed");
+    EXPECT_EQ(find_header(response.headers, "allow"), "POST");
+}
+
+TEST(Router, SplitPathKeepsEmptySegments) {
+    EXPECT_EQ(split_path("/a//b/"), (std::vector<std::string>{"a", "", "b", ""}));
+    EXPECT_TRUE(split_path("no-slash").empty());
+}
+
+}  // namespace
+}  // namespace coalition::server
