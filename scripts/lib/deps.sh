@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# Installs the Debian packages the build, the tests and the dev cluster need. Sourced by
+# scripts/run and scripts/test; defines ensure_dependencies. Quiet and fast when everything is
+# there (a single dpkg-query), so both commands can call it on every run.
+#
+# CI runs as root with CI=true and no stdin: nothing here may prompt.
+
+COALITION_APT_PACKAGES=(
+    build-essential cmake pkg-config g++
+    libboost1.81-dev libpqxx-dev nlohmann-json3-dev libssl-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    postgresql-15 postgresql-client-15
+    openssl curl ca-certificates faketime
+)
+
+# Prints the packages that are not installed, one a line.
+missing_packages() {
+    local installed
+    # One dpkg-query for all; unknown packages only make it complain on stderr.
+    installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${COALITION_APT_PACKAGES[@]}" 2>/dev/null |
+        awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }')" || true
+    local package
+    for package in "${COALITION_APT_PACKAGES[@]}"; do
+        grep -qxF "$package" <<<"$installed" || printf '%s\n' "$package"
+    done
+    # The machine may carry nodesource's nodejs, which bundles npm and conflicts with Debian's
+    # npm package: only when there is no node at all do we ask Debian for both.
+    if ! command -v node >/dev/null 2>&1; then
+        printf '%s\n' nodejs npm
+    fi
+}
+
+ensure_dependencies() {
+    local -a missing
+    mapfile -t missing < <(missing_packages)
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+
+    local -a as_root=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "deps: missing ${missing[*]}; not root and no sudo: install them as root" >&2
+            return 1
+        fi
+        as_root=(sudo -n)   # -n: fail rather than prompt, CI has no stdin
+    fi
+    echo "deps: installing ${missing[*]}" >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}" </dev/null
+}
