@@ -124,12 +124,6 @@ TEST_F(Coalitionctl, BadCommandLinesExit2) {
     expect_refused({"token", "delete"}, 2);
 }
 
-TEST_F(Coalitionctl, SettleStatementAndCheckAreNotCommandsYet) {
-    expect_refused({"settle", "2026-11-21"}, 2);
-    expect_refused({"statement", "2026-11-21", "grocer"}, 2);
-    expect_refused({"check"}, 2);
-}
-
 TEST_F(Coalitionctl, PartnerAddRefusals) {
     one_line_output({"partner", "add", "taken", "--name", "Taken"});
     expect_refused({"partner", "add", "grocer"}, 2);                       // no --name

@@ -1,9 +1,16 @@
 #include "tools/ctl/commands.hpp"
 
+#include "settlement/run.hpp"
+#include "settlement/run_json.hpp"
+#include "settlement/statement.hpp"
+#include "settlement/statement_csv.hpp"
 #include "storage/database.hpp"
+#include "storage/ledger_check.hpp"
 #include "storage/migrator.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
+#include "storage/settlement_store.hpp"
+#include "storage/sql_time.hpp"
 #include "storage/token_store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -35,6 +42,13 @@ constexpr std::string_view kUsage =
     "  partner list                        one JSON object per partner and line\n"
     "  token create --role operator|partner [--partner ID]\n"
     "                                      prints a new API token (only its hash is stored)\n"
+    "  settle DATE                         close DATE (YYYY-MM-DD) once it has ended; prints\n"
+    "                                      its run (JSON), also when it was closed before\n"
+    "  statement DATE PARTNER [--format json|csv]\n"
+    "                                      print a partner's statement of DATE (closed or\n"
+    "                                      provisional)\n"
+    "  check                               verify the ledger's invariants over the whole\n"
+    "                                      database; prints each violation, or ok\n"
     "  help                                this text\n"
     "\n"
     "exit status: 0 done, 1 the operation failed, 2 bad arguments or settings\n"
@@ -306,6 +320,64 @@ int command_token(Context& context, const std::vector<std::string>& args) {
     return kExitOk;
 }
 
+storage::Date parse_settlement_date(const std::string& command, const std::string& text) {
+    if (!settlement::is_settlement_date(text)) {
+        throw UsageError(command + ": expected a date YYYY-MM-DD, got '" + text + "'");
+    }
+    return storage::parse_date(text);
+}
+
+int command_settle(Context& context, const std::vector<std::string>& args) {
+    const auto parsed = parse_arguments(args, 1, {}, 1, "settle");
+    const auto date = parse_settlement_date("settle", parsed.positional[0]);
+    auto connection = context.connect();
+    const auto result = storage::close_settlement(*connection, date, storage::now_unix_micros());
+    if (result.outcome == storage::CloseOutcome::date_not_ended) {
+        throw OperationError("date " + parsed.positional[0] + " has not ended");
+    }
+    // Closed now or before: the same run either way, as POST answers 201 or 200 with it.
+    context.out() << settlement::run_to_json_text(result.read.run) << "\n";
+    return kExitOk;
+}
+
+int command_statement(Context& context, const std::vector<std::string>& args) {
+    const auto parsed = parse_arguments(args, 1, {"--format"}, 2, "statement");
+    const auto date = parse_settlement_date("statement", parsed.positional[0]);
+    const std::string& partner_id = parsed.positional[1];
+    const std::string format = parsed.option("--format").value_or("json");
+    if (format != "json" && format != "csv") {
+        throw UsageError("statement: --format must be json or csv, got '" + format + "'");
+    }
+    auto connection = context.connect();
+    const auto read = storage::read_settlement(*connection, date, storage::now_unix_micros());
+    const auto found = read.statements.find(partner_id);
+    if (found == read.statements.end()) {
+        throw OperationError("partner " + partner_id + " has no statement on " +
+                             parsed.positional[0] + " (unknown, or not in that run)");
+    }
+    if (format == "csv") {
+        context.out() << settlement::statement_to_csv(found->second);  // ends with CRLF
+    } else {
+        context.out() << settlement::statement_to_json_text(found->second) << "\n";
+    }
+    return kExitOk;
+}
+
+// Violations go to stdout, one a line, so the output can be kept as a report; the exit status
+// and the one-line reason on stderr say whether there were any.
+int command_check(Context& context, const std::vector<std::string>& args) {
+    parse_arguments(args, 1, {}, 0, "check");
+    auto connection = context.connect();
+    const auto report = storage::check_ledger(*connection, storage::now_unix_micros());
+    for (const auto& violation : report.violations) context.out() << violation << "\n";
+    if (!report.ok()) {
+        throw OperationError("check: " + std::to_string(report.violations.size()) +
+                             " violation(s) of the ledger's invariants");
+    }
+    context.out() << "ok\n";
+    return kExitOk;
+}
+
 int dispatch(const std::vector<std::string>& args, std::ostream& out, const EnvLookup& env) {
     std::optional<std::string> config_path;
     std::size_t first = 0;
@@ -341,6 +413,9 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, const EnvL
     if (name == "program") return command_program(context, command);
     if (name == "partner") return command_partner(context, command);
     if (name == "token") return command_token(context, command);
+    if (name == "settle") return command_settle(context, command);
+    if (name == "statement") return command_statement(context, command);
+    if (name == "check") return command_check(context, command);
     throw UsageError("unknown command '" + name + "' (see coalitionctl help)");
 }
 
@@ -372,6 +447,8 @@ int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         return fail(err, bad_input ? kExitUsage : kExitFailed, e.what());
     } catch (const storage::MigrationError& e) {
         return fail(err, kExitFailed, e.what());
+    } catch (const storage::SettlementIntegrityError& e) {
+        return fail(err, kExitFailed, std::string("stored settlement is corrupt: ") + e.what());
     } catch (const OperationError& e) {
         return fail(err, kExitFailed, e.what());
     } catch (const pqxx::broken_connection& e) {

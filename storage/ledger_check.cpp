@@ -1,0 +1,246 @@
+#include "storage/ledger_check.hpp"
+
+#include "ledger/member_view.hpp"
+#include "storage/ledger_rows.hpp"
+#include "storage/settlement_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include <pqxx/pqxx>
+
+#include <map>
+
+namespace coalition::storage {
+namespace {
+
+// Batches bound memory whatever the size of the ledger.
+constexpr int kMembersPerBatch = 1000;
+constexpr std::int64_t kLotIdsPerBatch = 10000;
+
+constexpr const char* kToday =
+    "SELECT ($1::timestamptz AT TIME ZONE timezone)::date::text "
+    "FROM program_settings ORDER BY version DESC LIMIT 1";
+
+// The balance as plain SQL arithmetic, independent of the ledger code it is compared with.
+constexpr const char* kMembersBatch =
+    "SELECT m.id, m.debt, coalesce((SELECT sum(l.points_remaining) FROM lots l "
+    "  WHERE l.member_id = m.id AND l.expires_on >= $2::date "
+    "    AND l.reversed_by_claim_id IS NULL), 0)::bigint "
+    "FROM members m WHERE m.id > $1 ORDER BY m.id LIMIT $3";
+
+// LOT_COLUMNS first (lots_from_result reads them by position), then the member.
+constexpr const char* kLotsOfMembers = "SELECT " LOT_COLUMNS
+                                       ", member_id FROM lots WHERE member_id = ANY($1::text[]) "
+                                       "ORDER BY member_id, id";
+
+constexpr const char* kMaxLotId = "SELECT coalesce(max(id), 0) FROM lots";
+
+constexpr const char* kLotMovements =
+    "SELECT l.id, l.points_issued, l.debt_repaid, l.points_remaining, "
+    "       l.reversed_by_claim_id IS NOT NULL, "
+    "       coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn'), 0)::bigint, "
+    "       coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' AND "
+    "         (l.reversed_by_claim_id IS NULL OR s.claim_id < l.reversed_by_claim_id)), "
+    "0)::bigint, "
+    "       count(s.id) FILTER (WHERE s.kind = 'burn' AND s.claim_id > l.reversed_by_claim_id) "
+    "FROM lots l LEFT JOIN slices s ON s.lot_id = l.id "
+    "WHERE l.id > $1 AND l.id <= $2 GROUP BY l.id ORDER BY l.id";
+
+constexpr const char* kBurnsNotCovered =
+    "SELECT c.id, c.points, coalesce(sum(s.points), 0)::bigint FROM claims c "
+    "LEFT JOIN slices s ON s.claim_id = c.id AND s.kind = 'burn' "
+    "WHERE c.type = 'burn' GROUP BY c.id HAVING c.points <> coalesce(sum(s.points), 0) "
+    "ORDER BY c.id";
+
+constexpr const char* kBurnSlicesMisattributed =
+    "SELECT s.id FROM slices s JOIN claims c ON c.id = s.claim_id JOIN lots l ON l.id = s.lot_id "
+    "WHERE s.kind = 'burn' AND (c.type <> 'burn' OR s.redeemer_id <> c.partner_id "
+    "  OR s.issuer_id <> l.issuer_id OR s.settlement_date <> c.settlement_date) ORDER BY s.id";
+
+constexpr const char* kReversalSlicesNotMirrors =
+    "SELECT r.id FROM slices r JOIN slices b ON b.id = r.reverses_slice_id "
+    "JOIN claims rc ON rc.id = r.claim_id "
+    "WHERE r.kind = 'burn_reversal' AND (b.kind <> 'burn' OR rc.type <> 'reversal' "
+    "  OR rc.reverses_claim_id <> b.claim_id OR r.lot_id <> b.lot_id "
+    "  OR r.issuer_id <> b.issuer_id OR r.redeemer_id <> b.redeemer_id OR r.points <> b.points "
+    "  OR r.point_value <> b.point_value OR r.settlement_date <> rc.settlement_date) "
+    "ORDER BY r.id";
+
+constexpr const char* kReversedBurnSlicesUnmirrored =
+    "SELECT b.id FROM slices b JOIN claims rc ON rc.reverses_claim_id = b.claim_id "
+    "WHERE b.kind = 'burn' AND rc.reverses_type = 'burn' AND NOT EXISTS ("
+    "  SELECT 1 FROM slices r WHERE r.reverses_slice_id = b.id AND r.claim_id = rc.id) "
+    "ORDER BY b.id";
+
+constexpr const char* kExpiryRowsWrong =
+    "SELECT l.id, l.points_remaining - coalesce(ret.points, 0), own.points, "
+    "       own.settlement_date::text, (l.expires_on + 1)::text "
+    "FROM lots l "
+    "LEFT JOIN lot_expiries own ON own.lot_id = l.id AND own.claim_id IS NULL "
+    "LEFT JOIN (SELECT lot_id, sum(points)::bigint AS points FROM lot_expiries "
+    "           WHERE claim_id IS NOT NULL GROUP BY lot_id) ret ON ret.lot_id = l.id "
+    "WHERE l.reversed_by_claim_id IS NULL AND l.expires_on < $1::date AND ("
+    "  (own.id IS NOT NULL AND (own.points <> l.points_remaining - coalesce(ret.points, 0) "
+    "                           OR own.settlement_date <> l.expires_on + 1)) "
+    "  OR (own.id IS NULL AND l.points_remaining - coalesce(ret.points, 0) > 0 "
+    "      AND EXISTS (SELECT 1 FROM settlement_runs r "
+    "                  WHERE r.settlement_date = l.expires_on + 1))) "
+    "ORDER BY l.id";
+
+using CheckTransaction =
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
+
+// {"a","b"}: entity ids have no quote or backslash, and quoting keeps an id "NULL" a string.
+std::string text_array_literal(const std::vector<std::string>& values) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i != 0) out += ',';
+        out += '"' + values[i] + '"';
+    }
+    return out + "}";
+}
+
+void check_members(pqxx::transaction_base& tx, Date today, LedgerCheckReport& report) {
+    std::string after;  // keyset: every member id sorts after ""
+    for (;;) {
+        const auto members =
+            tx.exec_params(kMembersBatch, after, date_literal(today), kMembersPerBatch);
+        if (members.empty()) return;
+        std::vector<std::string> ids;
+        for (const auto& row : members) ids.push_back(row[0].as<std::string>());
+        std::map<std::string, std::vector<ledger::Lot>> lots_of;
+        const auto lot_rows = tx.exec_params(kLotsOfMembers, text_array_literal(ids));
+        const auto lots = lots_from_result(lot_rows);
+        for (std::size_t i = 0; i < lots.size(); ++i) {
+            lots_of[lot_rows[static_cast<pqxx::result::size_type>(i)][8].as<std::string>()]
+                .push_back(lots[i]);
+        }
+        for (const auto& row : members) {
+            const auto id = row[0].as<std::string>();
+            const Points debt(row[1].as<std::int64_t>());
+            const Points open_sum(row[2].as<std::int64_t>());
+            const auto& member_lots = lots_of[id];
+            ++report.members_checked;
+            for (const auto& lot : member_lots) {
+                if (lot.remaining < Points(0) || lot.remaining > lot.issued - lot.debt_repaid) {
+                    report.violations.push_back(
+                        "lot " + std::to_string(lot.id) + ": remaining " +
+                        std::to_string(lot.remaining.value()) +
+                        " outside [0, issued - debt_repaid = " +
+                        std::to_string((lot.issued - lot.debt_repaid).value()) + "]");
+                }
+            }
+            try {
+                const auto view = ledger::member_view(member_lots, debt, today);
+                if (view.balance != open_sum - debt) {
+                    report.violations.push_back(
+                        "member " + id + ": open lots " + std::to_string(open_sum.value()) +
+                        " - debt " + std::to_string(debt.value()) + " != reported balance " +
+                        std::to_string(view.balance.value()));
+                }
+            } catch (const std::exception& e) {
+                report.violations.push_back("member " + id +
+                                            ": rows the ledger refuses: " + e.what());
+            }
+        }
+        after = ids.back();
+    }
+}
+
+void check_lots(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+    const auto max_id = tx.exec1(kMaxLotId)[0].as<std::int64_t>();
+    for (std::int64_t from = 0; from < max_id; from += kLotIdsPerBatch) {
+        for (const auto& row : tx.exec_params(kLotMovements, from, from + kLotIdsPerBatch)) {
+            ++report.lots_checked;
+            const auto id = row[0].as<std::int64_t>();
+            const auto issued = row[1].as<std::int64_t>();
+            const auto debt_repaid = row[2].as<std::int64_t>();
+            const auto remaining = row[3].as<std::int64_t>();
+            const bool reversed = row[4].as<bool>();
+            const auto burnt = row[5].as<std::int64_t>();
+            const auto returned = row[6].as<std::int64_t>();
+            const auto burns_after_reversal = row[7].as<std::int64_t>();
+            const std::string name = "lot " + std::to_string(id) + ": ";
+            // Sums of int64 points in SQL bigint already; these differences cannot overflow
+            // for values the CHECKs allow, but use checked arithmetic like all money.
+            const auto accounted =
+                checked_sub(checked_add(checked_add(remaining, debt_repaid), burnt), returned);
+            if (!reversed) {
+                if (accounted != issued) {
+                    report.violations.push_back(name + "issued " + std::to_string(issued) +
+                                                " != remaining " + std::to_string(remaining) +
+                                                " + debt_repaid " + std::to_string(debt_repaid) +
+                                                " + burnt " + std::to_string(burnt) +
+                                                " - returned " + std::to_string(returned));
+                }
+                continue;
+            }
+            const auto removed = checked_sub(issued, accounted);
+            if (remaining != 0 || removed < 0 || removed > issued - debt_repaid) {
+                report.violations.push_back(name + "reversed, but its slices leave " +
+                                            std::to_string(removed) +
+                                            " points removed by the reversal (remaining " +
+                                            std::to_string(remaining) + ")");
+            }
+            if (burns_after_reversal != 0) {
+                report.violations.push_back(name + "burnt after its earn was reversed");
+            }
+        }
+    }
+}
+
+void check_slices(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+    for (const auto& row : tx.exec(kBurnsNotCovered)) {
+        report.violations.push_back("burn claim " + row[0].as<std::string>() + ": points " +
+                                    row[1].as<std::string>() + " != its slices' " +
+                                    row[2].as<std::string>());
+    }
+    for (const auto& row : tx.exec(kBurnSlicesMisattributed)) {
+        report.violations.push_back("slice " + row[0].as<std::string>() +
+                                    ": burn slice disagrees with its claim or lot");
+    }
+    for (const auto& row : tx.exec(kReversalSlicesNotMirrors)) {
+        report.violations.push_back("slice " + row[0].as<std::string>() +
+                                    ": reversal slice does not mirror its burn slice");
+    }
+    for (const auto& row : tx.exec(kReversedBurnSlicesUnmirrored)) {
+        report.violations.push_back("slice " + row[0].as<std::string>() +
+                                    ": burn slice of a reversed burn has no reversal slice");
+    }
+}
+
+void check_breakage(pqxx::transaction_base& tx, Date today, LedgerCheckReport& report) {
+    for (const auto& row : tx.exec_params(kExpiryRowsWrong, date_literal(today))) {
+        const std::string expected = row[1].as<std::string>();
+        const std::string own = row[2].is_null() ? "none" : row[2].as<std::string>();
+        const std::string own_date = row[3].is_null() ? "-" : row[3].as<std::string>();
+        report.violations.push_back("lot " + row[0].as<std::string>() + ": expiry row " + own +
+                                    " on " + own_date + ", expected " + expected + " on " +
+                                    row[4].as<std::string>());
+    }
+}
+
+void check_runs(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+    for (const auto date : closed_dates(tx)) {
+        ++report.runs_checked;
+        if (auto problem = verify_closed_settlement(tx, date)) {
+            report.violations.push_back("run " + date_literal(date) + ": " + *problem);
+        }
+    }
+}
+
+}  // namespace
+
+LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us) {
+    CheckTransaction tx(connection);
+    const Date today =
+        parse_date(tx.exec_params1(kToday, timestamp_literal(now_us))[0].as<std::string>());
+    LedgerCheckReport report;
+    check_members(tx, today, report);
+    check_lots(tx, report);
+    check_slices(tx, report);
+    check_breakage(tx, today, report);
+    check_runs(tx, report);
+    return report;
+}
+
+}  // namespace coalition::storage

@@ -1,0 +1,390 @@
+#include "storage/settlement_store.hpp"
+
+#include "core/crypto.hpp"
+#include "settlement/invariants.hpp"
+#include "settlement/netting.hpp"
+#include "settlement/run_json.hpp"
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <set>
+
+namespace coalition::storage {
+namespace {
+
+// ---- Every statement of the settlement path, named ------------------------------------------
+
+constexpr const char* kProgramInForce =
+    "SELECT version, currency, point_value FROM program_settings ORDER BY version DESC LIMIT 1";
+
+constexpr const char* kDateHasEnded =
+    "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "
+    "FROM program_settings ORDER BY version DESC LIMIT 1";
+
+// Two-key form, so it can never collide with the migrator's one-key (bigint) advisory lock.
+// The second key is the date as a day number.
+constexpr const char* kLockDateExclusive =
+    "SELECT pg_advisory_xact_lock($1::integer, $2::date - DATE '2000-01-01')";
+constexpr const char* kLockDateShared =
+    "SELECT pg_advisory_xact_lock_shared($1::integer, $2::date - DATE '2000-01-01')";
+constexpr int kSettlementLockClass = 0x5e771e;
+
+// Waits until every transaction that is writing ledger rows right now has finished, and keeps
+// new writers out for that instant only (the lock is released when this transaction commits).
+// A booking accepted before the date ended that is still in flight is thus in the run.
+constexpr const char* kBoundLockWait = "SET LOCAL lock_timeout = '10s'";
+constexpr const char* kWritersBarrier =
+    "LOCK TABLE claims, lots, slices, lot_expiries IN SHARE MODE";
+
+constexpr const char* kStoredRun =
+    "SELECT run::text, encode(run_sha256, 'hex') FROM settlement_runs "
+    "WHERE settlement_date = $1::date";
+
+constexpr const char* kStoredStatements =
+    "SELECT partner_id, net_minor, statement::text FROM settlement_statements "
+    "WHERE settlement_date = $1::date ORDER BY partner_id";
+
+// What a lot held at the end of expires_on: its points now minus those that burn reversals
+// returned to it after it expired (each of those is a breakage row naming the reversal).
+// Expired lots cannot be burnt, so nothing else changed them since.
+#define DUE_EXPIRY_POINTS                                                       \
+    "(l.points_remaining - coalesce((SELECT sum(r.points) FROM lot_expiries r " \
+    "  WHERE r.lot_id = l.id AND r.claim_id IS NOT NULL), 0))::bigint"
+#define DUE_EXPIRY_LOTS                                                         \
+    "FROM lots l WHERE l.expires_on = $1::date - 1 AND l.points_remaining > 0 " \
+    "  AND NOT EXISTS (SELECT 1 FROM lot_expiries e WHERE e.lot_id = l.id AND e.claim_id IS NULL)"
+
+// The own expiry rows of `date`. ON CONFLICT: a burn reversal may be writing the same
+// snapshot concurrently (it inserts it if absent); the first one wins, both hold the same value.
+constexpr const char* kInsertDueExpiries =
+    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
+    "SELECT id, NULL, issuer_id, points, $1::date FROM ("
+    "  SELECT l.id, l.issuer_id, " DUE_EXPIRY_POINTS " AS points " DUE_EXPIRY_LOTS
+    ") due WHERE points > 0 ORDER BY id "
+    "ON CONFLICT DO NOTHING";
+
+// The same rows, not written: what a provisional read adds to the stored breakage.
+constexpr const char* kPendingBreakage =
+    "SELECT issuer_id, sum(points)::bigint FROM ("
+    "  SELECT l.issuer_id, " DUE_EXPIRY_POINTS " AS points " DUE_EXPIRY_LOTS
+    ") due WHERE points > 0 GROUP BY issuer_id";
+
+constexpr const char* kSliceLines =
+    "SELECT issuer_id, redeemer_id, kind, sum(points)::bigint, sum(amount_micros)::bigint "
+    "FROM slices WHERE settlement_date = $1::date GROUP BY issuer_id, redeemer_id, kind";
+
+constexpr const char* kIssuance =
+    "SELECT issuer_id, sum(points_issued)::bigint, sum(fee_micros)::bigint FROM lots "
+    "WHERE settlement_date = $1::date AND reissued_from_lot_id IS NULL GROUP BY issuer_id";
+
+constexpr const char* kBreakage =
+    "SELECT issuer_id, sum(points)::bigint FROM lot_expiries "
+    "WHERE settlement_date = $1::date GROUP BY issuer_id";
+
+constexpr const char* kOutstanding =
+    "SELECT issuer_id, sum(points_remaining)::bigint FROM lots "
+    "WHERE expires_on >= $1::date AND points_remaining > 0 AND settlement_date <= $1::date "
+    "GROUP BY issuer_id";
+
+constexpr const char* kClaimsOfDate =
+    "SELECT count(*) FROM claims WHERE settlement_date = $1::date";
+
+constexpr const char* kClosedDates =
+    "SELECT settlement_date::text FROM settlement_runs ORDER BY settlement_date";
+
+constexpr const char* kStoredProgramOfRun =
+    "SELECT settings_version FROM settlement_runs WHERE settlement_date = $1::date";
+
+constexpr const char* kInsertRun =
+    "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, run_sha256) "
+    "VALUES ($1::date, $2, $3, $4::jsonb, decode($5, 'hex'))";
+
+constexpr const char* kInsertStatement =
+    "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
+    "VALUES ($1::date, $2, $3, $4::jsonb)";
+
+// generate_series over timestamps (date arguments would go through timestamptz and the
+// session time zone); a NULL start (no claims yet) yields no rows.
+constexpr const char* kDatesToClose =
+    "WITH bounds AS ("
+    "  SELECT least((SELECT min(settlement_date) FROM claims),"
+    "               (SELECT min(settlement_date) FROM lot_expiries)) AS first_date,"
+    "         ($1::timestamptz AT TIME ZONE (SELECT timezone FROM program_settings "
+    "            ORDER BY version DESC LIMIT 1))::date - 1 AS last_date) "
+    "SELECT day::date::text FROM bounds, "
+    "  generate_series(first_date::timestamp, last_date::timestamp, interval '1 day') AS day "
+    "WHERE NOT EXISTS (SELECT 1 FROM settlement_runs r WHERE r.settlement_date = day::date) "
+    "ORDER BY day";
+
+// ---- Helpers --------------------------------------------------------------------------------
+
+using ReadTransaction =
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
+
+struct ProgramInForce {
+    std::int64_t version = 0;
+    std::string currency;
+    Micros point_value{0};
+};
+
+ProgramInForce program_in_force(pqxx::transaction_base& tx) {
+    const auto row = tx.exec1(kProgramInForce);
+    return ProgramInForce{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                          Micros(row[2].as<std::int64_t>())};
+}
+
+std::vector<settlement::PartnerPoints> partner_points(const pqxx::result& rows) {
+    std::vector<settlement::PartnerPoints> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows) {
+        out.push_back({row[0].as<std::string>(), Points(row[1].as<std::int64_t>())});
+    }
+    return out;
+}
+
+// The input of `date` as booked now. `with_pending_expiries`: add the own expiry rows a close
+// would write (provisional read); a close has written them already.
+settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
+                                         const ProgramInForce& program,
+                                         settlement::RunStatus status, bool with_pending_expiries) {
+    const std::string day = date_literal(date);
+    settlement::SettlementInput input;
+    input.date = day;
+    input.status = status;
+    input.currency = program.currency;
+    input.point_value = program.point_value;
+
+    for (const auto& row : tx.exec_params(kSliceLines, day)) {
+        const auto kind = settlement::parse_slice_kind(row[2].as<std::string>());
+        if (!kind) throw SettlementIntegrityError("unknown slice kind " + row[2].as<std::string>());
+        input.slices.push_back({row[0].as<std::string>(), row[1].as<std::string>(), *kind,
+                                Points(row[3].as<std::int64_t>()),
+                                Micros(row[4].as<std::int64_t>())});
+    }
+    for (const auto& row : tx.exec_params(kIssuance, day)) {
+        input.points_issued.push_back(
+            {row[0].as<std::string>(), Points(row[1].as<std::int64_t>())});
+        input.fees.push_back({row[0].as<std::string>(), Micros(row[2].as<std::int64_t>())});
+    }
+    input.points_expired = partner_points(tx.exec_params(kBreakage, day));
+    if (with_pending_expiries) {
+        // netting adds up several lines of one partner, so the pending rows simply append.
+        for (auto& line : partner_points(tx.exec_params(kPendingBreakage, day))) {
+            input.points_expired.push_back(std::move(line));
+        }
+    }
+    input.points_outstanding = partner_points(tx.exec_params(kOutstanding, day));
+    input.claims = tx.exec_params1(kClaimsOfDate, day)[0].as<std::int64_t>();
+    return input;
+}
+
+std::map<std::string, settlement::PartnerStatement> statements_of(
+    const settlement::SettlementRun& run) {
+    std::map<std::string, settlement::PartnerStatement> out;
+    for (const auto& participant : run.participants) {
+        auto statement = settlement::build_statement(run, participant.partner_id);
+        if (!statement) {
+            throw std::logic_error("no statement for participant " + participant.partner_id);
+        }
+        out.emplace(participant.partner_id, std::move(*statement));
+    }
+    return out;
+}
+
+// The stored run of `date`, checked after the read; nullopt when the date is not closed.
+std::optional<SettlementRead> read_closed(pqxx::transaction_base& tx, Date date) {
+    const std::string day = date_literal(date);
+    const auto rows = tx.exec_params(kStoredRun, day);
+    if (rows.empty()) return std::nullopt;
+    SettlementRead read;
+    try {
+        read.run = settlement::run_from_json_text(rows[0][0].as<std::string>());
+    } catch (const settlement::RunFormatError& e) {
+        throw SettlementIntegrityError("stored run of " + day + " does not parse: " + e.what());
+    }
+    // jsonb reorders keys: re-serialise canonically before comparing with the stored hash.
+    const std::string canonical = settlement::run_to_json_text(read.run);
+    if (crypto::sha256_hex(canonical) != rows[0][1].as<std::string>()) {
+        throw SettlementIntegrityError("stored run of " + day + " does not match its run_sha256");
+    }
+    if (const auto broken = settlement::check_run_invariants(read.run)) {
+        throw SettlementIntegrityError("stored run of " + day + " breaks an invariant: " + *broken);
+    }
+    if (read.run.date != day || read.run.status != settlement::RunStatus::closed) {
+        throw SettlementIntegrityError("stored run of " + day + " names another date or status");
+    }
+    for (const auto& row : tx.exec_params(kStoredStatements, day)) {
+        const auto partner_id = row[0].as<std::string>();
+        settlement::PartnerStatement statement;
+        try {
+            statement = settlement::statement_from_json_text(row[2].as<std::string>());
+        } catch (const settlement::StatementFormatError& e) {
+            throw SettlementIntegrityError("stored statement of " + partner_id + " on " + day +
+                                           " does not parse: " + e.what());
+        }
+        if (statement.partner_id != partner_id || statement.date != day ||
+            statement.net.value() != row[1].as<std::int64_t>()) {
+            throw SettlementIntegrityError("stored statement of " + partner_id + " on " + day +
+                                           " disagrees with its row");
+        }
+        read.statements.emplace(partner_id, std::move(statement));
+    }
+    // Each participant has exactly one statement and its net is the run's.
+    if (read.statements.size() != read.run.participants.size()) {
+        throw SettlementIntegrityError("stored statements of " + day +
+                                       " do not match the run's participants");
+    }
+    for (const auto& participant : read.run.participants) {
+        const auto found = read.statements.find(participant.partner_id);
+        if (found == read.statements.end() || found->second.net != participant.net) {
+            throw SettlementIntegrityError("stored statement of " + participant.partner_id +
+                                           " on " + day + " disagrees with the run");
+        }
+    }
+    return read;
+}
+
+SettlementRead compute_read(pqxx::transaction_base& tx, Date date, settlement::RunStatus status,
+                            bool with_pending_expiries) {
+    const auto program = program_in_force(tx);
+    SettlementRead read;
+    read.run = settlement::compute_settlement_run(
+        gather_input(tx, date, program, status, with_pending_expiries));
+    read.statements = statements_of(read.run);
+    return read;
+}
+
+// Never a concurrency failure of a close: the advisory lock serialises closes of one date.
+void store_run(pqxx::transaction_base& tx, Date date, std::int64_t settings_version,
+               const SettlementRead& read) {
+    const std::string day = date_literal(date);
+    const std::string text = settlement::run_to_json_text(read.run);
+    tx.exec_params(kInsertRun, day, settings_version, read.run.currency, text,
+                   crypto::sha256_hex(text));
+    for (const auto& [partner_id, statement] : read.statements) {
+        tx.exec_params(kInsertStatement, day, partner_id, statement.net.value(),
+                       settlement::statement_to_json_text(statement));
+    }
+}
+
+// The run as its JSON carries it: informational lines live only in statements.
+settlement::SettlementRun without_information(settlement::SettlementRun run) {
+    run.information.clear();
+    return run;
+}
+
+}  // namespace
+
+bool date_has_ended(pqxx::transaction_base& tx, Date date, std::int64_t now_us) {
+    return tx.exec_params1(kDateHasEnded, timestamp_literal(now_us), date_literal(date))[0]
+        .as<bool>();
+}
+
+void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date) {
+    tx.exec_params(kLockDateShared, kSettlementLockClass, date_literal(date));
+}
+
+SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
+    (void)now_us;  // a provisional run is the same whether or not the date has ended
+    ReadTransaction tx(connection);
+    if (auto closed = read_closed(tx, date)) return std::move(*closed);
+    return compute_read(tx, date, settlement::RunStatus::provisional, true);
+}
+
+CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
+    {
+        pqxx::work check(connection);
+        if (!date_has_ended(check, date, now_us)) {
+            SettlementRead empty;
+            empty.run.date = date_literal(date);
+            return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
+        }
+        if (auto closed = read_closed(check, date)) {
+            return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
+        }
+        check.exec(kBoundLockWait);
+        check.exec(kWritersBarrier);
+        check.commit();
+    }
+
+    pqxx::work tx(connection);
+    tx.exec_params(kLockDateExclusive, kSettlementLockClass, date_literal(date));
+    // Read committed: after the lock, this sees a run another closer committed meanwhile.
+    if (auto closed = read_closed(tx, date)) {
+        return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
+    }
+    tx.exec_params(kInsertDueExpiries, date_literal(date));
+    const auto program = program_in_force(tx);
+    SettlementRead read;
+    read.run = settlement::compute_settlement_run(
+        gather_input(tx, date, program, settlement::RunStatus::closed, false));
+    settlement::require_run_invariants(read.run);  // before it is stored...
+    read.statements = statements_of(read.run);
+    store_run(tx, date, program.version, read);
+
+    // ...and after it is read back: what is stored must be exactly what was computed.
+    const auto stored = read_closed(tx, date);
+    if (!stored || stored->run != without_information(read.run) ||
+        stored->statements != read.statements) {
+        throw SettlementIntegrityError("the run of " + date_literal(date) +
+                                       " did not read back as computed");
+    }
+    tx.commit();
+    return CloseResult{CloseOutcome::closed_now, std::move(*stored)};
+}
+
+std::vector<Date> closed_dates(pqxx::transaction_base& tx) {
+    std::vector<Date> out;
+    for (const auto& row : tx.exec(kClosedDates))
+        out.push_back(parse_date(row[0].as<std::string>()));
+    return out;
+}
+
+std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, Date date) {
+    std::optional<SettlementRead> stored;
+    try {
+        stored = read_closed(tx, date);
+    } catch (const SettlementIntegrityError& e) {
+        return std::string(e.what());
+    }
+    if (!stored) return std::nullopt;
+    ProgramInForce program;
+    program.version =
+        tx.exec_params1(kStoredProgramOfRun, date_literal(date))[0].as<std::int64_t>();
+    program.currency = stored->run.currency;
+    program.point_value = stored->run.point_value;
+    auto input = gather_input(tx, date, program, settlement::RunStatus::closed, false);
+    input.points_outstanding.clear();
+    for (const auto& [partner_id, statement] : stored->statements) {
+        input.points_outstanding.push_back({partner_id, statement.points_outstanding});
+        // A participant with no other line keeps its place, as when it was closed.
+        input.partner_ids.push_back(partner_id);
+    }
+    SettlementRead recomputed;
+    try {
+        recomputed.run = settlement::compute_settlement_run(input);
+        recomputed.statements = statements_of(recomputed.run);
+    } catch (const std::exception& e) {
+        return "the ledger rows of " + date_literal(date) + " no longer net: " + e.what();
+    }
+    const auto day = date_literal(date);
+    if (without_information(recomputed.run) != stored->run) {
+        return "the stored run of " + day + " differs from the run its ledger rows give now";
+    }
+    if (recomputed.statements != stored->statements) {
+        return "the stored statements of " + day + " differ from those its ledger rows give now";
+    }
+    return std::nullopt;
+}
+
+std::vector<Date> dates_to_close(pqxx::connection& connection, std::int64_t now_us) {
+    pqxx::read_transaction tx(connection);
+    std::vector<Date> out;
+    for (const auto& row : tx.exec_params(kDatesToClose, timestamp_literal(now_us))) {
+        out.push_back(parse_date(row[0].as<std::string>()));
+    }
+    return out;
+}
+
+}  // namespace coalition::storage

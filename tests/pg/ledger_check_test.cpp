@@ -1,0 +1,167 @@
+// coalitionctl check's engine: passes on a ledger the booking path wrote (burns, reversals of
+// both kinds, debt, a reissued lot, expiry, closed runs) and names each deliberately corrupted
+// row.
+#include "storage/ledger_check.hpp"
+
+#include "core/crypto.hpp"
+#include "storage/claim_booking.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
+#include "storage/settlement_store.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+using namespace std::chrono;
+
+Date day(int y, unsigned m, unsigned d) { return Date{year(y), month(m), std::chrono::day(d)}; }
+std::int64_t at(Date date, int hour) {
+    return duration_cast<microseconds>(sys_days(date).time_since_epoch()).count() +
+           std::int64_t{hour} * 3'600'000'000;
+}
+
+std::string joined(const LedgerCheckReport& report) {
+    std::string out;
+    for (const auto& line : report.violations) out += line + "\n";
+    return out;
+}
+
+class LedgerCheck : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        db_ = std::make_unique<TestDatabase>("ledger_check");
+        connection_ = std::make_unique<pqxx::connection>(db_->conninfo());
+        pqxx::work tx(*connection_);
+        for (const char* id : {"fuel", "grocer"}) add_partner(tx, NewPartner{id, id, 1, {}});
+        set_program_setting(tx, "validity_months", "1");
+        tx.commit();
+        book_ledger();
+    }
+    void TearDown() override {
+        connection_.reset();
+        db_.reset();
+    }
+
+    void book(const std::string& partner, const std::string& id, partners::ClaimType type,
+              const std::string& member, std::int64_t points, const std::string& reverses,
+              std::int64_t at_us) {
+        BookingInput input;
+        input.partner_id = partner;
+        input.webhook_id = id;
+        input.request_sha256 = crypto::sha256(partner + id);
+        input.request.type = type;
+        input.request.member_id = member;
+        input.request.points = Points(points);
+        input.request.reverses = reverses;
+        input.accepted_at_us = at_us;
+        const auto result = book_claim(*connection_, input);
+        ASSERT_EQ(result.status, 201) << id << " " << result.body;
+    }
+
+    void book_ledger() {
+        using partners::ClaimType;
+        const Date jan = day(2025, 1, 10);
+        // M-1: an earn reversed after part of it was spent (debt), a later earn repaying it,
+        // then the burn reversed: its points come back as a reissued lot.
+        book("grocer", "e-1", ClaimType::earn, "M-1", 1'000, "", at(jan, 9));
+        book("fuel", "b-1", ClaimType::burn, "M-1", 400, "", at(jan, 10));
+        book("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1", at(jan, 11));
+        book("grocer", "e-2", ClaimType::earn, "M-1", 500, "", at(jan, 12));
+        book("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1", at(jan, 13));
+        // M-2: a lot that expires (2025-02-28) with points left.
+        book("fuel", "e-3", ClaimType::earn, "M-2", 300, "", at(jan, 14));
+        book("grocer", "b-2", ClaimType::burn, "M-2", 100, "", at(jan, 15));
+        for (const auto date : {jan, day(2025, 3, 1)}) {
+            ASSERT_EQ(close_settlement(*connection_, date, at(day(2025, 3, 5), 0)).outcome,
+                      CloseOutcome::closed_now);
+        }
+    }
+
+    LedgerCheckReport check() { return check_ledger(*connection_, at(day(2025, 3, 5), 12)); }
+
+    // Corrupts with the append-only trigger of `table` disabled, as only a superuser can.
+    void corrupt(const std::string& table, const std::string& trigger, const std::string& sql) {
+        pqxx::work tx(*connection_);
+        tx.exec("ALTER TABLE " + table + " DISABLE TRIGGER " + trigger);
+        tx.exec(sql);
+        tx.exec("ALTER TABLE " + table + " ENABLE TRIGGER " + trigger);
+        tx.commit();
+    }
+
+    std::unique_ptr<TestDatabase> db_;
+    std::unique_ptr<pqxx::connection> connection_;
+};
+
+TEST_F(LedgerCheck, PassesOnWhatTheBookingPathWrote) {
+    const auto report = check();
+    EXPECT_TRUE(report.ok()) << joined(report);
+    EXPECT_EQ(report.members_checked, 2);
+    EXPECT_EQ(report.lots_checked, 4);  // e-1, e-2, e-3 and the reissue of e-1
+    EXPECT_EQ(report.runs_checked, 2);
+}
+
+TEST_F(LedgerCheck, CatchesASliceWhosePointsChanged) {
+    corrupt("slices", "slices_append_only",
+            "UPDATE slices SET points = points + 1, amount_micros = (points + 1) * point_value "
+            "WHERE id = (SELECT min(id) FROM slices WHERE kind = 'burn')");
+    const auto report = check();
+    EXPECT_FALSE(report.ok());
+    const auto text = joined(report);
+    EXPECT_NE(text.find("burn claim"), std::string::npos) << text;
+    EXPECT_NE(text.find("does not mirror"), std::string::npos) << text;
+    EXPECT_NE(text.find("run 2025-01-10"), std::string::npos) << text;  // recomputed differs
+}
+
+TEST_F(LedgerCheck, CatchesAChangedStoredRun) {
+    corrupt("settlement_runs", "settlement_runs_append_only",
+            "UPDATE settlement_runs SET run = jsonb_set(run, '{totals,points_issued}', '1') "
+            "WHERE settlement_date = '2025-03-01'");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_NE(report.violations[0].find("run 2025-03-01"), std::string::npos);
+    EXPECT_NE(report.violations[0].find("run_sha256"), std::string::npos);
+}
+
+TEST_F(LedgerCheck, CatchesARunRehashedAfterItsFiguresChanged) {
+    // Someone changes a figure and recomputes the hash: the recomputation from rows catches it.
+    corrupt("settlement_statements", "settlement_statements_append_only",
+            "UPDATE settlement_statements SET statement = jsonb_set(statement, "
+            "'{points_issued}', '7') WHERE partner_id = 'fuel' "
+            "AND settlement_date = '2025-01-10'");
+    const auto report = check();
+    EXPECT_FALSE(report.ok());
+    EXPECT_NE(joined(report).find("run 2025-01-10"), std::string::npos) << joined(report);
+}
+
+TEST_F(LedgerCheck, CatchesALotWhoseRemainingDrifted) {
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "UPDATE lots SET points_remaining = points_remaining - 1 "
+            "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
+        tx.commit();
+    }
+    const auto report = check();
+    EXPECT_FALSE(report.ok());
+    EXPECT_NE(joined(report).find("lot "), std::string::npos) << joined(report);
+}
+
+TEST_F(LedgerCheck, CatchesAWrongExpiryRow) {
+    corrupt("lot_expiries", "lot_expiries_append_only",
+            "UPDATE lot_expiries SET points = points + 5 WHERE claim_id IS NULL");
+    const auto report = check();
+    EXPECT_FALSE(report.ok());
+    EXPECT_NE(joined(report).find("expiry row"), std::string::npos) << joined(report);
+}
+
+}  // namespace
+}  // namespace coalition::storage

@@ -1,0 +1,375 @@
+// Closing and reading settlement dates against a real PostgreSQL, with claims booked through the
+// real booking path at fixed acceptance times in the past.
+#include "storage/settlement_store.hpp"
+
+#include "core/crypto.hpp"
+#include "settlement/run_json.hpp"
+#include "settlement/statement.hpp"
+#include "storage/claim_booking.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+using settlement::RunStatus;
+using namespace std::chrono;
+
+constexpr std::int64_t kMicrosPerHour = 3'600'000'000;
+
+Date day(int y, unsigned m, unsigned d) { return Date{year(y), month(m), std::chrono::day(d)}; }
+
+// Microseconds since the epoch at `hour`:00 UTC of `date` (the program time zone is UTC).
+std::int64_t at(Date date, int hour) {
+    return duration_cast<microseconds>(sys_days(date).time_since_epoch()).count() +
+           hour * kMicrosPerHour;
+}
+
+Date plus_days(Date date, int days) { return Date{sys_days(date) + std::chrono::days(days)}; }
+
+class SettlementStore : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        db_ = std::make_unique<TestDatabase>("settlement");
+        connection_ = std::make_unique<pqxx::connection>(db_->conninfo());
+        for (const char* id : {"airline", "fuel", "grocer"}) {
+            pqxx::work tx(*connection_);
+            add_partner(tx, NewPartner{id, id, 1, {}});
+            tx.commit();
+        }
+    }
+    void TearDown() override {
+        connection_.reset();
+        db_.reset();
+    }
+
+    void set_program(const std::string& key, const std::string& value) {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, key, value);
+        tx.commit();
+    }
+
+    BookingResult book(const std::string& partner, const std::string& webhook_id,
+                       partners::ClaimRequest request, std::int64_t accepted_at_us) {
+        BookingInput input;
+        input.partner_id = partner;
+        input.webhook_id = webhook_id;
+        input.request_sha256 = crypto::sha256(partner + "/" + webhook_id);
+        input.request = std::move(request);
+        input.accepted_at_us = accepted_at_us;
+        auto result = book_claim(*connection_, input);
+        EXPECT_EQ(result.status, 201) << webhook_id << " " << result.body;
+        return result;
+    }
+    void earn(const std::string& partner, const std::string& id, const std::string& member,
+              std::int64_t points, std::int64_t at_us) {
+        partners::ClaimRequest request;
+        request.type = partners::ClaimType::earn;
+        request.member_id = member;
+        request.points = Points(points);
+        book(partner, id, request, at_us);
+    }
+    void burn(const std::string& partner, const std::string& id, const std::string& member,
+              std::int64_t points, std::int64_t at_us) {
+        partners::ClaimRequest request;
+        request.type = partners::ClaimType::burn;
+        request.member_id = member;
+        request.points = Points(points);
+        book(partner, id, request, at_us);
+    }
+    void reverse(const std::string& partner, const std::string& id, const std::string& target,
+                 std::int64_t at_us) {
+        partners::ClaimRequest request;
+        request.type = partners::ClaimType::reversal;
+        request.reverses = target;
+        book(partner, id, request, at_us);
+    }
+
+    std::int64_t count(const std::string& sql) {
+        pqxx::nontransaction tx(*connection_);
+        return tx.exec(sql)[0][0].as<std::int64_t>();
+    }
+
+    // A day of three partners: cross redemptions both ways, an own redemption, a reversal.
+    void book_a_day(Date date) {
+        const Date before = plus_days(date, -1);
+        earn("grocer", "e-1", "M-1", 100'000, at(before, 10));
+        earn("fuel", "e-2", "M-2", 50'000, at(before, 11));
+        burn("fuel", "b-1", "M-1", 30'000, at(date, 9));      // grocer owes fuel
+        burn("airline", "b-2", "M-2", 20'000, at(date, 10));  // fuel owes airline
+        burn("grocer", "b-3", "M-1", 5'000, at(date, 11));    // own redemption
+        earn("airline", "e-3", "M-3", 7'000, at(date, 12));
+        burn("airline", "b-4", "M-1", 1'000, at(date, 13));
+        reverse("airline", "r-1", "b-4", at(date, 14));  // back to grocer's lot
+    }
+
+    std::unique_ptr<TestDatabase> db_;
+    std::unique_ptr<pqxx::connection> connection_;
+};
+
+// What a closed run would say of the provisional one: same figures, other status.
+settlement::SettlementRun as_closed(settlement::SettlementRun run) {
+    run.status = RunStatus::closed;
+    run.information.clear();
+    return run;
+}
+
+TEST_F(SettlementStore, ProvisionalEqualsTheLaterClosedRun) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+
+    const auto provisional = read_settlement(*connection_, date, at(date, 20));
+    EXPECT_EQ(provisional.status(), SettlementStatus::provisional);
+    EXPECT_EQ(provisional.run.status, RunStatus::provisional);
+    ASSERT_EQ(provisional.run.participants.size(), 3u);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0);
+
+    const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    EXPECT_EQ(closed.read.status(), SettlementStatus::closed);
+    EXPECT_EQ(settlement::run_to_json_text(closed.read.run),
+              settlement::run_to_json_text(as_closed(provisional.run)));
+    ASSERT_EQ(closed.read.statements.size(), provisional.statements.size());
+    for (const auto& [partner, statement] : provisional.statements) {
+        auto expected = statement;
+        expected.status = RunStatus::closed;
+        EXPECT_EQ(closed.read.statements.at(partner), expected) << partner;
+    }
+
+    // The figures themselves: grocer owes fuel 30000 points = 300.00 EUR; fuel owes airline
+    // 200.00; airline's burn was reversed; grocer's own redemption is reported only.
+    const auto& run = closed.read.run;
+    EXPECT_EQ(run.totals.claims, 6);
+    EXPECT_EQ(run.totals.points_issued, Points(7'000));
+    EXPECT_EQ(run.totals.own_redemptions, Points(5'000));
+    const auto& grocer = closed.read.statements.at("grocer");
+    EXPECT_EQ(grocer.net, MinorUnits(-30'000));
+    EXPECT_EQ(grocer.points_outstanding, Points(100'000 - 30'000 - 5'000));
+    EXPECT_EQ(closed.read.statements.at("fuel").net, MinorUnits(30'000 - 20'000));
+    EXPECT_EQ(closed.read.statements.at("airline").net, MinorUnits(20'000));
+
+    // Read again: the stored run, byte for byte.
+    const auto again = read_settlement(*connection_, date, at(plus_days(date, 2), 1));
+    EXPECT_EQ(again.status(), SettlementStatus::closed);
+    EXPECT_EQ(again.run, closed.read.run);
+    EXPECT_EQ(again.statements, closed.read.statements);
+
+    const auto second = close_settlement(*connection_, date, at(plus_days(date, 2), 1));
+    EXPECT_EQ(second.outcome, CloseOutcome::already_closed);
+    EXPECT_EQ(settlement::run_to_json_text(second.read.run),
+              settlement::run_to_json_text(closed.read.run));
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_statements"), 3);
+}
+
+TEST_F(SettlementStore, StoredHashIsOverTheCanonicalRunText) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    pqxx::nontransaction tx(*connection_);
+    const auto row = tx.exec1(
+        "SELECT encode(run_sha256, 'hex'), settings_version, currency "
+        "FROM settlement_runs");
+    EXPECT_EQ(row[0].as<std::string>(),
+              crypto::sha256_hex(settlement::run_to_json_text(closed.read.run)));
+    EXPECT_EQ(row[1].as<std::int64_t>(), 1);
+    EXPECT_EQ(row[2].as<std::string>(), "EUR");
+}
+
+TEST_F(SettlementStore, ClosedRunCannotBeChanged) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    ASSERT_EQ(close_settlement(*connection_, date, at(plus_days(date, 1), 1)).outcome,
+              CloseOutcome::closed_now);
+    for (const char* sql :
+         {"UPDATE settlement_runs SET currency = 'USD'", "DELETE FROM settlement_runs",
+          "UPDATE settlement_runs SET run = jsonb_set(run, '{totals,claims}', '9')",
+          "UPDATE settlement_statements SET net_minor = 0", "DELETE FROM settlement_statements",
+          "TRUNCATE settlement_statements", "TRUNCATE settlement_runs CASCADE"}) {
+        pqxx::work tx(*connection_);
+        EXPECT_THROW(tx.exec(sql), pqxx::sql_error) << sql;
+    }
+    // Nor can anything be booked into the closed date.
+    partners::ClaimRequest request;
+    request.type = partners::ClaimType::earn;
+    request.member_id = "M-9";
+    request.points = Points(10);
+    BookingInput input{"grocer", "late", crypto::sha256("late"), request, at(date, 23)};
+    EXPECT_THROW(book_claim(*connection_, input), pqxx::sql_error);
+    EXPECT_EQ(read_settlement(*connection_, date, at(plus_days(date, 3), 0)).run.totals.claims, 6);
+}
+
+TEST_F(SettlementStore, ConcurrentClosesProduceOneRun) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto now = at(plus_days(date, 1), 1);
+    CloseResult results[2];
+    std::string errors[2];
+    {
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 2; ++i) {
+            threads.emplace_back([&, i] {
+                try {
+                    pqxx::connection connection(db_->conninfo());
+                    results[i] = close_settlement(connection, date, now);
+                } catch (const std::exception& e) {
+                    errors[i] = e.what();
+                }
+            });
+        }
+        for (auto& thread : threads) thread.join();
+    }
+    ASSERT_EQ(errors[0], "");
+    ASSERT_EQ(errors[1], "");
+    const int closed_now = (results[0].outcome == CloseOutcome::closed_now ? 1 : 0) +
+                           (results[1].outcome == CloseOutcome::closed_now ? 1 : 0);
+    EXPECT_EQ(closed_now, 1);
+    EXPECT_NE(results[0].outcome, CloseOutcome::date_not_ended);
+    EXPECT_NE(results[1].outcome, CloseOutcome::date_not_ended);
+    EXPECT_EQ(settlement::run_to_json_text(results[0].read.run),
+              settlement::run_to_json_text(results[1].read.run));
+    EXPECT_EQ(results[0].read.statements, results[1].read.statements);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
+}
+
+TEST_F(SettlementStore, OpenDateIsNotClosedAndNothingIsStored) {
+    const Date date = day(2025, 3, 10);
+    set_program("validity_months", "1");
+    earn("grocer", "e-old", "M-1", 500, at(day(2025, 1, 20), 10));  // expires 2025-02-28
+    book_a_day(date);
+    const auto result = close_settlement(*connection_, date, at(date, 23));
+    EXPECT_EQ(result.outcome, CloseOutcome::date_not_ended);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_statements"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 0);
+    // The last microsecond of the date still belongs to it.
+    EXPECT_EQ(close_settlement(*connection_, date, at(plus_days(date, 1), 0) - 1).outcome,
+              CloseOutcome::date_not_ended);
+    // The breakage date of the old lot is past; reading it stores nothing either.
+    const auto provisional = read_settlement(*connection_, day(2025, 3, 1), at(date, 23));
+    EXPECT_EQ(provisional.run.totals.points_expired, Points(500));
+    EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 0);
+    {
+        pqxx::work tx(*connection_);
+        EXPECT_FALSE(date_has_ended(tx, date, at(date, 23)));
+        EXPECT_TRUE(date_has_ended(tx, date, at(plus_days(date, 1), 0)));
+    }
+}
+
+TEST_F(SettlementStore, DateEndsInTheProgramTimeZone) {
+    set_program("timezone", "Europe/Berlin");  // UTC+1 in March
+    const Date date = day(2025, 3, 10);
+    pqxx::work tx(*connection_);
+    EXPECT_TRUE(date_has_ended(tx, date, at(date, 23)));       // 00:00 on the 11th in Berlin
+    EXPECT_FALSE(date_has_ended(tx, date, at(date, 23) - 1));  // 23:59:59.999999 in Berlin
+}
+
+TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
+    set_program("validity_months", "1");
+    // Accepted in January, valid through 2025-02-28: breakage of 2025-03-01.
+    earn("grocer", "e-1", "M-1", 1'000, at(day(2025, 1, 15), 10));
+    earn("fuel", "e-2", "M-2", 400, at(day(2025, 1, 16), 10));
+    burn("fuel", "b-1", "M-1", 300, at(day(2025, 2, 10), 10));
+    burn("fuel", "b-2", "M-2", 400, at(day(2025, 2, 11), 10));  // empties fuel's lot
+    const Date breakage_day = day(2025, 3, 1);
+
+    const auto before = read_settlement(*connection_, day(2025, 2, 28), at(breakage_day, 5));
+    EXPECT_EQ(before.run.totals.points_expired, Points(0));
+    const auto provisional = read_settlement(*connection_, breakage_day, at(breakage_day, 5));
+    EXPECT_EQ(provisional.run.totals.points_expired, Points(700));
+
+    // During the breakage day, the February burn is reversed: its points go back to a lot that
+    // has expired, so they are breakage of the reversal's own date; fuel's empty lot gets its
+    // 400 back the same way and must not be counted again as its own expiry.
+    reverse("fuel", "r-1", "b-1", at(breakage_day, 8));
+    reverse("fuel", "r-2", "b-2", at(breakage_day, 9));
+
+    const auto closed = close_settlement(*connection_, breakage_day, at(day(2025, 3, 2), 1));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    // 700 expired on their own + 300 + 400 returned by the reversals, on the same date.
+    EXPECT_EQ(closed.read.run.totals.points_expired, Points(1'400));
+    EXPECT_EQ(closed.read.statements.at("grocer").points_expired, Points(1'000));
+    EXPECT_EQ(closed.read.statements.at("fuel").points_expired, Points(400));
+    EXPECT_EQ(count("SELECT count(*) FROM lot_expiries WHERE claim_id IS NULL"), 1);
+    EXPECT_EQ(count("SELECT points FROM lot_expiries WHERE claim_id IS NULL"), 700);
+
+    // Once: the next day has no breakage, and closing again writes nothing.
+    const auto next = close_settlement(*connection_, day(2025, 3, 2), at(day(2025, 3, 3), 1));
+    EXPECT_EQ(next.read.run.totals.points_expired, Points(0));
+    EXPECT_EQ(close_settlement(*connection_, breakage_day, at(day(2025, 3, 3), 1)).outcome,
+              CloseOutcome::already_closed);
+    EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 3);
+}
+
+TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
+    set_program("issue_fee", "150");  // 0.00015 EUR per point
+    const Date date = day(2025, 3, 10);
+    earn("grocer", "e-1", "M-1", 1'000, at(date, 9));  // 0.15 EUR
+    earn("grocer", "e-2", "M-2", 333, at(date, 10));   // 0.04995 EUR
+    earn("fuel", "e-3", "M-3", 10, at(date, 11));      // 0.0015 EUR
+    const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    const auto& run = closed.read.run;
+    // Exact fees 0.19995 + 0.0015 = 0.20145 EUR: 20 cents to the operator after rounding.
+    EXPECT_EQ(run.operator_line.fees, MinorUnits(20));
+    EXPECT_EQ(closed.read.statements.at("grocer").fees, MinorUnits(20));  // 19.995 -> 20
+    EXPECT_EQ(closed.read.statements.at("fuel").fees, MinorUnits(0));     // 0.15 -> 0
+    EXPECT_EQ(run.totals.points_issued, Points(1'343));
+    MinorUnits sum = run.operator_line.net;
+    for (const auto& participant : run.participants) sum += participant.net;
+    EXPECT_EQ(sum, MinorUnits(0));
+    ASSERT_EQ(run.instructions.size(), 1u);
+    EXPECT_EQ(run.instructions[0].from, "grocer");
+    EXPECT_EQ(run.instructions[0].to, "operator");
+}
+
+TEST_F(SettlementStore, DatesToCloseCatchUpAfterDowntime) {
+    EXPECT_TRUE(dates_to_close(*connection_, at(day(2025, 3, 10), 10)).empty());
+    earn("grocer", "e-1", "M-1", 100, at(day(2025, 3, 6), 10));
+    earn("grocer", "e-2", "M-1", 100, at(day(2025, 3, 8), 10));
+    const auto now = at(day(2025, 3, 10), 10);
+    const std::vector<Date> expected = {day(2025, 3, 6), day(2025, 3, 7), day(2025, 3, 8),
+                                        day(2025, 3, 9)};
+    EXPECT_EQ(dates_to_close(*connection_, now), expected);
+    ASSERT_EQ(close_settlement(*connection_, day(2025, 3, 7), now).outcome,
+              CloseOutcome::closed_now);
+    EXPECT_EQ(dates_to_close(*connection_, now),
+              (std::vector<Date>{day(2025, 3, 6), day(2025, 3, 8), day(2025, 3, 9)}));
+    for (const auto date : dates_to_close(*connection_, now)) {
+        EXPECT_NE(close_settlement(*connection_, date, now).outcome, CloseOutcome::date_not_ended);
+    }
+    EXPECT_TRUE(dates_to_close(*connection_, now).empty());
+    const auto empty_day = read_settlement(*connection_, day(2025, 3, 9), now);
+    EXPECT_EQ(empty_day.status(), SettlementStatus::closed);
+    EXPECT_EQ(empty_day.run.totals.claims, 0);
+}
+
+TEST_F(SettlementStore, CorruptStoredRunIsRefusedOnRead) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    {
+        pqxx::work tx(*connection_);
+        tx.exec("ALTER TABLE settlement_runs DISABLE TRIGGER settlement_runs_append_only");
+        tx.exec("UPDATE settlement_runs SET run = jsonb_set(run, '{totals,claims}', '9')");
+        tx.exec("ALTER TABLE settlement_runs ENABLE TRIGGER settlement_runs_append_only");
+        tx.commit();
+    }
+    EXPECT_THROW(read_settlement(*connection_, date, at(plus_days(date, 2), 1)),
+                 SettlementIntegrityError);
+    EXPECT_THROW(close_settlement(*connection_, date, at(plus_days(date, 2), 1)),
+                 SettlementIntegrityError);
+}
+
+}  // namespace
+}  // namespace coalition::storage
