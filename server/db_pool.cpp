@@ -56,18 +56,39 @@ void DatabasePool::worker_loop() {
     }
 }
 
+namespace {
+
+// Opens the worker's connection if it has none; returns true if it had to.
+bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::string& conninfo) {
+    if (connection && connection->is_open()) return false;
+    connection.reset();
+    try {
+        connection = std::make_unique<pqxx::connection>(conninfo);
+    } catch (const pqxx::broken_connection& e) {
+        throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
+    }
+    return true;
+}
+
+}  // namespace
+
 void DatabasePool::run_task(Task& task, std::unique_ptr<pqxx::connection>& connection) {
     std::exception_ptr failure;
     try {
-        if (!connection || !connection->is_open()) {
+        const bool fresh = ensure_connected(connection, conninfo_);
+        try {
+            task.job(*connection);
+        } catch (const pqxx::in_doubt_error&) {
+            throw;
+        } catch (const pqxx::broken_connection&) {
+            // A pooled connection that went stale while idle (PostgreSQL restarted) fails on
+            // first use, before anything it sent could commit: retry once on a fresh one. A
+            // connection opened for this very job is not retried — the database is really away.
+            if (fresh) throw;
             connection.reset();
-            try {
-                connection = std::make_unique<pqxx::connection>(conninfo_);
-            } catch (const pqxx::broken_connection& e) {
-                throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
-            }
+            ensure_connected(connection, conninfo_);
+            task.job(*connection);
         }
-        task.job(*connection);
     } catch (const pqxx::in_doubt_error& e) {
         // The commit may or may not have happened. We never retry it blindly: the caller answers
         // 503 and the partner's retry with the same webhook-id is either replayed or booked.

@@ -6,6 +6,7 @@
 #include "ledger/lot.hpp"
 #include "ledger/reversal.hpp"
 #include "storage/ledger_rows.hpp"
+#include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -73,10 +74,17 @@ constexpr const char* kSlicesOfBurn =
 constexpr const char* kLotsByIds = "SELECT " LOT_COLUMNS " FROM lots WHERE id = ANY($1::bigint[])";
 
 // The expiry row of a lot is written once; a close of its date may have written it already.
+// Points that earlier reversals returned to the expired lot are breakage of their own dates
+// already (rows with a claim_id), so the lot's own expiry is what remains without them — the
+// same rule the close applies.
 constexpr const char* kInsertExpirySnapshot =
     "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
-    "SELECT $1, NULL, $2, $3, $4 "
-    "WHERE NOT EXISTS (SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL)";
+    "SELECT $1, NULL, $2, own.points, $4 FROM ("
+    "  SELECT $3::bigint - COALESCE((SELECT sum(points) FROM lot_expiries "
+    "                                WHERE lot_id = $1 AND claim_id IS NOT NULL), 0) AS points"
+    ") own "
+    "WHERE own.points > 0 "
+    "  AND NOT EXISTS (SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL)";
 
 constexpr const char* kInsertReturnedBreakage =
     "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
@@ -174,6 +182,22 @@ std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) 
     return Points(rows[0][0].as<std::int64_t>());
 }
 
+std::optional<BookingResult> prior_outcome(pqxx::work& tx, const BookingInput& input) {
+    const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
+    if (rows.empty()) return std::nullopt;
+    const pqxx::binarystring stored(rows[0][0]);
+    const crypto::Bytes stored_hash(stored.begin(), stored.end());
+    if (!crypto::constant_time_equal(stored_hash, input.request_sha256)) {
+        return refusal(ErrorCode::idempotency_conflict,
+                       "this webhook-id was used before with a different body", "webhook-id");
+    }
+    BookingResult replay;
+    replay.status = rows[0][1].as<int>();
+    replay.body = rows[0][2].as<std::string>();
+    replay.replayed = true;
+    return replay;
+}
+
 // ---- The three kinds of claim ---------------------------------------------------------------
 
 BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program& program,
@@ -181,6 +205,7 @@ BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program
     const auto& request = input.request;
     tx.exec_params(kEnrolMember, request.member_id, input.partner_id);
     const Points debt = *lock_member(tx, request.member_id);
+    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
     const auto earn = ledger::apply_earn(debt, request.points);
     const Points balance =
@@ -209,6 +234,7 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     const auto& request = input.request;
     const auto debt = lock_member(tx, request.member_id);
     if (!debt) return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
+    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
     auto plan = ledger::plan_burn(lots, *debt, request.points, input.partner_id,
                                   program.point_value, program.settlement_date);
@@ -246,6 +272,7 @@ BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Pro
     }
     // Lock first, then look: a concurrent reversal of the same claim waits here and then sees it.
     const Points debt = *lock_member(tx, member_id);
+    if (auto prior = prior_outcome(tx, input)) return *prior;
     if (!tx.exec_params(kIsReversed, target_id).empty()) {
         return refusal(ErrorCode::already_reversed, "that claim has been reversed already", "reverses");
     }
@@ -322,27 +349,14 @@ BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Pro
     return result;
 }
 
-std::optional<BookingResult> prior_outcome(pqxx::work& tx, const BookingInput& input) {
-    const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
-    if (rows.empty()) return std::nullopt;
-    const pqxx::binarystring stored(rows[0][0]);
-    const crypto::Bytes stored_hash(stored.begin(), stored.end());
-    if (!crypto::constant_time_equal(stored_hash, input.request_sha256)) {
-        return refusal(ErrorCode::idempotency_conflict,
-                       "this webhook-id was used before with a different body", "webhook-id");
-    }
-    BookingResult replay;
-    replay.status = rows[0][1].as<int>();
-    replay.body = rows[0][2].as<std::string>();
-    replay.replayed = true;
-    return replay;
-}
-
 BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
     pqxx::work tx(connection);
     if (auto prior = prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);
+    // Shared with other bookings, exclusive with a close of the same date: a claim either lands
+    // before its date's run is computed, or the close has finished and the insert is refused.
+    lock_settlement_date_shared(tx, program.settlement_date);
     BookingResult result;
     switch (input.request.type) {
         case partners::ClaimType::earn: result = book_earn(tx, input, program, accepted_at); break;
@@ -351,8 +365,8 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
             result = book_reversal(tx, input, program, accepted_at);
             break;
     }
-    if (result.error) {
-        tx.abort();  // a refusal stores nothing
+    if (result.error || result.replayed) {
+        tx.abort();  // a refusal stores nothing; a replay has nothing to store
     } else {
         tx.commit();
     }

@@ -5,7 +5,8 @@
 //      retries once to find the winner's row;
 //   2. the member row is locked (SELECT … FOR UPDATE) before its lots are read, so every claim
 //      of one member — across threads and server processes — is serialised and no burn can
-//      overdraw;
+//      overdraw; the idempotency key is looked up again under that lock, so a duplicate that
+//      waited for its twin answers with the twin's replay, never with a refusal;
 //   3. the ledger's pure rules decide; a refusal (422) rolls back and stores nothing;
 //   4. claim, lots, slices, debt and breakage rows are written and committed together.
 #include "core/crypto.hpp"
