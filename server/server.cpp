@@ -10,6 +10,8 @@
 #include "server/rate_limiter.hpp"
 #include "server/server_context.hpp"
 #include "server/session.hpp"
+#include "server/settlement_handlers.hpp"
+#include "server/settlement_job.hpp"
 #include "server/tls_context.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -209,11 +211,14 @@ int run_server(const Settings& settings) {
     add_health_routes(context.router, database, settings);
     add_claims_routes(context.router, {settings, directory, rate_limiter, booking, logger});
     add_member_routes(context.router, database, settings);
+    add_settlement_routes(context.router, database, settings);
 
     asio::io_context io(settings.threads);
     auto refresher = std::make_shared<DirectoryRefresher>(io, database, directory, logger,
                                                           settings.refresh_interval_ms);
     refresher->start();
+    auto settlement_job = std::make_shared<SettlementJob>(io, database, logger, settings);
+    settlement_job->start();
     std::shared_ptr<Listener> listener;
     try {
         listener = std::make_shared<Listener>(io, tls, context, endpoint);
@@ -231,6 +236,7 @@ int run_server(const Settings& settings) {
         context.draining = true;
         listener->stop();
         refresher->stop();
+        settlement_job->stop();
         context.sessions.for_each([](Session& session) { session.drain(); });
         const auto deadline = std::chrono::steady_clock::now() +
                               std::chrono::milliseconds(settings.shutdown_timeout_ms);

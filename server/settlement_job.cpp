@@ -1,0 +1,63 @@
+#include "server/settlement_job.hpp"
+
+#include "server/db_pool.hpp"
+#include "server/logger.hpp"
+#include "storage/settlement_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+namespace coalition::server {
+
+SettlementJob::SettlementJob(boost::asio::io_context& io, DatabasePool& database, Logger& logger,
+                             const Settings& settings)
+    : timer_(io), database_(database), logger_(logger), grace_s_(settings.settle_grace_s) {}
+
+void SettlementJob::start() { schedule(0); }
+
+void SettlementJob::stop() {
+    boost::asio::post(timer_.get_executor(), [self = shared_from_this()] {
+        self->stopped_ = true;
+        self->timer_.cancel();
+    });
+}
+
+void SettlementJob::schedule(int delay_ms) {
+    if (stopped_) return;
+    timer_.expires_after(std::chrono::milliseconds(delay_ms));
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec && !self->stopped_) self->tick();
+    });
+}
+
+void SettlementJob::tick() {
+    database_.submit(
+        [self = shared_from_this()](pqxx::connection& connection) {
+            // A date is due once it ended at least grace_s ago: ask which dates had ended at
+            // (now − grace).
+            const auto now_us = storage::now_unix_micros();
+            const auto due = storage::dates_to_close(connection, now_us - std::int64_t{self->grace_s_} * 1000000);
+            for (const auto& date : due) {
+                const auto result = storage::close_settlement(connection, date, now_us);
+                if (result.outcome == storage::CloseOutcome::closed_now) {
+                    self->logger_.log(LogLevel::info, "settlement date closed",
+                                      {{"date", storage::date_literal(date)}});
+                }
+            }
+        },
+        [self = shared_from_this()](std::exception_ptr failure) {
+            if (failure) {
+                try {
+                    std::rethrow_exception(failure);
+                } catch (const std::exception& e) {
+                    self->logger_.log(LogLevel::warn, "daily settlement failed; will retry",
+                                      {{"error", e.what()}});
+                }
+            }
+            boost::asio::post(self->timer_.get_executor(),
+                              [self] { self->schedule(tick_interval_ms); });
+        });
+}
+
+}  // namespace coalition::server
