@@ -1,0 +1,113 @@
+// docs/partners.md shows two working examples. This test keeps them working: the doc's code
+// blocks must be byte-identical to examples/*, and both examples must earn points (201) on a
+// live server.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
+import { claimCount, e2eTest, env, memberId, secrets, sign, startServer } from "../lib/harness.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SUITE_DIR = path.resolve(HERE, "..");
+const REPO_ROOT = path.resolve(SUITE_DIR, "../../..");
+const DOC = path.join(REPO_ROOT, "docs/partners.md");
+
+const EXAMPLES = [
+    { file: "tests/e2e/node/examples/curl-earn.sh", language: "bash", command: ["bash"] },
+    { file: "tests/e2e/node/examples/node-earn.mjs", language: "js", command: [process.execPath] },
+];
+
+// The fenced block right after the line `<!-- example: FILE -->`.
+function blockAfterMarker(markdown, file, language) {
+    const marker = `<!-- example: ${file} -->\n`;
+    const start = markdown.indexOf(marker);
+    assert.notEqual(start, -1, `docs/partners.md has no "${marker.trim()}" line`);
+    assert.equal(markdown.indexOf(marker, start + 1), -1, `"${marker.trim()}" appears twice`);
+    const fenceOpen = "```" + language + "\n";
+    const bodyStart = start + marker.length;
+    assert.equal(
+        markdown.slice(bodyStart, bodyStart + fenceOpen.length),
+        fenceOpen,
+        `the ${file} marker is followed by a \`\`\`${language} block`,
+    );
+    const contentStart = bodyStart + fenceOpen.length;
+    const contentEnd = markdown.indexOf("\n```\n", contentStart - 1);
+    assert.notEqual(contentEnd, -1, `the ${file} block is closed`);
+    return markdown.slice(contentStart, contentEnd + 1);
+}
+
+function run(command, args, childEnv) {
+    return new Promise((resolve) => {
+        execFile(
+            command,
+            args,
+            { env: childEnv, timeout: 60_000, encoding: "utf8" },
+            (error, stdout, stderr) =>
+                resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr }),
+        );
+    });
+}
+
+let server;
+before(async () => {
+    server = await startServer();
+});
+after(async () => {
+    await server.stopAndCheck();
+});
+
+const it = (name, fn) => e2eTest(name, fn, { sharedServers: () => [server] });
+
+it("docs/partners.md shows the examples byte for byte", async () => {
+    const markdown = fs.readFileSync(DOC, "utf8");
+    for (const { file, language } of EXAMPLES) {
+        const shown = blockAfterMarker(markdown, file, language);
+        const actual = fs.readFileSync(path.join(REPO_ROOT, file), "utf8");
+        assert.equal(shown, actual, `the ${file} block of docs/partners.md differs from the file`);
+    }
+});
+
+it("the test vector quoted in docs/partners.md is what the reference library signs", async () => {
+    const markdown = fs.readFileSync(DOC, "utf8");
+    const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    for (const quoted of [secret, id, "1614265330", '{"test": 2432232314}', expected]) {
+        assert.ok(markdown.includes(`\`${quoted}\``), `docs/partners.md quotes \`${quoted}\``);
+    }
+    assert.equal(sign(secret, id, 1614265330, '{"test": 2432232314}'), expected);
+});
+
+for (const { file, command } of EXAMPLES) {
+    it(`${path.basename(file)} earns 120 points on a live server (201)`, async () => {
+        const member = memberId("doc");
+        const claimsBefore = claimCount();
+        const childEnv = {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME ?? "/tmp",
+            COALITION_URL: `https://127.0.0.1:${server.port}`,
+            PARTNER_ID: "grocer",
+            PARTNER_SECRET: secrets.grocer,
+            MEMBER_ID: member,
+            CA_FILE: path.join(env.certsDir, "ca.pem"),
+        };
+        const result = await run(
+            command[0],
+            [...command.slice(1), path.join(REPO_ROOT, file)],
+            childEnv,
+        );
+        assert.equal(result.code, 0, `${file} failed:\n${result.stdout}\n${result.stderr}`);
+        const answer = JSON.parse(result.stdout);
+        assert.equal(answer.status, "accepted", result.stdout);
+        assert.equal(answer.type, "earn");
+        assert.equal(answer.member_id, member);
+        assert.equal(answer.points, 120);
+        assert.equal(answer.balance, 120);
+        assert.equal(claimCount(), claimsBefore + 1);
+        const view = await server.readMember(member);
+        assert.equal(view.status, 200, view.text);
+        assert.equal(view.json.balance, 120);
+    });
+}

@@ -1,0 +1,295 @@
+// Contract §2 refusals that need a server of their own: rate limit (429), suspended partner and
+// mutual TLS (403), secret rotation, and the database going away (503).
+import assert from "node:assert/strict";
+import {
+    assertAccepted,
+    assertError,
+    assertNothingBooked,
+    claimCount,
+    ctl,
+    e2eTest,
+    earn,
+    env,
+    memberId,
+    pgctl,
+    poll,
+    request,
+    snapshot,
+    startServer,
+    webhookId,
+} from "../lib/harness.mjs";
+
+const FAST_REFRESH = { COALITION_REFRESH_INTERVAL_MS: 200 };
+
+async function assertMember(server, member, balance) {
+    const view = await server.readMember(member);
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.json.balance, balance, view.text);
+}
+
+function assertRetryAfter(response) {
+    const value = response.headers["retry-after"];
+    assert.match(String(value), /^[1-9][0-9]*$/, `Retry-After in whole seconds (got ${value})`);
+}
+
+e2eTest(
+    "429 rate_limited with Retry-After once a partner's burst is spent; nothing booked",
+    async () => {
+        const server = await startServer({
+            COALITION_RATE_LIMIT_PER_S: 1,
+            COALITION_RATE_LIMIT_BURST: 2,
+        });
+        const member = memberId("rate");
+        const first = await server.postClaim("grocer", {
+            type: "earn",
+            member_id: member,
+            points: 1,
+        });
+        const second = await server.postClaim("grocer", {
+            type: "earn",
+            member_id: member,
+            points: 1,
+        });
+        assertAccepted(first, { id: first.id, type: "earn", member, points: 1, balance: 1 });
+        assertAccepted(second, { id: second.id, type: "earn", member, points: 1, balance: 2 });
+        const before = await snapshot(server, [member]);
+        const third = await server.postClaim("grocer", {
+            type: "earn",
+            member_id: member,
+            points: 1,
+        });
+        assertError(third, 429, "rate_limited");
+        assertRetryAfter(third);
+        await assertNothingBooked(server, before, "by a rate-limited claim");
+
+        // The limit is per partner: another partner still has its burst.
+        const other = await server.postClaim("airline", {
+            type: "earn",
+            member_id: member,
+            points: 1,
+        });
+        assertAccepted(other, { id: other.id, type: "earn", member, points: 1, balance: 3 });
+
+        // After Retry-After the refused claim goes through, unchanged (bounded: a few seconds).
+        const waitMs = Number(third.headers["retry-after"]) * 1000;
+        assert.ok(waitMs <= 5000, `Retry-After of ${waitMs} ms for 1 claim per second is too long`);
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        const retried = await server.postClaim("grocer", third.body, { id: third.id });
+        assertAccepted(retried, { id: third.id, type: "earn", member, points: 1, balance: 4 });
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "403 partner_suspended once `coalitionctl partner suspend` reaches the server; nothing booked",
+    async () => {
+        const partner = `susp${Date.now().toString(36)}`;
+        const secret = ctl("partner", "add", partner, "--name", "Suspended Shop");
+        assert.match(secret, /^whsec_[A-Za-z0-9+/=]+$/, "partner add prints only the secret");
+        const server = await startServer(FAST_REFRESH);
+        const member = memberId("suspended");
+        const accepted = await server.postClaim(
+            partner,
+            { type: "earn", member_id: member, points: 9 },
+            { secret },
+        );
+        assertAccepted(accepted, { id: accepted.id, type: "earn", member, points: 9, balance: 9 });
+
+        ctl("partner", "suspend", partner);
+        // Probe with a burn for a member nobody knows: refused either way (422 before the
+        // suspension is seen, 403 after), so the probing itself books nothing.
+        const stranger = memberId("nobody");
+        await poll(
+            "the suspension to reach the server",
+            async () => {
+                const probe = await server.postClaim(
+                    partner,
+                    { type: "burn", member_id: stranger, points: 1 },
+                    { secret },
+                );
+                if (probe.status === 403) return probe;
+                assertError(probe, 422, "unknown_member");
+                return undefined;
+            },
+            { timeoutMs: 5000, intervalMs: 100 },
+        );
+
+        const before = await snapshot(server, [member]);
+        const refused = await server.postClaim(
+            partner,
+            { type: "earn", member_id: member, points: 9 },
+            { secret },
+        );
+        assertError(refused, 403, "partner_suspended");
+        await assertNothingBooked(server, before, "by a suspended partner");
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "403 certificate_mismatch when the client certificate is another partner's; nothing booked",
+    async (t) => {
+        const server = await startServer({ COALITION_CLIENT_CA: `${env.certsDir}/ca.pem` });
+        const member = memberId("mtls");
+        const own = await server.postClaim(
+            "grocer",
+            { type: "earn", member_id: member, points: 10 },
+            { clientCert: "grocer" },
+        );
+        assertAccepted(own, { id: own.id, type: "earn", member, points: 10, balance: 10 });
+
+        await t.test("grocer's claim over fuel's certificate", async () => {
+            const before = await snapshot(server, [member]);
+            const response = await server.postClaim(
+                "grocer",
+                { type: "earn", member_id: member, points: 10 },
+                { clientCert: "fuel" },
+            );
+            assertError(response, 403, "certificate_mismatch");
+            await assertNothingBooked(server, before);
+        });
+        await t.test("a certificate is optional unless the deployment requires it", async () => {
+            const response = await server.postClaim("grocer", {
+                type: "earn",
+                member_id: member,
+                points: 1,
+            });
+            assertAccepted(response, {
+                id: response.id,
+                type: "earn",
+                member,
+                points: 1,
+                balance: 11,
+            });
+        });
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "mutual TLS required: no client certificate, no connection; the right one works",
+    async () => {
+        const server = await startServer({
+            COALITION_CLIENT_CA: `${env.certsDir}/ca.pem`,
+            COALITION_CLIENT_CERT_REQUIRED: "true",
+        });
+        const member = memberId("mtlsreq");
+        const claimsBefore = claimCount();
+        // TLS 1.3 sends the refusal after the client's handshake completes: either the
+        // handshake or the first request fails, never with an HTTP answer.
+        await assert.rejects(
+            server.postClaim("fuel", { type: "earn", member_id: member, points: 1 }),
+        );
+        assert.equal(claimCount(), claimsBefore);
+        const response = await server.postClaim(
+            "fuel",
+            { type: "earn", member_id: member, points: 1 },
+            { clientCert: "fuel" },
+        );
+        assertAccepted(response, { id: response.id, type: "earn", member, points: 1, balance: 1 });
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "rotation: after `partner rotate-secret` both the old and the new secret sign valid claims",
+    async () => {
+        const server = await startServer(FAST_REFRESH);
+        const member = memberId("rotate");
+        const oldSecret = process.env.COALITION_E2E_SECRET_GROCER;
+        const newSecret = ctl("partner", "rotate-secret", "grocer");
+        assert.match(newSecret, /^whsec_[A-Za-z0-9+/=]+$/, "rotate-secret prints only the secret");
+        assert.notEqual(newSecret, oldSecret);
+
+        // A refused probe books nothing; once the new secret is known it books 1 point.
+        const withNew = await poll(
+            "the new secret to reach the server",
+            async () => {
+                const probe = await server.postClaim(
+                    "grocer",
+                    { type: "earn", member_id: member, points: 1 },
+                    { secret: newSecret },
+                );
+                if (probe.status === 201) return probe;
+                assertError(probe, 401, "invalid_signature");
+                return undefined;
+            },
+            { timeoutMs: 5000, intervalMs: 100 },
+        );
+        assertAccepted(withNew, { id: withNew.id, type: "earn", member, points: 1, balance: 1 });
+
+        const withOld = await server.postClaim(
+            "grocer",
+            { type: "earn", member_id: member, points: 2 },
+            { secret: oldSecret },
+        );
+        assertAccepted(withOld, { id: withOld.id, type: "earn", member, points: 2, balance: 3 });
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "503 unavailable with Retry-After while the database is down; nothing stored; then accepted",
+    async () => {
+        const server = await startServer();
+        const member = memberId("outage");
+        await earn(server, "grocer", member, 50);
+        const before = await snapshot(server, [member]);
+        const id = webhookId("outage");
+        const body = { type: "burn", member_id: member, points: 20 };
+
+        let duringOutage;
+        let readyDuringOutage;
+        pgctl("stop");
+        try {
+            duringOutage = await server.postClaim("fuel", body, { id });
+            readyDuringOutage = await request(server.port, "GET", "/readyz");
+        } finally {
+            pgctl("start");
+        }
+        assertError(duringOutage, 503, "unavailable");
+        assertRetryAfter(duringOutage);
+        assert.notEqual(
+            readyDuringOutage.status,
+            200,
+            "/readyz is 200 only while the database answers",
+        );
+
+        // The server's pool reconnects on its own; give it a bounded while.
+        await poll(
+            "/readyz after the restart",
+            async () => {
+                const ready = await request(server.port, "GET", "/readyz");
+                return ready.status === 200 ? ready : undefined;
+            },
+            { timeoutMs: 20_000, intervalMs: 200 },
+        );
+        await assertNothingBooked(server, before, "while the database was down");
+
+        // The database answers again (readyz): the till's retry, same id and body, is a first
+        // claim now, not a replay, because nothing was stored.
+        const retried = await server.postClaim("fuel", body, { id });
+        assertAccepted(retried, { id, type: "burn", member, points: 20, balance: 30 });
+        assert.notEqual(retried.headers["idempotent-replayed"], "true");
+
+        // And so is every new claim: connections the outage broke must not surface as 503s
+        // once the database can be reached again (more claims than the default pool has
+        // connections).
+        const statuses = [];
+        for (let i = 1; i <= 12; i++) {
+            const fresh = await server.postClaim("grocer", {
+                type: "earn",
+                member_id: member,
+                points: 1,
+            });
+            statuses.push(`${fresh.status} ${fresh.json?.error?.code ?? ""}`.trim());
+        }
+        assert.deepEqual(
+            statuses,
+            Array(12).fill("201"),
+            "every claim after the database is back is accepted",
+        );
+        await assertMember(server, member, 42);
+        await server.stopAndCheck();
+    },
+);
