@@ -214,11 +214,13 @@ int run_server(const Settings& settings) {
     add_settlement_routes(context.router, database, settings);
 
     asio::io_context io(settings.threads);
-    auto refresher = std::make_shared<DirectoryRefresher>(io, database, directory, logger,
-                                                          settings.refresh_interval_ms);
-    refresher->start();
-    auto settlement_job = std::make_shared<SettlementJob>(io, database, logger, settings);
-    settlement_job->start();
+    // Destroyed before `io`: whatever way this function returns, the database workers are stopped
+    // before the io_context they post completions into goes away.
+    struct StopDatabaseFirst {
+        DatabasePool& database;
+        ~StopDatabaseFirst() { database.stop(); }
+    } stop_database_first{database};
+
     std::shared_ptr<Listener> listener;
     try {
         listener = std::make_shared<Listener>(io, tls, context, endpoint);
@@ -227,6 +229,12 @@ int run_server(const Settings& settings) {
                      settings.listen_host.c_str(), settings.listen_port, e.code().message().c_str());
         return 2;
     }
+    // Background work starts only once the server is sure to run.
+    auto refresher = std::make_shared<DirectoryRefresher>(io, database, directory, logger,
+                                                          settings.refresh_interval_ms);
+    refresher->start();
+    auto settlement_job = std::make_shared<SettlementJob>(io, database, logger, settings);
+    settlement_job->start();
     listener->start();
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
