@@ -1,5 +1,6 @@
 #include "server/health_handlers.hpp"
 
+#include "server/authorized_query.hpp"
 #include "server/db_pool.hpp"
 #include "server/responses.hpp"
 
@@ -22,10 +23,7 @@ void add_health_routes(Router& router, DatabasePool& database, const Settings& s
                        },
                        [respond, retry_after_s](std::exception_ptr failure) {
                            if (!failure) return respond(json_response(200, {{"status", "ready"}}));
-                           auto response = error_response(ErrorCode::unavailable,
-                                                          "the database cannot be reached");
-                           response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-                           respond(std::move(response));
+                           respond(unavailable_response(retry_after_s));
                        });
                });
 }

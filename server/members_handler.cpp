@@ -1,8 +1,7 @@
 #include "server/members_handler.hpp"
 
 #include "partners/credentials.hpp"
-#include "server/bearer_auth.hpp"
-#include "server/db_pool.hpp"
+#include "server/authorized_query.hpp"
 #include "server/responses.hpp"
 #include "storage/member_store.hpp"
 #include "storage/sql_time.hpp"
@@ -10,7 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include <memory>
 
 namespace coalition::server {
 namespace {
@@ -33,43 +31,23 @@ nlohmann::json member_json(const std::string& member_id, const ledger::MemberVie
 }  // namespace
 
 void add_member_routes(Router& router, DatabasePool& database, const Settings& settings) {
-    const int retry_after_s = settings.db_retry_after_s;
     router.add("GET", "/v1/members/{member_id}",
-               [&database, retry_after_s](const Request& request, const PathParams& params,
-                                          Respond respond) {
-        const auto token = bearer_token(request);
-        if (!token) return respond(error_response(ErrorCode::unauthorized, "a valid bearer token is required"));
+               [&database, &settings](const Request& request, const PathParams& params,
+                                      Respond respond) {
         const std::string member_id = params.find("member_id")->second;
-        auto response = std::make_shared<Response>();
-        database.submit(
-            [token = *token, member_id, response](pqxx::connection& connection) {
-                {
-                    pqxx::read_transaction tx(connection);
-                    if (!authenticate(tx, token)) {
-                        *response = error_response(ErrorCode::unauthorized, "a valid bearer token is required");
-                        return;
-                    }
-                }
-                // An id that breaks the member-id rule cannot exist: answer as for any unknown one.
-                std::optional<ledger::MemberView> view;
-                if (partners::is_valid_entity_id(member_id)) {
-                    view = storage::read_member(connection, member_id, storage::now_unix_micros());
-                }
-                *response = view ? json_response(200, member_json(member_id, *view))
-                                 : error_response(ErrorCode::not_found, "no member with this id");
-            },
-            [respond, response, retry_after_s](std::exception_ptr failure) {
-                if (!failure) return respond(std::move(*response));
-                try {
-                    std::rethrow_exception(failure);
-                } catch (const DatabaseUnavailable&) {
-                    auto unavailable = error_response(ErrorCode::unavailable, "the database cannot be reached");
-                    unavailable.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-                    respond(std::move(unavailable));
-                } catch (const std::exception&) {
-                    respond(error_response(ErrorCode::internal, "internal error"));
-                }
-            });
+        run_authorized(database, settings, request, Access::any_token,
+                       [member_id](pqxx::connection& connection, const storage::TokenIdentity&) {
+                           // An id that breaks the member-id rule cannot exist: answer as for any
+                           // unknown one.
+                           std::optional<ledger::MemberView> view;
+                           if (partners::is_valid_entity_id(member_id)) {
+                               view = storage::read_member(connection, member_id,
+                                                           storage::now_unix_micros());
+                           }
+                           return view ? json_response(200, member_json(member_id, *view))
+                                       : error_response(ErrorCode::not_found, "no member with this id");
+                       },
+                       std::move(respond));
     });
 }
 

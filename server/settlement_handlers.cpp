@@ -1,7 +1,6 @@
 #include "server/settlement_handlers.hpp"
 
-#include "server/bearer_auth.hpp"
-#include "server/db_pool.hpp"
+#include "server/authorized_query.hpp"
 #include "server/responses.hpp"
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
@@ -36,47 +35,6 @@ bool wants_csv(const Request& request) {
     return false;
 }
 
-enum class Access { operator_only, operator_or_own_partner };
-
-// Runs `work` on a database thread after authenticating the bearer token; answers 401/403/503 on
-// the way. `work` gets the caller's identity and fills the response.
-using Work = std::function<Response(pqxx::connection&, const storage::TokenIdentity&)>;
-
-void authorised(DatabasePool& database, const Settings& settings, const Request& request,
-                Access access, Work work, Respond respond) {
-    const auto token = bearer_token(request);
-    if (!token) return respond(error_response(ErrorCode::unauthorized, "a valid bearer token is required"));
-    auto response = std::make_shared<Response>();
-    const int retry_after_s = settings.db_retry_after_s;
-    database.submit(
-        [token = *token, access, work = std::move(work), response](pqxx::connection& connection) {
-            std::optional<storage::TokenIdentity> identity;
-            {
-                pqxx::read_transaction tx(connection);
-                identity = authenticate(tx, token);
-            }
-            if (!identity) {
-                *response = error_response(ErrorCode::unauthorized, "a valid bearer token is required");
-            } else if (access == Access::operator_only && identity->role != storage::TokenRole::kOperator) {
-                *response = error_response(ErrorCode::forbidden, "this action needs an operator token");
-            } else {
-                *response = work(connection, *identity);
-            }
-        },
-        [respond, response, retry_after_s](std::exception_ptr failure) {
-            if (!failure) return respond(std::move(*response));
-            try {
-                std::rethrow_exception(failure);
-            } catch (const DatabaseUnavailable&) {
-                auto unavailable = error_response(ErrorCode::unavailable, "the database cannot be reached");
-                unavailable.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-                respond(std::move(unavailable));
-            } catch (const std::exception&) {
-                respond(error_response(ErrorCode::internal, "internal error"));
-            }
-        });
-}
-
 std::optional<storage::Date> path_date(const PathParams& params) {
     try {
         return storage::parse_date(params.find("date")->second);
@@ -91,14 +49,16 @@ Response bad_date() {
 
 }  // namespace
 
+// The date is checked after the token and role, so an unauthenticated caller always gets 401
+// and a partner token 403, whatever the path holds.
 void add_settlement_routes(Router& router, DatabasePool& database, const Settings& settings) {
     router.add("GET", "/v1/settlements/{date}",
                [&database, &settings](const Request& request, const PathParams& params, Respond respond) {
         const auto date = path_date(params);
-        if (!date) return respond(bad_date());
-        authorised(database, settings, request, Access::operator_only,
-                   [date = *date](pqxx::connection& connection, const storage::TokenIdentity&) {
-                       const auto read = storage::read_settlement(connection, date, storage::now_unix_micros());
+        run_authorized(database, settings, request, Access::operator_only,
+                   [date](pqxx::connection& connection, const storage::TokenIdentity&) {
+                       if (!date) return bad_date();
+                       const auto read = storage::read_settlement(connection, *date, storage::now_unix_micros());
                        return raw_json(200, settlement::run_to_json_text(read.run));
                    },
                    std::move(respond));
@@ -107,10 +67,10 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
     router.add("POST", "/v1/settlements/{date}",
                [&database, &settings](const Request& request, const PathParams& params, Respond respond) {
         const auto date = path_date(params);
-        if (!date) return respond(bad_date());
-        authorised(database, settings, request, Access::operator_only,
-                   [date = *date](pqxx::connection& connection, const storage::TokenIdentity&) {
-                       const auto result = storage::close_settlement(connection, date, storage::now_unix_micros());
+        run_authorized(database, settings, request, Access::operator_only,
+                   [date](pqxx::connection& connection, const storage::TokenIdentity&) {
+                       if (!date) return bad_date();
+                       const auto result = storage::close_settlement(connection, *date, storage::now_unix_micros());
                        switch (result.outcome) {
                            case storage::CloseOutcome::date_not_ended:
                                return error_response(ErrorCode::date_not_ended,
@@ -128,19 +88,19 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
     router.add("GET", "/v1/settlements/{date}/statements/{partner_id}",
                [&database, &settings](const Request& request, const PathParams& params, Respond respond) {
         const auto date = path_date(params);
-        if (!date) return respond(bad_date());
         const std::string partner_id = params.find("partner_id")->second;
         const bool csv = wants_csv(request);
-        authorised(database, settings, request, Access::operator_or_own_partner,
-                   [date = *date, partner_id, csv](pqxx::connection& connection,
-                                                  const storage::TokenIdentity& identity) {
+        run_authorized(database, settings, request, Access::any_token,
+                   [date, partner_id, csv](pqxx::connection& connection,
+                                           const storage::TokenIdentity& identity) {
                        const auto not_found =
                            error_response(ErrorCode::not_found, "no statement for this partner and date");
                        // Another partner's statement is answered exactly like a missing one.
                        if (identity.role == storage::TokenRole::kPartner && identity.partner_id != partner_id) {
                            return not_found;
                        }
-                       const auto read = storage::read_settlement(connection, date, storage::now_unix_micros());
+                       if (!date) return bad_date();
+                       const auto read = storage::read_settlement(connection, *date, storage::now_unix_micros());
                        const auto statement = read.statements.find(partner_id);
                        if (statement == read.statements.end()) return not_found;
                        if (!csv) return raw_json(200, settlement::statement_to_json_text(statement->second));

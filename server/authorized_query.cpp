@@ -1,0 +1,59 @@
+#include "server/authorized_query.hpp"
+
+#include "server/bearer_auth.hpp"
+#include "server/db_pool.hpp"
+#include "server/responses.hpp"
+
+#include <pqxx/pqxx>
+
+#include <memory>
+
+namespace coalition::server {
+
+Response unavailable_response(int retry_after_s) {
+    auto response = error_response(ErrorCode::unavailable, "the database cannot be reached");
+    response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+    return response;
+}
+
+Response database_failure_response(std::exception_ptr failure, int retry_after_s) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const DatabaseUnavailable&) {
+        return unavailable_response(retry_after_s);
+    } catch (const std::exception&) {
+        return error_response(ErrorCode::internal, "internal error");
+    }
+}
+
+void run_authorized(DatabasePool& database, const Settings& settings, const Request& request,
+                    Access access, AuthorizedQuery query, Respond respond) {
+    const auto token = bearer_token(request);
+    if (!token) {
+        return respond(error_response(ErrorCode::unauthorized, "a valid bearer token is required"));
+    }
+    auto response = std::make_shared<Response>();
+    const int retry_after_s = settings.db_retry_after_s;
+    database.submit(
+        [token = *token, access, query = std::move(query), response](pqxx::connection& connection) {
+            std::optional<storage::TokenIdentity> identity;
+            {
+                pqxx::read_transaction tx(connection);
+                identity = authenticate(tx, token);
+            }
+            if (!identity) {
+                *response = error_response(ErrorCode::unauthorized, "a valid bearer token is required");
+            } else if (access == Access::operator_only &&
+                       identity->role != storage::TokenRole::kOperator) {
+                *response = error_response(ErrorCode::forbidden, "this action needs an operator token");
+            } else {
+                *response = query(connection, *identity);
+            }
+        },
+        [respond, response, retry_after_s](std::exception_ptr failure) {
+            if (!failure) return respond(std::move(*response));
+            respond(database_failure_response(failure, retry_after_s));
+        });
+}
+
+}  // namespace coalition::server
