@@ -126,6 +126,23 @@ std::string ProgramSetup::create_operator_token() {
     return trimmed(result.out);
 }
 
+std::string ProgramSetup::create_partner_token(const std::string& partner_id) {
+    const auto result = ctl({"token", "create", "--role", "partner", "--partner", partner_id});
+    if (result.exit_code != 0) {
+        throw std::runtime_error("coalitionctl token create --partner " + partner_id +
+                                 " failed: " + result.err);
+    }
+    return trimmed(result.out);
+}
+
+void ProgramSetup::set_program(const std::string& key, const std::string& value) {
+    const auto result = ctl({"program", "set", key, value});
+    if (result.exit_code != 0) {
+        throw std::runtime_error("coalitionctl program set " + key + " " + value +
+                                 " failed: " + result.err);
+    }
+}
+
 std::int64_t ProgramSetup::query_int(const std::string& sql) const {
     pqxx::connection connection(conninfo_);
     pqxx::nontransaction tx(connection);

@@ -74,6 +74,10 @@ class ProgramSetup {
     std::string add_partner(const std::string& id, const std::string& name);
     // `coalitionctl token create --role operator`: returns the token it printed.
     std::string create_operator_token();
+    // `coalitionctl token create --role partner --partner ID`: returns the token it printed.
+    std::string create_partner_token(const std::string& partner_id);
+    // `coalitionctl program set KEY VALUE` (throws if it fails).
+    void set_program(const std::string& key, const std::string& value);
     // Any coalitionctl command against this database (fails the test on a timeout).
     CommandResult ctl(const std::vector<std::string>& args) const;
 
