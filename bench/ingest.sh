@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Ingest benchmark: how many signed claims/s our server books, against what plain PostgreSQL does
+# with one transaction per claim on this machine. It prints figures; it is not a pass/fail test,
+# but it exits 1 when a load saw errors or a consistency check failed (figures from a broken run
+# are not figures). See bench/README.md.
+#
+#   bench/ingest.sh
+#
+# Environment (all optional):
+#   BENCH_BUILD_DIR      Release build tree              (default: build)
+#   BENCH_PG_PORT        private PostgreSQL port         (default: 55440)
+#   BENCH_SERVER_PORT    coalition-server HTTPS port     (default: 18443)
+#   BENCH_DURATION_S     length of each measured load    (default: 20)
+#   BENCH_CONNECTIONS    loadgen connections             (default: 64)
+#   BENCH_MEMBERS        seeded members                  (default: 10000)
+#   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
+#
+# Steps: Release build → fresh cluster in var/bench-pg → migrate, 3 partners, seeded members →
+# (a) pgbench baseline → server → warm-up → (b) closed loop → (c) fixed rate at half of (b) →
+# (d) hot member → (e) RSS with idle TLS connections. After each load: 2xx answers = claims booked,
+# and `coalitionctl check`. The cluster is stopped on exit (kept on disk for a post-mortem).
+set -eEuo pipefail
+COALITION_SCRIPT_NAME="bench/ingest.sh"
+# shellcheck source=../scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+install_error_trap
+cd "$COALITION_ROOT"
+
+readonly PG_BIN=/usr/lib/postgresql/15/bin
+readonly PGCLUSTER="$COALITION_ROOT/scripts/lib/pgcluster.sh"
+readonly BUILD_DIR="$(realpath -m "${BENCH_BUILD_DIR:-$COALITION_ROOT/build}")"
+readonly PG_DIR="$COALITION_ROOT/var/bench-pg"
+readonly WORK="$COALITION_ROOT/var/bench"
+readonly PG_PORT="${BENCH_PG_PORT:-55440}"
+readonly SERVER_PORT="${BENCH_SERVER_PORT:-18443}"
+readonly DURATION_S="${BENCH_DURATION_S:-20}"
+readonly CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+readonly MEMBERS="${BENCH_MEMBERS:-10000}"
+readonly IDLE="${BENCH_IDLE:-1000}"
+readonly MEMBER_PREFIX="B-"
+readonly HOT_PREFIX="HOT-"
+readonly EARN_HEAVY_MIX="earn=80,burn=15,reversal=5"
+readonly HOT_MIX="earn=10,burn=90"
+readonly PARTNERS=(grocer fuel airline)
+readonly CTL="$BUILD_DIR/bin/coalitionctl"
+readonly SERVER="$BUILD_DIR/bin/coalition-server"
+readonly LOADGEN="$BUILD_DIR/bin/loadgen"
+readonly RESULTS="$WORK/ingest-results.txt"
+
+server_pid=""
+problems=()
+
+cleanup() {
+    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    "$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+problem() {
+    problems+=("$*")
+    printf '    !! %s\n' "$*" >&2
+}
+
+figure() {  # a result line: printed now, and again in the summary at the end
+    printf '    %s\n' "$*" >&2
+    printf '%s\n' "$*" >>"$RESULTS"
+}
+
+sql() { "$PG_BIN/psql" "$COALITION_DB" -v ON_ERROR_STOP=1 -Atqc "$1"; }
+
+claims_booked() { sql "SELECT count(*) FROM claims"; }
+
+# loadgen NAME ARGS...: one load; its JSON summary lands in $WORK/NAME.json. Afterwards checks
+# that every 2xx answer is one booked claim (and no more), and that the ledger is consistent.
+run_load() {
+    local name="$1"
+    shift
+    local before after status=0
+    before="$(claims_booked)"
+    "$LOADGEN" --target "127.0.0.1:$SERVER_PORT" --ca "$WORK/certs/ca.pem" \
+        --partners "$WORK/partners.txt" --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" ||
+        status=$?
+    after="$(claims_booked)"
+    if [[ ! -s $WORK/$name.json ]]; then
+        cat "$WORK/$name.err" >&2
+        die "loadgen ($name) printed no summary"
+    fi
+    local successes
+    successes="$(jq -r .successes "$WORK/$name.json")"
+    info "$name: $(jq -c '{claims_per_s, requests_per_s, status, errors, transport, fallbacks}' \
+        "$WORK/$name.json")"
+    [[ $status == 0 ]] || problem "$name: loadgen exit $status (transport errors or 5xx)"
+    if [[ $((after - before)) != "$successes" ]]; then
+        problem "$name: $successes answers were 2xx but $((after - before)) claims were booked"
+    else
+        info "$name: 2xx answers = claims booked = $successes"
+    fi
+    if "$CTL" check >"$WORK/$name.check" 2>&1; then
+        info "$name: coalitionctl check passed"
+    else
+        problem "$name: coalitionctl check failed: $(tail -n 3 "$WORK/$name.check")"
+    fi
+}
+
+json_field() { jq -r "$2" "$WORK/$1.json"; }
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+
+# ---------------------------------------------------------------- setup
+
+step "build (Release, $BUILD_DIR)"
+cmake -S "$COALITION_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" -j2 --target coalition-server coalitionctl loadgen
+command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
+[[ -x $PG_BIN/pgbench ]] || die "pgbench is not installed ($PG_BIN/pgbench)"
+
+step "private PostgreSQL (fresh, var/bench-pg, port $PG_PORT)"
+"$PGCLUSTER" "$PG_DIR" "$PG_PORT" destroy
+"$PGCLUSTER" "$PG_DIR" "$PG_PORT" init
+"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
+admin="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo postgres)"
+"$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE coalition"
+"$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE pgbench_baseline"
+COALITION_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo coalition)"
+BASELINE_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo pgbench_baseline)"
+export COALITION_DB
+unset COALITION_CONFIG
+rm -rf "$WORK"
+mkdir -p "$WORK"
+: >"$RESULTS"
+
+step "program: migrate, partners ${PARTNERS[*]}, $MEMBERS members, certificates"
+"$CTL" migrate >/dev/null
+(
+    umask 077
+    for id in "${PARTNERS[@]}"; do
+        printf '%s %s\n' "$id" "$("$CTL" partner add "$id" --name "Bench $id")"
+    done >"$WORK/partners.txt"
+)
+# Enrolled but without points: loadgen's earns give them their first lots.
+sql "INSERT INTO members (id, enrolled_by)
+     SELECT '$MEMBER_PREFIX' || i, 'grocer' FROM generate_series(1, $MEMBERS) AS i" >/dev/null
+"$COALITION_ROOT/certs/make-dev-certs.sh" "$WORK/certs" >/dev/null
+
+# ---------------------------------------------------------------- (a) pgbench
+
+step "(a) pgbench: one transaction per claim, plain SQL (-c 8 -j 2 -T $DURATION_S)"
+# The same kind of rows in a database of their own: a claim row as wide as ours, with its
+# unique key and indexes, and a balance row updated in the same transaction.
+"$PG_BIN/psql" "$BASELINE_DB" -v ON_ERROR_STOP=1 -q <<SQL
+CREATE TABLE members (
+    id      text   PRIMARY KEY,
+    balance bigint NOT NULL DEFAULT 0 CHECK (balance >= 0)
+);
+CREATE TABLE claims (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    partner_id      text        NOT NULL,
+    webhook_id      text        NOT NULL,
+    request_sha256  bytea       NOT NULL,
+    type            text        NOT NULL,
+    member_id       text        NOT NULL REFERENCES members (id),
+    points          bigint      NOT NULL,
+    accepted_at     timestamptz NOT NULL,
+    settlement_date date        NOT NULL,
+    response_status smallint    NOT NULL,
+    response_body   text        NOT NULL,
+    UNIQUE (partner_id, webhook_id)
+);
+CREATE INDEX claims_by_settlement_date ON claims (settlement_date);
+CREATE INDEX claims_by_member ON claims (member_id);
+INSERT INTO members (id) SELECT '$MEMBER_PREFIX' || i FROM generate_series(1, $MEMBERS) AS i;
+VACUUM ANALYZE;
+SQL
+cat >"$WORK/pgbench-claim.sql" <<SQL
+\\set member random(1, $MEMBERS)
+\\set points random(1, 100)
+BEGIN;
+INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,
+                    accepted_at, settlement_date, response_status, response_body)
+SELECT 'grocer', id, sha256(convert_to(id, 'UTF8')), 'earn', '$MEMBER_PREFIX' || :member, :points,
+       now(), current_date, 201,
+       '{"claim_id":"' || id || '","status":"accepted","type":"earn","member_id":"$MEMBER_PREFIX'
+       || :member || '","points":' || :points || ',"balance":0,"settlement_date":"'
+       || current_date || '"}'
+FROM (SELECT gen_random_uuid()::text AS id) AS fresh;
+UPDATE members SET balance = balance + :points WHERE id = '$MEMBER_PREFIX' || :member;
+END;
+SQL
+"$PG_BIN/pgbench" -n -c 8 -j 2 -T "$DURATION_S" -f "$WORK/pgbench-claim.sql" "$BASELINE_DB" \
+    >"$WORK/pgbench.out" 2>&1 || { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
+baseline_tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.out" | tail -n 1)"
+[[ -n $baseline_tps ]] || { cat "$WORK/pgbench.out" >&2; die "no tps in pgbench's output"; }
+figure "(a) pgbench baseline, 1 transaction per claim (-c 8 -j 2): $(printf '%.0f' "$baseline_tps") claims/s"
+
+# ---------------------------------------------------------------- the server
+
+step "coalition-server on 127.0.0.1:$SERVER_PORT"
+# 1,000 idle connections plus the loads need more descriptors than a default 1024.
+(( $(ulimit -n) >= 4096 )) || ulimit -n 4096
+# The per-partner rate limit (default 2,000/s) is a product guard, not a capacity: lifted here so
+# the benchmark measures booking. Everything else is the server's default.
+COALITION_LISTEN="127.0.0.1:$SERVER_PORT" \
+    COALITION_TLS_CERT="$WORK/certs/server.pem" COALITION_TLS_KEY="$WORK/certs/server.key" \
+    COALITION_RATE_LIMIT_PER_S=10000000 COALITION_RATE_LIMIT_BURST=10000000 \
+    "$SERVER" >"$WORK/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    curl -sf --cacert "$WORK/certs/ca.pem" "https://127.0.0.1:$SERVER_PORT/readyz" >/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || { tail -n 20 "$WORK/server.log" >&2; die "server exited"; }
+    sleep 0.1
+done
+curl -sf --cacert "$WORK/certs/ca.pem" "https://127.0.0.1:$SERVER_PORT/readyz" >/dev/null ||
+    die "server not ready after 10 s (see $WORK/server.log)"
+info "server pid $server_pid, RSS $(rss_kb) kB"
+
+step "warm-up (5 s closed loop, not a figure)"
+run_load warmup --connections "$CONNECTIONS" --duration-s 5 --mix "$EARN_HEAVY_MIX" \
+    --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 1
+
+# ---------------------------------------------------------------- (b) closed loop
+
+step "(b) closed loop: $CONNECTIONS connections, $DURATION_S s, mix $EARN_HEAVY_MIX"
+run_load closed --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$EARN_HEAVY_MIX" \
+    --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 2
+max_rate="$(json_field closed .claims_per_s)"
+ratio="$(awk -v a="$max_rate" -v b="$baseline_tps" 'BEGIN { printf "%.2f", a / b }')"
+figure "(b) server, closed loop ($CONNECTIONS connections, $EARN_HEAVY_MIX): $(printf '%.0f' "$max_rate") claims/s = ${ratio}x the pgbench baseline; latency ms p50 $(json_field closed .latency_ms.p50) p99 $(json_field closed .latency_ms.p99) max $(json_field closed .latency_ms.max)"
+
+# ---------------------------------------------------------------- (c) fixed rate
+
+half_rate="$(awk -v a="$max_rate" 'BEGIN { r = a / 2; if (r < 1) r = 1; printf "%.0f", r }')"
+step "(c) fixed rate: $half_rate requests/s (half of (b)), $DURATION_S s"
+run_load fixed --connections "$CONNECTIONS" --duration-s "$DURATION_S" --rate "$half_rate" \
+    --mix "$EARN_HEAVY_MIX" --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 3
+figure "(c) fixed rate $half_rate/s: achieved $(printf '%.0f' "$(json_field fixed .requests_per_s)") requests/s; latency from intended send, ms: p50 $(json_field fixed .latency_ms.p50) p90 $(json_field fixed .latency_ms.p90) p99 $(json_field fixed .latency_ms.p99) p99.9 $(json_field fixed .latency_ms.p99_9) max $(json_field fixed .latency_ms.max)"
+
+# ---------------------------------------------------------------- (d) hot member
+
+step "(d) hot member: every partner earns and burns on ${HOT_PREFIX}1"
+# A small start and a burn-heavy mix keep the balance near zero, so concurrent burns really race
+# for the last points and some must be refused.
+run_load hot-fund --connections 8 --requests 100 --mix earn=1 --members 1 \
+    --member-prefix "$HOT_PREFIX" --seed 4
+run_load hot --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$HOT_MIX" \
+    --blind-burns --members 1 --member-prefix "$HOT_PREFIX" --seed 5
+hot_id="${HOT_PREFIX}1"
+# The member's balance two ways: what its lots hold, and what its booked claims add up to.
+# They must agree, and neither may be negative (the database refuses a negative lot anyway).
+hot_lots="$(sql "SELECT coalesce(sum(points_remaining), 0) - (SELECT debt FROM members
+                 WHERE id = '$hot_id') FROM lots WHERE member_id = '$hot_id'")"
+hot_claims="$(sql "SELECT coalesce(sum(CASE type WHEN 'earn' THEN points ELSE -points END), 0)
+                   FROM claims WHERE member_id = '$hot_id'")"
+if [[ $hot_lots != "$hot_claims" || $hot_lots -lt 0 ]]; then
+    problem "hot member: balance from lots $hot_lots, from claims $hot_claims"
+fi
+figure "(d) hot member (1 member, $CONNECTIONS connections, $HOT_MIX): $(printf '%.0f' "$(json_field hot .claims_per_s)") claims/s, $(json_field hot '.errors["422 insufficient_points"] // 0') burns refused 422 insufficient_points, latency ms p99 $(json_field hot .latency_ms.p99); balance $hot_lots (lots) = $hot_claims (claims), never below 0"
+
+# ---------------------------------------------------------------- (e) RSS
+
+step "(e) server RSS with $IDLE idle TLS connections"
+rss_before="$(rss_kb)"
+hold_s=10   # within the server's idle timeout (60 s): a closed connection is a problem
+"$LOADGEN" --target "127.0.0.1:$SERVER_PORT" --ca "$WORK/certs/ca.pem" --idle-connections "$IDLE" \
+    --hold-s "$hold_s" --json >"$WORK/idle.out" 2>"$WORK/idle.err" &
+idle_pid=$!
+for _ in $(seq 300); do
+    grep -q '^holding' "$WORK/idle.out" 2>/dev/null && break
+    kill -0 "$idle_pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q '^holding' "$WORK/idle.out" || { cat "$WORK/idle.err" >&2; die "loadgen never held its connections"; }
+sleep 2   # let the server settle (handshake buffers freed, sessions parked)
+rss_idle="$(rss_kb)"
+idle_status=0
+wait "$idle_pid" || idle_status=$?
+info "idle: $(tail -n 1 "$WORK/idle.out")"
+[[ $idle_status == 0 ]] || problem "idle: loadgen exit $idle_status: $(tail -n 1 "$WORK/idle.out")"
+figure "(e) server RSS: $((rss_before / 1024)) MB after the loads, $((rss_idle / 1024)) MB holding $(jq -r .opened < <(tail -n 1 "$WORK/idle.out")) idle TLS connections ($(((rss_idle - rss_before) / IDLE)) kB per connection)"
+
+# ---------------------------------------------------------------- summary
+
+step "figures ($(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))"
+cat "$RESULTS" >&2
+info "details: $WORK (loadgen JSON per run, pgbench.out, server.log)"
+if [[ ${#problems[@]} -gt 0 ]]; then
+    printf '\n%s: %d problem(s):\n' "$COALITION_SCRIPT_NAME" "${#problems[@]}" >&2
+    printf '  - %s\n' "${problems[@]}" >&2
+    exit 1
+fi
