@@ -35,7 +35,8 @@ VALUES ('EUR', 10000, 0, 36, 'UTC');
 ------------------------------------------------------------------------------------------------
 -- Partners and their webhook secrets.
 CREATE TABLE partners (
-    id           entity_id   PRIMARY KEY,
+    -- "operator" names the central counterparty in runs and instructions, never a partner.
+    id           entity_id   PRIMARY KEY CHECK (id <> 'operator'),
     name         text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     earn_rate    bigint      NOT NULL DEFAULT 1 CHECK (earn_rate BETWEEN 1 AND 1000000),
     status       text        NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),

@@ -1,6 +1,8 @@
 #include "storage/partner_store.hpp"
 
+
 #include "partners/credentials.hpp"
+#include "settlement/run.hpp"
 
 #include <pqxx/pqxx>
 
@@ -83,6 +85,10 @@ void require_known_shape(std::string_view partner_id) {
 void validate_new_partner(const NewPartner& partner) {
     if (!partners::is_valid_entity_id(partner.id)) {
         throw invalid("partner id '" + partner.id + "' must be 1-64 characters of [A-Za-z0-9._-]");
+    }
+    if (partner.id == settlement::kOperatorId) {
+        // Runs and instructions name the central counterparty "operator".
+        throw invalid("partner id 'operator' is reserved for the coalition operator");
     }
     const std::size_t name_length = utf8_length(partner.name);
     if (name_length < 1 || name_length > kPartnerNameMaxChars) {

@@ -130,6 +130,7 @@ TEST_F(Coalitionctl, PartnerAddRefusals) {
     expect_refused({"partner", "add", "grocer", "--name"}, 2);             // no value
     expect_refused({"partner", "add", "--name", "Grocer"}, 2);             // no id
     expect_refused({"partner", "add", "gro cer", "--name", "Grocer"}, 2);  // bad id
+    expect_refused({"partner", "add", "operator", "--name", "Op"}, 2);     // the operator's name
     expect_refused({"partner", "add", "grocer", "--name", ""}, 2);
     expect_refused({"partner", "add", "grocer", "--name", std::string(201, 'n')}, 2);
     for (const std::string rate :

@@ -183,6 +183,32 @@ TEST_F(ServerTest, ReadyzFollowsTheDatabaseWithoutARestart) {
     EXPECT_TRUE(server.process().running());
 }
 
+TEST_F(ServerTest, StartsWhileTheDatabaseIsDownAndBecomesReadyWhenItComesBack) {
+    stop_test_cluster();
+    std::unique_ptr<ServerProcess> server;
+    HttpResult down;
+    try {
+        server = std::make_unique<ServerProcess>(database_->conninfo(),
+                                                 EnvOverrides{{"COALITION_DB_CONNECT_TIMEOUT_S", "1"}});
+        TlsClient client(server->port());
+        down = client.request("GET", "/readyz");
+    } catch (...) {
+        start_test_cluster();
+        throw;
+    }
+    start_test_cluster();
+    EXPECT_EQ(down.status, 503);
+    EXPECT_EQ(error_code_of(down), "unavailable");
+    TlsClient client(server->port());
+    int status = 0;
+    for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+        status = client.request("GET", "/readyz").status;
+        if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 200);
+    EXPECT_EQ(server->terminate(), 0);
+}
+
 TEST_F(ServerTest, SigtermWithOpenConnectionsExitsZero) {
     ServerProcess server(database_->conninfo());
     TlsClient idle(server.port());
