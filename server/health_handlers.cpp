@@ -3,9 +3,9 @@
 #include "server/authorized_query.hpp"
 #include "server/db_pool.hpp"
 #include "server/responses.hpp"
+#include "storage/database.hpp"
 
 #include <nlohmann/json.hpp>
-#include <pqxx/nontransaction>
 
 namespace coalition::server {
 
@@ -17,10 +17,7 @@ void add_health_routes(Router& router, DatabasePool& database, const Settings& s
     router.add("GET", "/readyz",
                [&database, retry_after_s](const Request&, const PathParams&, Respond respond) {
                    database.submit(
-                       [](pqxx::connection& connection) {
-                           pqxx::nontransaction tx(connection);
-                           tx.exec("SELECT 1");
-                       },
+                       [](pqxx::connection& connection) { storage::ping(connection); },
                        [respond, retry_after_s](std::exception_ptr failure) {
                            if (!failure) return respond(json_response(200, {{"status", "ready"}}));
                            respond(unavailable_response(retry_after_s));

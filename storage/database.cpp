@@ -3,6 +3,11 @@
 #include <pqxx/pqxx>
 
 namespace coalition::storage {
+namespace {
+
+constexpr const char* kPing = "SELECT 1";
+
+}  // namespace
 
 std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s) {
     // URIs take parameters after '?'; key=value strings take another keyword.
@@ -16,6 +21,11 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
 std::unique_ptr<pqxx::connection> connect(const Settings& settings) {
     return std::make_unique<pqxx::connection>(
         conninfo_with_timeout(settings.db, settings.db_connect_timeout_s));
+}
+
+void ping(pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
+    tx.exec(kPing);
 }
 
 }  // namespace coalition::storage

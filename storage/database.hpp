@@ -17,4 +17,7 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
 // Throws pqxx::broken_connection when the database cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const Settings& settings);
 
+// A round trip that proves the database answers (for /readyz); throws like any query.
+void ping(pqxx::connection& connection);
+
 }  // namespace coalition::storage
