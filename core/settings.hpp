@@ -42,8 +42,9 @@ struct Settings {
     int rate_limit_per_s = 2000;
     int rate_limit_burst = 4000;
 
-    // How often the server re-reads partners, secrets, tokens and program settings, so that
-    // coalitionctl changes reach it without a restart (the contract allows at most 5 s).
+    // How often the server re-reads partners, their secrets and status, and the program
+    // currency, so that coalitionctl changes reach it without a restart (the contract allows at
+    // most 5 s). Tokens and prices are read from the database on each request.
     int refresh_interval_ms = 2000;
 
     // The daily clearing job closes a date this long after it ended.
