@@ -114,6 +114,12 @@ const std::vector<SettingSpec>& specs() {
          int_setting(&Settings::rate_limit_burst, "COALITION_RATE_LIMIT_BURST", 1, 10000000)},
         {"refresh_interval_ms", "COALITION_REFRESH_INTERVAL_MS",
          int_setting(&Settings::refresh_interval_ms, "COALITION_REFRESH_INTERVAL_MS", 50, 5000)},
+        {"batch_max_claims", "COALITION_BATCH_MAX_CLAIMS",
+         int_setting(&Settings::batch_max_claims, "COALITION_BATCH_MAX_CLAIMS", 1, 10000)},
+        {"batch_max_wait_ms", "COALITION_BATCH_MAX_WAIT_MS",
+         int_setting(&Settings::batch_max_wait_ms, "COALITION_BATCH_MAX_WAIT_MS", 0, 1000)},
+        {"batch_max_in_flight", "COALITION_BATCH_MAX_IN_FLIGHT",
+         int_setting(&Settings::batch_max_in_flight, "COALITION_BATCH_MAX_IN_FLIGHT", 1, 512)},
         {"settle_grace_s", "COALITION_SETTLE_GRACE_S",
          int_setting(&Settings::settle_grace_s, "COALITION_SETTLE_GRACE_S", 0, 86400)},
         {"log_level", "COALITION_LOG_LEVEL",
@@ -174,6 +180,9 @@ Settings load_settings(const EnvLookup& env, const std::optional<std::string>& c
     }
     if (settings.rate_limit_burst < settings.rate_limit_per_s / 100) {
         throw SettingsError("COALITION_RATE_LIMIT_BURST: must be at least 1% of the rate per second");
+    }
+    if (settings.batch_max_in_flight > settings.db_pool_size) {
+        throw SettingsError("COALITION_BATCH_MAX_IN_FLIGHT: must not exceed COALITION_DB_POOL_SIZE");
     }
     return settings;
 }

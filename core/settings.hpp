@@ -47,6 +47,16 @@ struct Settings {
     // most 5 s). Tokens and prices are read from the database on each request.
     int refresh_interval_ms = 2000;
 
+    // Group commit: claims from all connections are booked together, in one transaction of at
+    // most batch_max_claims claims. A batch leaves when it is full, when no batch is committing
+    // (an idle server adds no wait), or batch_max_wait_ms after its first claim arrived; at most
+    // batch_max_in_flight batches run at once (each on one pool connection), so that under load
+    // the next batch grows while the previous ones commit. batch_max_claims = 1 books one claim
+    // per transaction.
+    int batch_max_claims = 256;
+    int batch_max_wait_ms = 2;
+    int batch_max_in_flight = 2;
+
     // The daily clearing job closes a date this long after it ended.
     int settle_grace_s = 900;
 

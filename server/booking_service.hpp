@@ -1,12 +1,29 @@
 #pragma once
 // The one component every claim is booked through: handlers hand it a validated claim and get
-// the outcome back asynchronously. Today it books each claim in its own transaction on the
-// database pool; grouping many claims per transaction (group commit) changes this component
-// only.
+// the outcome back asynchronously, only once the transaction that stored it has committed.
+//
+// Group commit: claims from all connections wait in one queue, and a batcher thread sends them
+// to the database pool in batches of at most `max_claims` (storage::book_claims: one
+// transaction, a fixed number of statements). A batch leaves when it is full, at once when no
+// batch is running (an idle server adds no wait), or `max_wait_ms` after its oldest claim
+// arrived; at most `max_in_flight` batches run at once, so that under load the next batch grows
+// while the running ones commit. If a batch fails as a whole for a reason that is not the
+// database being away (a key booked meanwhile by another process, a deadlock with a one-claim
+// reversal, claims across midnight), each of its claims is booked again on its own: the one-claim
+// path decides exactly as the batch would have, and idempotency keys make the retry safe.
 #include "storage/claim_booking.hpp"
 
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <variant>
+#include <vector>
 
 namespace coalition::server {
 
@@ -23,16 +40,54 @@ struct BookingFailed {
 
 using BookingOutcome = std::variant<storage::BookingResult, BookingUnavailable, BookingFailed>;
 
+struct BatchLimits {
+    int max_claims = 256;
+    int max_wait_ms = 2;
+    int max_in_flight = 2;
+};
+
 class BookingService {
 public:
-    BookingService(DatabasePool& database, Logger& logger) : database_(database), logger_(logger) {}
+    using Done = std::function<void(BookingOutcome)>;
 
-    // `done` is called exactly once, on a database thread.
-    void submit(storage::BookingInput input, std::function<void(BookingOutcome)> done);
+    BookingService(DatabasePool& database, Logger& logger, BatchLimits limits);
+    ~BookingService();  // stop()
+    BookingService(const BookingService&) = delete;
+    BookingService& operator=(const BookingService&) = delete;
+
+    // `done` is called exactly once, on a database thread (or on the caller's when stopped).
+    void submit(storage::BookingInput input, Done done);
+
+    // Sends every waiting claim to the pool and stops the batcher; later submissions are
+    // answered unavailable. Call before stopping the pool. Idempotent.
+    void stop();
 
 private:
+    struct Waiting {
+        storage::BookingInput input;
+        Done done;
+        std::chrono::steady_clock::time_point arrived;
+    };
+    struct Batch {
+        std::vector<storage::BookingInput> inputs;
+        std::vector<Done> dones;
+    };
+
+    void batcher_loop();
+    void send(std::shared_ptr<Batch> batch);
+    void book_one(storage::BookingInput input, Done done);
+    void batch_finished();
+
     DatabasePool& database_;
     Logger& logger_;
+    const BatchLimits limits_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Waiting> waiting_;
+    int in_flight_ = 0;
+    bool stopping_ = false;
+    std::thread batcher_;
 };
 
 }  // namespace coalition::server

@@ -206,7 +206,9 @@ int run_server(const Settings& settings) {
     DatabasePool database(settings, logger);
     PartnerDirectory directory;
     RateLimiter rate_limiter(settings.rate_limit_per_s, settings.rate_limit_burst);
-    BookingService booking(database, logger);
+    BookingService booking(database, logger,
+                           {settings.batch_max_claims, settings.batch_max_wait_ms,
+                            settings.batch_max_in_flight});
     ServerContext context{settings, logger, {}, {}, {}};
     add_health_routes(context.router, database, settings);
     add_claims_routes(context.router, {settings, directory, rate_limiter, booking, logger});
@@ -216,10 +218,15 @@ int run_server(const Settings& settings) {
     asio::io_context io(settings.threads);
     // Destroyed before `io`: whatever way this function returns, the database workers are stopped
     // before the io_context they post completions into goes away.
+    // The batcher hands its waiting claims to the pool before the pool stops.
     struct StopDatabaseFirst {
+        BookingService& booking;
         DatabasePool& database;
-        ~StopDatabaseFirst() { database.stop(); }
-    } stop_database_first{database};
+        ~StopDatabaseFirst() {
+            booking.stop();
+            database.stop();
+        }
+    } stop_database_first{booking, database};
 
     std::shared_ptr<Listener> listener;
     try {

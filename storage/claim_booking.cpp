@@ -1,4 +1,5 @@
 #include "storage/claim_booking.hpp"
+#include "storage/booking_steps.hpp"
 
 #include "ledger/burn.hpp"
 #include "ledger/earn.hpp"
@@ -92,13 +93,9 @@ constexpr const char* kInsertReturnedBreakage =
 
 // ---- Helpers --------------------------------------------------------------------------------
 
-struct Program {
-    std::int64_t version = 0;
-    Micros point_value{0};
-    Micros issue_fee{0};
-    int validity_months = 0;
-    Date settlement_date{};
-};
+}  // namespace
+
+namespace booking_steps {
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at) {
     const auto row = tx.exec_params1(kProgramAt, accepted_at);
@@ -107,7 +104,7 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at) {
                    parse_date(row[4].as<std::string>())};
 }
 
-BookingResult refusal(ErrorCode code, std::string message, std::string field = {}) {
+BookingResult refusal(ErrorCode code, std::string message, std::string field) {
     BookingResult result;
     result.status = http_status(code);
     result.error = ApiError{code, std::move(message), std::move(field)};
@@ -122,6 +119,25 @@ std::string accepted_body(const BookingInput& input, std::string_view type,
                                  {"settlement_date", date_literal(date)}};
     return body.dump();
 }
+
+BookingResult replay_or_conflict(const BookingInput& input, const crypto::Bytes& stored_sha256,
+                                 int stored_status, std::string stored_body) {
+    if (!crypto::constant_time_equal(stored_sha256, input.request_sha256)) {
+        return refusal(ErrorCode::idempotency_conflict,
+                       "this webhook-id was used before with a different body", "webhook-id");
+    }
+    BookingResult replay;
+    replay.status = stored_status;
+    replay.body = std::move(stored_body);
+    replay.replayed = true;
+    return replay;
+}
+
+}  // namespace booking_steps
+
+namespace {
+
+using namespace booking_steps;
 
 // Everything a claim row needs beyond what the booking decided.
 struct ClaimRow {
@@ -186,16 +202,8 @@ std::optional<BookingResult> prior_outcome(pqxx::work& tx, const BookingInput& i
     const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
     if (rows.empty()) return std::nullopt;
     const pqxx::binarystring stored(rows[0][0]);
-    const crypto::Bytes stored_hash(stored.begin(), stored.end());
-    if (!crypto::constant_time_equal(stored_hash, input.request_sha256)) {
-        return refusal(ErrorCode::idempotency_conflict,
-                       "this webhook-id was used before with a different body", "webhook-id");
-    }
-    BookingResult replay;
-    replay.status = rows[0][1].as<int>();
-    replay.body = rows[0][2].as<std::string>();
-    replay.replayed = true;
-    return replay;
+    return replay_or_conflict(input, crypto::Bytes(stored.begin(), stored.end()),
+                              rows[0][1].as<int>(), rows[0][2].as<std::string>());
 }
 
 // ---- The three kinds of claim ---------------------------------------------------------------
@@ -255,8 +263,10 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     return result;
 }
 
-BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Program& program,
-                            const std::string& accepted_at) {
+}  // namespace
+
+BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& input,
+                                           const Program& program, const std::string& accepted_at) {
     const auto targets = tx.exec_params(kFindReversalTarget, input.partner_id, input.request.reverses);
     if (targets.empty()) {
         return refusal(ErrorCode::reversal_target_not_found,
@@ -348,6 +358,8 @@ BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Pro
     result.body = row.response_body;
     return result;
 }
+
+namespace {
 
 BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
     pqxx::work tx(connection);

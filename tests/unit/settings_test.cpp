@@ -119,6 +119,19 @@ TEST(Settings, BurstBelowOnePercentOfRateIsRefused) {
         {{"COALITION_RATE_LIMIT_PER_S", "100000"}, {"COALITION_RATE_LIMIT_BURST", "1000"}})));
 }
 
+TEST(Settings, MoreBatchesInFlightThanPoolConnectionsIsRefused) {
+    EXPECT_THROW(load_settings(env_of({{"COALITION_DB_POOL_SIZE", "2"},
+                                       {"COALITION_BATCH_MAX_IN_FLIGHT", "3"}})),
+                 SettingsError);
+    const auto settings = load_settings(env_of({{"COALITION_DB_POOL_SIZE", "4"},
+                                                {"COALITION_BATCH_MAX_IN_FLIGHT", "4"},
+                                                {"COALITION_BATCH_MAX_CLAIMS", "1"},
+                                                {"COALITION_BATCH_MAX_WAIT_MS", "0"}}));
+    EXPECT_EQ(settings.batch_max_in_flight, 4);
+    EXPECT_EQ(settings.batch_max_claims, 1);
+    EXPECT_EQ(settings.batch_max_wait_ms, 0);
+}
+
 TEST(Settings, UnknownConfigKeyIsRefused) {
     ConfigFile file(R"({"db": "dbname=x", "thread": 4})");
     try {

@@ -1,0 +1,45 @@
+#pragma once
+// Steps of booking that the one-claim path (claim_booking.cpp) and the group-commit path
+// (claim_batch.cpp) share, so that both answer with the same bytes and refuse with the same
+// codes. Internal to storage/.
+#include "core/money.hpp"
+#include "storage/claim_booking.hpp"
+#include "storage/sql_time.hpp"
+
+#include <pqxx/transaction>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace coalition::storage::booking_steps {
+
+// The program in force and the claim's settlement date in the program's time zone.
+struct Program {
+    std::int64_t version = 0;
+    Micros point_value{0};
+    Micros issue_fee{0};
+    int validity_months = 0;
+    Date settlement_date{};
+};
+
+Program program_at(pqxx::work& tx, const std::string& accepted_at);
+
+BookingResult refusal(ErrorCode code, std::string message, std::string field = {});
+
+// The 201 body of an accepted claim; stored with it and answered again on a replay.
+std::string accepted_body(const BookingInput& input, std::string_view type,
+                          const std::string& member_id, Points points, Points balance, Date date);
+
+// The answer to a claim whose (partner, webhook-id) is already booked: the stored response if
+// the body hash matches, else 409 idempotency_conflict. The hashes compare in constant time.
+BookingResult replay_or_conflict(const BookingInput& input, const crypto::Bytes& stored_sha256,
+                                 int stored_status, std::string stored_body);
+
+// Books a reversal inside `tx`: locks the reversed claim's member (a no-op when `tx` holds that
+// lock already), looks the idempotency key up again under it, decides and writes. A refusal
+// writes nothing, so `tx` can go on with other claims.
+BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Program& program,
+                            const std::string& accepted_at);
+
+}  // namespace coalition::storage::booking_steps

@@ -1,0 +1,564 @@
+#include "storage/claim_batch.hpp"
+
+#include "ledger/burn.hpp"
+#include "ledger/earn.hpp"
+#include "storage/booking_steps.hpp"
+#include "storage/ledger_rows.hpp"
+#include "storage/settlement_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace coalition::storage {
+namespace {
+
+using namespace booking_steps;
+using nlohmann::json;
+
+// ---- Every statement of the batch path, named and prepared ----------------------------------
+
+struct Statement {
+    const char* name;
+    const char* sql;
+};
+
+// The program in force and the settlement dates of the batch's earliest and latest claims.
+constexpr Statement kProgram{
+    "batch_program",
+    "SELECT version, point_value, issue_fee, validity_months, "
+    "       ($1::timestamptz AT TIME ZONE timezone)::date, "
+    "       ($2::timestamptz AT TIME ZONE timezone)::date "
+    "FROM program_settings ORDER BY version DESC LIMIT 1"};
+
+// Inserted in id order, so that two batches enrolling common members wait in the same order.
+constexpr Statement kEnrol{
+    "batch_enrol",
+    "INSERT INTO members (id, enrolled_by) "
+    "SELECT m.id, m.enrolled_by FROM json_to_recordset($1::json) AS m(id text, enrolled_by text) "
+    "ORDER BY m.id COLLATE \"C\" "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"};
+
+constexpr Statement kReversedMembers{
+    "batch_reversed_members",
+    "SELECT DISTINCT c.member_id FROM claims c "
+    "JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
+    "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
+
+// LockRows sits above the sort: rows are locked in this order.
+constexpr Statement kLockMembers{
+    "batch_lock_members",
+    "SELECT id, debt FROM members WHERE id IN (SELECT json_array_elements_text($1::json)) "
+    "ORDER BY id COLLATE \"C\" FOR UPDATE"};
+
+constexpr Statement kPriorClaims{
+    "batch_prior_claims",
+    "SELECT c.partner_id, c.webhook_id, c.request_sha256, c.response_status, c.response_body "
+    "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
+    "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
+
+// The same rows as load_open_lots, for many members at once (member_id last).
+constexpr Statement kOpenLots{
+    "batch_open_lots",
+    "SELECT " LOT_COLUMNS ", member_id FROM lots "
+    "WHERE member_id IN (SELECT json_array_elements_text($1::json)) "
+    "  AND points_remaining > 0 AND expires_on >= $2::date "
+    "ORDER BY expires_on, accepted_at, id"};
+
+// Ids are drawn before the rows are written, so lots and slices can name their claim and lot.
+constexpr Statement kDrawIds{
+    "batch_draw_ids",
+    "SELECT 'claim', nextval('claims_id_seq') FROM generate_series(1, $1::int) "
+    "UNION ALL "
+    "SELECT 'lot', nextval('lots_id_seq') FROM generate_series(1, $2::int)"};
+
+// Sorted by key, so that two batches racing on a key wait in the same order.
+constexpr Statement kInsertClaims{
+    "batch_insert_claims",
+    "INSERT INTO claims (id, partner_id, webhook_id, request_sha256, type, member_id, points, "
+    "  accepted_at, settlement_date, settings_version, occurred_at, reference, "
+    "  purchase_amount_minor, response_status, response_body) OVERRIDING SYSTEM VALUE "
+    "SELECT r.id, r.partner_id, r.webhook_id, decode(r.sha256, 'hex'), r.type, r.member_id, "
+    "  r.points, r.accepted_at, r.settlement_date, r.settings_version, r.occurred_at, "
+    "  r.reference, r.purchase_amount_minor, 201, r.response_body "
+    "FROM json_to_recordset($1::json) AS r(id bigint, partner_id text, webhook_id text, "
+    "  sha256 text, type text, member_id text, points bigint, accepted_at timestamptz, "
+    "  settlement_date date, settings_version bigint, occurred_at timestamptz, reference text, "
+    "  purchase_amount_minor bigint, response_body text) "
+    "ORDER BY r.partner_id COLLATE \"C\", r.webhook_id COLLATE \"C\""};
+
+constexpr Statement kInsertLots{
+    "batch_insert_lots",
+    "INSERT INTO lots (id, member_id, issuer_id, claim_id, points_issued, debt_repaid, "
+    "  points_remaining, fee_micros, accepted_at, settlement_date, expires_on) "
+    "OVERRIDING SYSTEM VALUE "
+    "SELECT r.id, r.member_id, r.issuer_id, r.claim_id, r.points_issued, r.debt_repaid, "
+    "  r.points_remaining, r.fee_micros, r.accepted_at, r.settlement_date, r.expires_on "
+    "FROM json_to_recordset($1::json) AS r(id bigint, member_id text, issuer_id text, "
+    "  claim_id bigint, points_issued bigint, debt_repaid bigint, points_remaining bigint, "
+    "  fee_micros bigint, accepted_at timestamptz, settlement_date date, expires_on date)"};
+
+// The guard on the old value turns a lost update into an error, as on the one-claim path.
+constexpr Statement kUpdateLots{
+    "batch_update_lots",
+    "UPDATE lots l SET points_remaining = u.remaining_after "
+    "FROM json_to_recordset($1::json) AS u(id bigint, remaining_before bigint, "
+    "  remaining_after bigint) "
+    "WHERE l.id = u.id AND l.points_remaining = u.remaining_before"};
+
+constexpr Statement kInsertSlices{
+    "batch_insert_slices",
+    "INSERT INTO slices (claim_id, lot_id, kind, issuer_id, redeemer_id, points, point_value, "
+    "  amount_micros, settlement_date) "
+    "SELECT r.claim_id, r.lot_id, 'burn', r.issuer_id, r.redeemer_id, r.points, r.point_value, "
+    "  r.amount_micros, r.settlement_date "
+    "FROM json_to_recordset($1::json) AS r(claim_id bigint, lot_id bigint, issuer_id text, "
+    "  redeemer_id text, points bigint, point_value bigint, amount_micros bigint, "
+    "  settlement_date date)"};
+
+constexpr Statement kSetDebts{
+    "batch_set_debts",
+    "UPDATE members m SET debt = d.debt "
+    "FROM json_to_recordset($1::json) AS d(id text, debt bigint) WHERE m.id = d.id"};
+
+constexpr Statement kAllStatements[] = {kProgram,  kEnrol,       kReversedMembers, kLockMembers,
+                                        kPriorClaims, kOpenLots, kDrawIds,         kInsertClaims,
+                                        kInsertLots, kUpdateLots, kInsertSlices,   kSetDebts};
+
+// libpqxx 6.4: declaring an identical definition again is a no-op, and the statement is
+// prepared on the server on its first use on each (possibly reopened) connection.
+void prepare_statements(pqxx::connection& connection) {
+    for (const auto& statement : kAllStatements) connection.prepare(statement.name, statement.sql);
+}
+
+// ---- The batch's working state --------------------------------------------------------------
+
+using Key = std::pair<std::string, std::string>;  // (partner_id, webhook_id)
+
+Key key_of(const BookingInput& input) { return {input.partner_id, input.webhook_id}; }
+
+// Lots this batch creates get ids above every real one until the ids are drawn, so that FIFO
+// ties (same expiry and acceptance time) break as they will once stored.
+constexpr ledger::LotId kFirstNewLot = std::int64_t{1} << 62;
+
+bool is_new_lot(ledger::LotId id) { return id >= kFirstNewLot; }
+
+struct MemberState {
+    Points debt{0};
+    Points debt_at_lock{0};
+    std::vector<ledger::Lot> lots;  // open when locked, then as this batch changes them
+    bool enrolled = true;           // false until its first earn, for a member this batch enrolls
+};
+
+// An earn or burn this batch stores.
+struct BookedClaim {
+    std::size_t input = 0;  // index into the batch
+    std::string_view type;
+    std::string member_id;
+    std::string body;
+};
+
+struct NewLot {
+    std::size_t claim = 0;  // index into booked
+    ledger::LotId placeholder = 0;
+    std::string member_id;
+    Micros fee{0};
+};
+
+struct NewSlice {
+    std::size_t claim = 0;  // index into booked
+    ledger::Slice slice;
+};
+
+struct StoredClaim {
+    crypto::Bytes sha256;
+    int status = 0;
+    std::string body;
+};
+
+struct Batch {
+    std::span<const BookingInput> inputs;
+    std::vector<std::string> accepted_at;  // timestamp literal of each input
+    Program program;
+    std::vector<std::optional<BookingResult>> results;
+
+    std::map<std::string, MemberState> members;  // every member locked
+    std::map<Key, StoredClaim> stored;            // keys already booked before this batch
+    std::map<Key, std::size_t> booked_keys;       // keys this batch books → index into booked
+    std::vector<BookedClaim> booked;
+    std::vector<NewLot> new_lots;
+    std::map<ledger::LotId, ledger::LotUpdate> lot_updates;  // existing lots: first before, last after
+    std::vector<NewSlice> slices;
+    std::vector<std::size_t> reversals;  // inputs booked after the earns and burns
+};
+
+template <typename Value>
+json json_array_of_keys(const std::map<Key, Value>& keys) {
+    json rows = json::array();
+    for (const auto& [key, unused] : keys) {
+        rows.push_back({{"partner_id", key.first}, {"webhook_id", key.second}});
+    }
+    return rows;
+}
+
+// ---- Steps 1–3: program, locks, what is stored ----------------------------------------------
+
+Program read_program(pqxx::work& tx, Batch& batch) {
+    const auto [earliest, latest] = std::minmax_element(
+        batch.inputs.begin(), batch.inputs.end(),
+        [](const BookingInput& a, const BookingInput& b) { return a.accepted_at_us < b.accepted_at_us; });
+    const auto rows = tx.exec_prepared(kProgram.name, timestamp_literal(earliest->accepted_at_us),
+                                       timestamp_literal(latest->accepted_at_us));
+    if (rows.size() != 1) throw std::logic_error("no program settings");
+    const auto& row = rows[0];
+    Program program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
+                    Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
+                    parse_date(row[4].as<std::string>())};
+    if (parse_date(row[5].as<std::string>()) != program.settlement_date) {
+        throw BatchNeedsSingleBookings("the batch spans two settlement dates");
+    }
+    return program;
+}
+
+// Enrols the member of each earn that will be stored (the first use of its key), by the partner
+// of its first such earn, as one claim at a time would; returns the members this created.
+std::set<std::string> enrol_members(pqxx::work& tx, const Batch& batch) {
+    std::map<std::string, std::string> enrolled_by;
+    std::set<Key> seen;
+    for (const auto& input : batch.inputs) {
+        // Reversals are booked after the earns and burns, so they never use a key first here.
+        if (input.request.type == partners::ClaimType::reversal) continue;
+        if (!seen.insert(key_of(input)).second) continue;
+        if (input.request.type != partners::ClaimType::earn) continue;
+        enrolled_by.emplace(input.request.member_id, input.partner_id);
+    }
+    std::set<std::string> created;
+    if (enrolled_by.empty()) return created;
+    json rows = json::array();
+    for (const auto& [member, partner] : enrolled_by) {
+        rows.push_back({{"id", member}, {"enrolled_by", partner}});
+    }
+    for (const auto& row : tx.exec_prepared(kEnrol.name, rows.dump())) {
+        created.insert(row[0].as<std::string>());
+    }
+    return created;
+}
+
+std::set<std::string> members_to_lock(pqxx::work& tx, const Batch& batch) {
+    std::set<std::string> members;
+    std::map<Key, bool> reversed;
+    for (const auto& input : batch.inputs) {
+        if (input.request.type == partners::ClaimType::reversal) {
+            reversed.emplace(Key{input.partner_id, input.request.reverses}, true);
+        } else {
+            members.insert(input.request.member_id);
+        }
+    }
+    // A reversal locks the reversed claim's member. A reversed claim booked by this very batch
+    // has its member in the set already.
+    if (!reversed.empty()) {
+        for (const auto& row : tx.exec_prepared(kReversedMembers.name, json_array_of_keys(reversed).dump())) {
+            members.insert(row[0].as<std::string>());
+        }
+    }
+    return members;
+}
+
+void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& members,
+                  const std::set<std::string>& created) {
+    const json ids(members);
+    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump())) {
+        MemberState state;
+        state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
+        auto id = row[0].as<std::string>();
+        state.enrolled = created.count(id) == 0;
+        batch.members.emplace(std::move(id), std::move(state));
+    }
+}
+
+void read_stored_claims(pqxx::work& tx, Batch& batch) {
+    std::map<Key, bool> keys;
+    for (const auto& input : batch.inputs) keys.emplace(key_of(input), true);
+    for (const auto& row : tx.exec_prepared(kPriorClaims.name, json_array_of_keys(keys).dump())) {
+        const pqxx::binarystring sha256(row[2]);
+        batch.stored.emplace(Key{row[0].as<std::string>(), row[1].as<std::string>()},
+                             StoredClaim{crypto::Bytes(sha256.begin(), sha256.end()),
+                                         row[3].as<int>(), row[4].as<std::string>()});
+    }
+}
+
+void read_open_lots(pqxx::work& tx, Batch& batch) {
+    if (batch.members.empty()) return;
+    json ids = json::array();
+    for (const auto& [id, unused] : batch.members) ids.push_back(id);
+    const auto rows = tx.exec_prepared(kOpenLots.name, ids.dump(),
+                                       date_literal(batch.program.settlement_date));
+    auto lots = lots_from_result(rows);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        batch.members.at(rows[i][8].as<std::string>()).lots.push_back(std::move(lots[i]));
+    }
+}
+
+// ---- Step 4: deciding each claim in memory --------------------------------------------------
+
+void decide_earn(Batch& batch, std::size_t index) {
+    const auto& input = batch.inputs[index];
+    const auto& request = input.request;
+    const Program& program = batch.program;
+    auto& member = batch.members.at(request.member_id);
+    member.enrolled = true;
+
+    const Points balance =
+        ledger::balance(member.lots, member.debt, program.settlement_date) + request.points;
+    const auto earn = ledger::apply_earn(member.debt, request.points);
+    const auto placeholder = kFirstNewLot + static_cast<ledger::LotId>(batch.new_lots.size());
+    member.lots.push_back(ledger::make_lot(placeholder, input.partner_id, earn, input.accepted_at_us,
+                                           program.settlement_date, program.validity_months));
+    member.debt = earn.new_debt;
+
+    batch.new_lots.push_back(NewLot{batch.booked.size(), placeholder, request.member_id,
+                                    value_of(request.points, program.issue_fee)});
+    batch.booked.push_back(BookedClaim{index, "earn", request.member_id,
+                                       accepted_body(input, "earn", request.member_id,
+                                                     request.points, balance,
+                                                     program.settlement_date)});
+}
+
+std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
+    const auto& input = batch.inputs[index];
+    const auto& request = input.request;
+    const Program& program = batch.program;
+    const auto found = batch.members.find(request.member_id);
+    if (found == batch.members.end() || !found->second.enrolled) {
+        return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
+    }
+    auto& member = found->second;
+    auto plan = ledger::plan_burn(member.lots, member.debt, request.points, input.partner_id,
+                                  program.point_value, program.settlement_date);
+    if (!plan) return refusal(plan.error(), "the member's balance does not cover this burn", "points");
+    const auto& burn = plan.value();
+    ledger::apply_lot_updates(member.lots, burn.lot_updates);
+    for (const auto& update : burn.lot_updates) {
+        if (is_new_lot(update.lot_id)) continue;  // inserted with its final points_remaining
+        auto [entry, first] = batch.lot_updates.try_emplace(update.lot_id, update);
+        if (!first) entry->second.remaining_after = update.remaining_after;
+    }
+    for (const auto& slice : burn.slices) batch.slices.push_back(NewSlice{batch.booked.size(), slice});
+    batch.booked.push_back(BookedClaim{index, "burn", request.member_id,
+                                       accepted_body(input, "burn", request.member_id,
+                                                     request.points, burn.balance_after,
+                                                     program.settlement_date)});
+    return std::nullopt;
+}
+
+void decide(Batch& batch) {
+    for (std::size_t i = 0; i < batch.inputs.size(); ++i) {
+        const auto& input = batch.inputs[i];
+        const auto key = key_of(input);
+        if (const auto stored = batch.stored.find(key); stored != batch.stored.end()) {
+            batch.results[i] = replay_or_conflict(input, stored->second.sha256,
+                                                  stored->second.status, stored->second.body);
+            continue;
+        }
+        if (const auto twin = batch.booked_keys.find(key); twin != batch.booked_keys.end()) {
+            const auto& first = batch.inputs[batch.booked[twin->second].input];
+            batch.results[i] = replay_or_conflict(input, first.request_sha256, 201,
+                                                  batch.booked[twin->second].body);
+            continue;
+        }
+        switch (input.request.type) {
+            case partners::ClaimType::earn:
+                batch.booked_keys.emplace(key, batch.booked.size());
+                decide_earn(batch, i);
+                break;
+            case partners::ClaimType::burn:
+                if (auto refused = decide_burn(batch, i)) {
+                    batch.results[i] = std::move(*refused);
+                } else {
+                    batch.booked_keys.emplace(key, batch.booked.size() - 1);
+                }
+                break;
+            case partners::ClaimType::reversal: batch.reversals.push_back(i); break;
+        }
+    }
+}
+
+// ---- Step 5: writing what was decided -------------------------------------------------------
+
+struct DrawnIds {
+    std::vector<std::int64_t> claims;
+    std::vector<std::int64_t> lots;
+};
+
+DrawnIds draw_ids(pqxx::work& tx, std::size_t claims, std::size_t lots) {
+    DrawnIds ids;
+    for (const auto& row : tx.exec_prepared(kDrawIds.name, static_cast<int>(claims),
+                                            static_cast<int>(lots))) {
+        (row[0].as<std::string>() == "claim" ? ids.claims : ids.lots).push_back(row[1].as<std::int64_t>());
+    }
+    std::sort(ids.claims.begin(), ids.claims.end());
+    std::sort(ids.lots.begin(), ids.lots.end());
+    if (ids.claims.size() != claims || ids.lots.size() != lots) {
+        throw std::logic_error("the sequences returned too few ids");
+    }
+    return ids;
+}
+
+json claim_rows(const Batch& batch, const DrawnIds& ids) {
+    json rows = json::array();
+    for (std::size_t c = 0; c < batch.booked.size(); ++c) {
+        const auto& claim = batch.booked[c];
+        const auto& input = batch.inputs[claim.input];
+        const auto& request = input.request;
+        json row = {{"id", ids.claims[c]},
+                    {"partner_id", input.partner_id},
+                    {"webhook_id", input.webhook_id},
+                    {"sha256", crypto::hex(input.request_sha256)},
+                    {"type", claim.type},
+                    {"member_id", claim.member_id},
+                    {"points", request.points.value()},
+                    {"accepted_at", batch.accepted_at[claim.input]},
+                    {"settlement_date", date_literal(batch.program.settlement_date)},
+                    {"settings_version", batch.program.version},
+                    {"occurred_at", nullptr},
+                    {"reference", nullptr},
+                    {"purchase_amount_minor", nullptr},
+                    {"response_body", claim.body}};
+        if (request.occurred_at) row["occurred_at"] = *request.occurred_at;
+        if (request.reference) row["reference"] = *request.reference;
+        if (request.purchase) row["purchase_amount_minor"] = request.purchase->amount_minor;
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+ledger::LotId stored_lot_id(const DrawnIds& ids, ledger::LotId id) {
+    return is_new_lot(id) ? ids.lots.at(static_cast<std::size_t>(id - kFirstNewLot)) : id;
+}
+
+json lot_rows(const Batch& batch, const DrawnIds& ids) {
+    json rows = json::array();
+    for (const auto& created : batch.new_lots) {
+        const auto& member = batch.members.at(created.member_id);
+        const auto lot = std::find_if(member.lots.begin(), member.lots.end(),
+                                      [&](const ledger::Lot& l) { return l.id == created.placeholder; });
+        if (lot == member.lots.end()) throw std::logic_error("a new lot went missing");
+        const auto claim_input = batch.booked[created.claim].input;
+        rows.push_back({{"id", stored_lot_id(ids, lot->id)},
+                        {"member_id", created.member_id},
+                        {"issuer_id", lot->issuer},
+                        {"claim_id", ids.claims[created.claim]},
+                        {"points_issued", lot->issued.value()},
+                        {"debt_repaid", lot->debt_repaid.value()},
+                        {"points_remaining", lot->remaining.value()},
+                        {"fee_micros", created.fee.value()},
+                        {"accepted_at", batch.accepted_at[claim_input]},
+                        {"settlement_date", date_literal(batch.program.settlement_date)},
+                        {"expires_on", date_literal(lot->expires_on)}});
+    }
+    return rows;
+}
+
+json slice_rows(const Batch& batch, const DrawnIds& ids) {
+    json rows = json::array();
+    for (const auto& [claim, slice] : batch.slices) {
+        rows.push_back({{"claim_id", ids.claims[claim]},
+                        {"lot_id", stored_lot_id(ids, slice.lot_id)},
+                        {"issuer_id", slice.issuer},
+                        {"redeemer_id", slice.redeemer},
+                        {"points", slice.points.value()},
+                        {"point_value", slice.point_value.value()},
+                        {"amount_micros", slice.amount.value()},
+                        {"settlement_date", date_literal(batch.program.settlement_date)}});
+    }
+    return rows;
+}
+
+void write_decisions(pqxx::work& tx, const Batch& batch) {
+    if (batch.booked.empty()) return;
+    const auto ids = draw_ids(tx, batch.booked.size(), batch.new_lots.size());
+    tx.exec_prepared(kInsertClaims.name, claim_rows(batch, ids).dump());
+    if (!batch.new_lots.empty()) tx.exec_prepared(kInsertLots.name, lot_rows(batch, ids).dump());
+    if (!batch.lot_updates.empty()) {
+        json rows = json::array();
+        for (const auto& [id, update] : batch.lot_updates) {
+            rows.push_back({{"id", id},
+                            {"remaining_before", update.remaining_before.value()},
+                            {"remaining_after", update.remaining_after.value()}});
+        }
+        const auto updated = tx.exec_prepared(kUpdateLots.name, rows.dump());
+        if (updated.affected_rows() != batch.lot_updates.size()) {
+            throw std::logic_error("a lot changed under the member lock");
+        }
+    }
+    if (!batch.slices.empty()) tx.exec_prepared(kInsertSlices.name, slice_rows(batch, ids).dump());
+    json debts = json::array();
+    for (const auto& [id, member] : batch.members) {
+        if (member.debt != member.debt_at_lock) debts.push_back({{"id", id}, {"debt", member.debt.value()}});
+    }
+    if (!debts.empty()) tx.exec_prepared(kSetDebts.name, debts.dump());
+}
+
+std::vector<BookingResult> book_batch(pqxx::connection& connection,
+                                      std::span<const BookingInput> inputs) {
+    prepare_statements(connection);
+    pqxx::work tx(connection);
+    Batch batch;
+    batch.inputs = inputs;
+    batch.results.resize(inputs.size());
+    batch.accepted_at.reserve(inputs.size());
+    for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
+
+    batch.program = read_program(tx, batch);
+    // Shared with other bookings, exclusive with a close of the same date (as for one claim).
+    lock_settlement_date_shared(tx, batch.program.settlement_date);
+    const auto created = enrol_members(tx, batch);
+    lock_members(tx, batch, members_to_lock(tx, batch), created);
+    read_stored_claims(tx, batch);
+    read_open_lots(tx, batch);
+
+    decide(batch);
+    // A member enrolled above whose earn turned out to be a conflicting reuse of a key stored
+    // meanwhile: members are never deleted, so the batch must not commit that enrolment.
+    for (const auto& member : created) {
+        if (!batch.members.at(member).enrolled) {
+            throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
+        }
+    }
+    write_decisions(tx, batch);
+
+    for (const auto index : batch.reversals) {
+        batch.results[index] = book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);
+    }
+    for (std::size_t c = 0; c < batch.booked.size(); ++c) {
+        BookingResult result;
+        result.status = 201;
+        result.body = batch.booked[c].body;
+        batch.results[batch.booked[c].input] = std::move(result);
+    }
+    std::vector<BookingResult> results;
+    results.reserve(inputs.size());
+    for (auto& result : batch.results) {
+        if (!result) throw std::logic_error("a claim of the batch got no answer");
+        results.push_back(std::move(*result));
+    }
+    tx.commit();
+    return results;
+}
+
+}  // namespace
+
+std::vector<BookingResult> book_claims(pqxx::connection& connection,
+                                       std::span<const BookingInput> inputs) {
+    if (inputs.empty()) return {};
+    return book_batch(connection, inputs);
+}
+
+}  // namespace coalition::storage

@@ -1,0 +1,47 @@
+#pragma once
+// Group commit: many validated claims booked in one transaction, with a fixed number of
+// set-based statements whatever the batch size. Each claim gets exactly the answer it would get
+// if the batch's claims were booked one after another in this order: first every earn and burn
+// in batch order, then every reversal in batch order (the claims of a batch were in flight
+// together, so any order is one the partners could have seen).
+//
+//   1. one program read and the shared lock on the settlement date (as one claim does);
+//   2. members of new earns are enrolled, then every member the batch touches is locked with
+//      SELECT … FOR UPDATE in id order (COLLATE "C"): two batches lock common members in the
+//      same order, so they wait for each other but never deadlock;
+//   3. under those locks the idempotency keys and the open lots of all those members are read;
+//   4. the ledger's pure rules decide each earn and burn in memory, against the member's state
+//      as the earlier claims of the batch left it. A business refusal (422) or a replay (200/409)
+//      is that claim's answer and stores nothing; its neighbours go on;
+//   5. claims, lots, lot updates, slices and debts are written with one statement each: the
+//      rows travel as one JSON array parameter expanded by json_to_recordset;
+//   6. reversals are booked one by one in the same transaction (they are rare and need the
+//      reversed claim's rows), then everything commits at once.
+//
+// Every statement is prepared once per connection.
+#include "storage/claim_booking.hpp"
+
+#include <pqxx/connection>
+
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace coalition::storage {
+
+// The batch cannot be booked as one transaction for a reason that is not a failure: its claims
+// fall on two settlement dates (around midnight), or a race made a member enrolment
+// unnecessary. Nothing was stored; book the claims one by one.
+class BatchNeedsSingleBookings : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Results in the order of `inputs`. Throws BatchNeedsSingleBookings as above, and pqxx errors
+// when the database fails (nothing was committed, or — pqxx::in_doubt_error — the outcome is
+// unknown); a unique_violation means another process booked one of the same keys meanwhile:
+// booking the claims one by one resolves it.
+std::vector<BookingResult> book_claims(pqxx::connection& connection,
+                                       std::span<const BookingInput> inputs);
+
+}  // namespace coalition::storage

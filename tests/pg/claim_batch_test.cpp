@@ -1,0 +1,290 @@
+// Group commit (storage::book_claims) against the one-claim path: every claim of a batch gets
+// exactly the answer — status, body bytes, replay flag, error code — that booking the same
+// claims one by one gives, in the batch's documented order (earns and burns in batch order, then
+// reversals). Refusals and replays store nothing; batches racing on shared members never
+// deadlock; a hot member is never overdrawn; and the ledger check passes on what batches wrote.
+#include "storage/claim_batch.hpp"
+
+#include "core/crypto.hpp"
+#include "storage/claim_booking.hpp"
+#include "storage/ledger_check.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+using partners::ClaimType;
+using namespace std::chrono;
+
+const std::vector<std::string> kPartners = {"airline", "fuel", "grocer"};
+
+// Noon UTC today: one settlement date in any program time zone within ±11 h.
+std::int64_t noon_today_us() {
+    const auto today = floor<days>(system_clock::now());
+    return duration_cast<microseconds>((today + hours(12)).time_since_epoch()).count();
+}
+
+BookingInput claim(const std::string& partner, const std::string& id, ClaimType type,
+                   const std::string& member, std::int64_t points, const std::string& reverses = "",
+                   const std::string& body_salt = "") {
+    BookingInput input;
+    input.partner_id = partner;
+    input.webhook_id = id;
+    input.request.type = type;
+    input.request.member_id = member;
+    input.request.points = Points(points);
+    input.request.reverses = reverses;
+    input.request_sha256 = crypto::sha256(partner + "|" + id + "|" + member + "|" +
+                                          std::to_string(points) + "|" + reverses + body_salt);
+    input.accepted_at_us = noon_today_us();
+    return input;
+}
+
+std::unique_ptr<TestDatabase> ledger_database(const std::string& label) {
+    auto db = std::make_unique<TestDatabase>(label);
+    pqxx::connection connection(db->conninfo());
+    pqxx::work tx(connection);
+    for (const auto& id : kPartners) add_partner(tx, NewPartner{id, id, 1, {}});
+    tx.commit();
+    return db;
+}
+
+// The batch's claims in the order it books them: earns and burns, then reversals.
+std::vector<std::size_t> booking_order(const std::vector<BookingInput>& batch) {
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (batch[i].request.type != ClaimType::reversal) order.push_back(i);
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (batch[i].request.type == ClaimType::reversal) order.push_back(i);
+    }
+    return order;
+}
+
+std::string describe(const BookingResult& result) {
+    std::string out = std::to_string(result.status) + (result.replayed ? " replay " : " ") + result.body;
+    if (result.error) out += " " + std::string(error_name(result.error->code)) + " " + result.error->field;
+    return out;
+}
+
+std::int64_t count_rows(pqxx::connection& connection, const std::string& table) {
+    pqxx::nontransaction tx(connection);
+    return tx.exec1("SELECT count(*) FROM " + table)[0].as<std::int64_t>();
+}
+
+std::int64_t balance_of(pqxx::connection& connection, const std::string& member) {
+    pqxx::nontransaction tx(connection);
+    return tx.exec_params1("SELECT COALESCE((SELECT sum(points_remaining) FROM lots "
+                           "  WHERE member_id = $1 AND reversed_by_claim_id IS NULL), 0) - "
+                           "  (SELECT debt FROM members WHERE id = $1)",
+                           member)[0]
+        .as<std::int64_t>();
+}
+
+void expect_ledger_ok(pqxx::connection& connection) {
+    const auto report = check_ledger(connection, now_unix_micros());
+    std::string violations;
+    for (const auto& line : report.violations) violations += line + "\n";
+    EXPECT_TRUE(report.ok()) << violations;
+}
+
+class ClaimBatch : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        batched_db_ = ledger_database("batch");
+        single_db_ = ledger_database("one_by_one");
+        batched_ = std::make_unique<pqxx::connection>(batched_db_->conninfo());
+        single_ = std::make_unique<pqxx::connection>(single_db_->conninfo());
+    }
+
+    // Books `batch` as one batch and, on the other database, claim by claim; expects the same
+    // answers and returns the batch's.
+    std::vector<BookingResult> book_both_ways(const std::vector<BookingInput>& batch) {
+        auto results = book_claims(*batched_, batch);
+        EXPECT_EQ(results.size(), batch.size());
+        for (const auto i : booking_order(batch)) {
+            const auto expected = book_claim(*single_, batch[i]);
+            EXPECT_EQ(describe(results[i]), describe(expected))
+                << "claim " << i << " (" << batch[i].partner_id << " " << batch[i].webhook_id << ")";
+        }
+        return results;
+    }
+
+    std::unique_ptr<TestDatabase> batched_db_;
+    std::unique_ptr<TestDatabase> single_db_;
+    std::unique_ptr<pqxx::connection> batched_;
+    std::unique_ptr<pqxx::connection> single_;
+};
+
+TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsStoreNothing) {
+    const std::vector<BookingInput> batch = {
+        claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
+        claim("fuel", "b-1", ClaimType::burn, "M-1", 30),
+        claim("fuel", "b-2", ClaimType::burn, "M-1", 500),                 // more than M-1 holds
+        claim("grocer", "e-1", ClaimType::earn, "M-1", 100),               // the same claim again
+        claim("grocer", "e-1", ClaimType::earn, "M-1", 100, "", "other"),  // the key, another body
+        claim("airline", "b-3", ClaimType::burn, "M-nobody", 1),
+        claim("fuel", "b-4", ClaimType::burn, "M-2", 5),  // before M-2's first earn
+        claim("airline", "e-2", ClaimType::earn, "M-2", 50),
+        claim("fuel", "r-1", ClaimType::reversal, "", 0, "b-1"),
+        claim("fuel", "r-2", ClaimType::reversal, "", 0, "no-such-claim"),
+        claim("fuel", "r-1", ClaimType::reversal, "", 0, "b-1"),  // the reversal again
+    };
+    const auto results = book_both_ways(batch);
+
+    EXPECT_EQ(results[0].status, 201);
+    EXPECT_NE(results[0].body.find("\"balance\":100"), std::string::npos) << results[0].body;
+    EXPECT_EQ(results[1].status, 201);
+    EXPECT_NE(results[1].body.find("\"balance\":70"), std::string::npos) << results[1].body;
+    ASSERT_TRUE(results[2].error);
+    EXPECT_EQ(results[2].error->code, ErrorCode::insufficient_points);
+    EXPECT_TRUE(results[3].replayed);
+    EXPECT_EQ(results[3].body, results[0].body);
+    ASSERT_TRUE(results[4].error);
+    EXPECT_EQ(results[4].error->code, ErrorCode::idempotency_conflict);
+    ASSERT_TRUE(results[5].error);
+    EXPECT_EQ(results[5].error->code, ErrorCode::unknown_member);
+    ASSERT_TRUE(results[6].error);
+    EXPECT_EQ(results[6].error->code, ErrorCode::unknown_member);
+    EXPECT_EQ(results[7].status, 201);
+    EXPECT_EQ(results[8].status, 201);
+    EXPECT_FALSE(results[8].replayed);
+    ASSERT_TRUE(results[9].error);
+    EXPECT_EQ(results[9].error->code, ErrorCode::reversal_target_not_found);
+    EXPECT_TRUE(results[10].replayed);
+
+    // Stored: e-1, b-1, e-2, r-1 and nothing of the refusals, replays and conflicts.
+    EXPECT_EQ(count_rows(*batched_, "claims"), 4);
+    EXPECT_EQ(count_rows(*batched_, "members"), 2);  // M-nobody was not enrolled
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 100);    // the burn came back
+    EXPECT_EQ(balance_of(*batched_, "M-2"), 50);
+    expect_ledger_ok(*batched_);
+}
+
+TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
+    std::mt19937_64 random(20261122);
+    std::vector<BookingInput> booked;  // every claim sent so far, to replay, conflict or reverse
+    const int batches = 60;
+    for (int b = 0; b < batches; ++b) {
+        std::vector<BookingInput> batch;
+        const auto size = 1 + random() % 40;
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto roll = random() % 100;
+            const auto& partner = kPartners[random() % kPartners.size()];
+            const std::string member = "M-" + std::to_string(random() % 6);
+            const std::string id = "c-" + std::to_string(b) + "-" + std::to_string(i);
+            if (roll < 45) {
+                batch.push_back(claim(partner, id, ClaimType::earn, member, 1 + static_cast<std::int64_t>(random() % 300)));
+            } else if (roll < 80) {
+                batch.push_back(claim(partner, id, ClaimType::burn, member, 1 + static_cast<std::int64_t>(random() % 400)));
+            } else if (roll < 92 && !booked.empty()) {
+                const auto& target = booked[random() % booked.size()];
+                batch.push_back(claim(target.partner_id, id, ClaimType::reversal, "", 0, target.webhook_id));
+            } else if (!booked.empty()) {
+                auto again = booked[random() % booked.size()];  // a retry, or a reuse of its key
+                if (random() % 2 == 0) again.request_sha256 = crypto::sha256(id);
+                batch.push_back(std::move(again));
+            }
+        }
+        if (batch.empty()) continue;
+        book_both_ways(batch);
+        booked.insert(booked.end(), batch.begin(), batch.end());
+        if (::testing::Test::HasFailure()) break;
+    }
+    EXPECT_EQ(count_rows(*batched_, "claims"), count_rows(*single_, "claims"));
+    EXPECT_EQ(count_rows(*batched_, "slices"), count_rows(*single_, "slices"));
+    EXPECT_EQ(count_rows(*batched_, "lots"), count_rows(*single_, "lots"));
+    for (int m = 0; m < 6; ++m) {
+        const auto member = "M-" + std::to_string(m);
+        EXPECT_EQ(balance_of(*batched_, member), balance_of(*single_, member)) << member;
+    }
+    expect_ledger_ok(*batched_);
+}
+
+TEST_F(ClaimBatch, AHotMemberIsNeverOverdrawn) {
+    ASSERT_EQ(book_claims(*batched_, std::vector{claim("grocer", "seed", ClaimType::earn, "HOT", 1'000)})[0].status,
+              201);
+    std::vector<BookingInput> burns;
+    for (std::size_t i = 0; i < 300; ++i) {
+        burns.push_back(claim(kPartners[i % 3], "burn-" + std::to_string(i), ClaimType::burn, "HOT", 10));
+    }
+    const auto results = book_claims(*batched_, burns);
+    int accepted = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].status == 201) {
+            ++accepted;
+        } else {
+            ASSERT_TRUE(results[i].error) << i;
+            EXPECT_EQ(results[i].error->code, ErrorCode::insufficient_points);
+        }
+    }
+    EXPECT_EQ(accepted, 100);  // exactly the 1,000 points, in claim order
+    EXPECT_EQ(results[99].status, 201);
+    EXPECT_EQ(results[100].status, 422);
+    EXPECT_EQ(balance_of(*batched_, "HOT"), 0);
+    EXPECT_EQ(count_rows(*batched_, "claims"), 101);
+    expect_ledger_ok(*batched_);
+}
+
+TEST_F(ClaimBatch, BatchesRacingOnSharedMembersNeverDeadlock) {
+    constexpr int kThreads = 3;
+    constexpr int kBatches = 25;
+    constexpr int kMembers = 12;
+    std::atomic<int> stored{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            pqxx::connection connection(batched_db_->conninfo());
+            std::mt19937_64 random(static_cast<std::uint64_t>(t) * 7919);
+            for (int b = 0; b < kBatches; ++b) {
+                std::vector<BookingInput> batch;
+                for (int i = 0; i < 60; ++i) {
+                    const auto member = "M-" + std::to_string(random() % kMembers);
+                    const auto id = "t" + std::to_string(t) + "-" + std::to_string(b) + "-" + std::to_string(i);
+                    const auto type = random() % 3 == 0 ? ClaimType::burn : ClaimType::earn;
+                    batch.push_back(claim(kPartners[random() % 3], id, type, member, 1 + static_cast<std::int64_t>(random() % 50)));
+                }
+                try {
+                    for (const auto& result : book_claims(connection, batch)) {
+                        if (result.status == 201 && !result.replayed) ++stored;
+                    }
+                } catch (const std::exception& e) {
+                    ++failures;
+                    ADD_FAILURE() << "batch failed: " << e.what();
+                }
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(count_rows(*batched_, "claims"), stored.load());
+    for (int m = 0; m < kMembers; ++m) EXPECT_GE(balance_of(*batched_, "M-" + std::to_string(m)), 0);
+    expect_ledger_ok(*batched_);
+}
+
+TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
+    auto before = claim("grocer", "late", ClaimType::earn, "M-1", 10);
+    auto after = claim("grocer", "early", ClaimType::earn, "M-1", 10);
+    after.accepted_at_us = before.accepted_at_us + duration_cast<microseconds>(days(1)).count();
+    EXPECT_THROW(book_claims(*batched_, std::vector{before, after}), BatchNeedsSingleBookings);
+    EXPECT_EQ(count_rows(*batched_, "claims"), 0);
+    EXPECT_EQ(count_rows(*batched_, "members"), 0);
+}
+
+}  // namespace
+}  // namespace coalition::storage
