@@ -5,6 +5,7 @@
 #include "core/crypto.hpp"
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
+#include "storage/claim_batch.hpp"
 #include "storage/claim_booking.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
@@ -206,6 +207,25 @@ TEST_F(SettlementStore, ClosedRunCannotBeChanged) {
     request.points = Points(10);
     BookingInput input{"grocer", "late", crypto::sha256("late"), request, at(date, 23)};
     EXPECT_THROW(book_claim(*connection_, input), pqxx::sql_error);
+    EXPECT_THROW(book_claims(*connection_, std::vector{input}), pqxx::sql_error);
+    {
+        // The guard runs once per statement: one row of the closed date fails the whole
+        // statement, so the row of the open date beside it is not stored either.
+        pqxx::work tx(*connection_);
+        EXPECT_THROW(tx.exec("INSERT INTO lot_expiries (lot_id, issuer_id, points, settlement_date) "
+                             "SELECT l.id, l.issuer_id, 1, v.d FROM "
+                             "  (SELECT id, issuer_id, row_number() OVER (ORDER BY id) AS n FROM lots "
+                             "   WHERE id NOT IN (SELECT lot_id FROM lot_expiries)) l "
+                             "  JOIN (VALUES (1, DATE '2025-03-11'), (2, DATE '2025-03-10')) v(n, d) "
+                             "  ON v.n = l.n"),
+                     pqxx::restrict_violation);
+    }
+    {
+        pqxx::work tx(*connection_);
+        EXPECT_EQ(tx.exec1("SELECT count(*) FROM lot_expiries WHERE settlement_date = '2025-03-11'")[0]
+                      .as<int>(),
+                  0);
+    }
     EXPECT_EQ(read_settlement(*connection_, date, at(plus_days(date, 3), 0)).run.totals.claims, 6);
 }
 

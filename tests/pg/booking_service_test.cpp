@@ -1,0 +1,164 @@
+// BookingService, the group-commit front of booking, on a real pool and database: claims submitted
+// together are answered once each, after their commit; a batch that fails as a whole (a key
+// committed meanwhile by another process) is booked again claim by claim, and the claim whose key
+// was taken gets its 409; stop() answers every waiting claim.
+#include "server/booking_service.hpp"
+
+#include "core/crypto.hpp"
+#include "server/db_pool.hpp"
+#include "server/logger.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coalition::server {
+namespace {
+
+using coalition::testing::TestDatabase;
+using namespace std::chrono_literals;
+
+storage::BookingInput earn(const std::string& id, const std::string& member, std::int64_t points) {
+    storage::BookingInput input;
+    input.partner_id = "grocer";
+    input.webhook_id = id;
+    input.request_sha256 = crypto::sha256(id + member + std::to_string(points));
+    input.request.type = partners::ClaimType::earn;
+    input.request.member_id = member;
+    input.request.points = Points(points);
+    input.accepted_at_us = storage::now_unix_micros();
+    return input;
+}
+
+class BookingServiceTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        db_ = std::make_unique<TestDatabase>("booking_service");
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        storage::add_partner(tx, storage::NewPartner{"grocer", "grocer", 1, {}});
+        tx.commit();
+        settings_.db = db_->conninfo();
+        settings_.db_pool_size = 2;
+    }
+
+    std::int64_t claims_stored() {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::nontransaction tx(connection);
+        return tx.exec1("SELECT count(*) FROM claims")[0].as<std::int64_t>();
+    }
+
+    using Outcomes = std::vector<std::future<BookingOutcome>>;
+
+    static Outcomes submit_all(BookingService& service, const std::vector<storage::BookingInput>& inputs) {
+        Outcomes outcomes;
+        for (const auto& input : inputs) {
+            auto promise = std::make_shared<std::promise<BookingOutcome>>();
+            outcomes.push_back(promise->get_future());
+            service.submit(input, [promise](BookingOutcome outcome) { promise->set_value(std::move(outcome)); });
+        }
+        return outcomes;
+    }
+
+    static storage::BookingResult result_of(std::future<BookingOutcome>& outcome) {
+        EXPECT_EQ(outcome.wait_for(30s), std::future_status::ready);
+        auto value = outcome.get();
+        auto* result = std::get_if<storage::BookingResult>(&value);
+        if (result == nullptr) {
+            ADD_FAILURE() << "not a booking result: variant index " << value.index();
+            return {};
+        }
+        return *result;
+    }
+
+    std::unique_ptr<TestDatabase> db_;
+    Settings settings_;
+    Logger logger_{LogLevel::error};
+};
+
+TEST_F(BookingServiceTest, ClaimsSubmittedTogetherAreEachAnsweredOnceCommitted) {
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 50, 1});
+    std::vector<storage::BookingInput> inputs;
+    for (int i = 0; i < 200; ++i) inputs.push_back(earn("e-" + std::to_string(i), "M-" + std::to_string(i % 7), 10));
+    auto outcomes = submit_all(service, inputs);
+    for (auto& outcome : outcomes) EXPECT_EQ(result_of(outcome).status, 201);
+    EXPECT_EQ(claims_stored(), 200);
+    service.stop();
+    pool.stop();
+}
+
+TEST_F(BookingServiceTest, ABatchThatFailsAsAWholeIsBookedClaimByClaim) {
+    const auto taken = earn("taken", "M-1", 5);
+    // Another process books the key "taken" for another member with another body, and has not
+    // committed yet: the batch does not see it when it looks the keys up, its insert of the same
+    // key waits on the unique index, then fails with unique_violation once the other commits.
+    pqxx::connection other(db_->conninfo());
+    pqxx::work other_tx(other);
+    other_tx.exec("INSERT INTO members (id, enrolled_by) VALUES ('M-9', 'grocer')");
+    other_tx.exec_params(
+        "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points, "
+        "  accepted_at, settlement_date, settings_version, response_status, response_body) "
+        "VALUES ('grocer', 'taken', decode($1, 'hex'), 'earn', 'M-9', 5, now(), current_date, 1, 201, "
+        "  '{}')",
+        crypto::hex(crypto::sha256("another body")));
+
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 1});
+    auto outcomes = submit_all(service, {earn("first", "M-2", 7), taken, earn("last", "M-3", 9)});
+    // Wait until the batch is blocked on the other transaction's key, then let that commit.
+    for (int i = 0; i < 200; ++i) {
+        pqxx::connection watcher(db_->conninfo());
+        pqxx::nontransaction watch(watcher);
+        if (watch.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()")[0]
+                .as<int>() > 0) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    other_tx.commit();
+
+    EXPECT_EQ(result_of(outcomes[0]).status, 201);
+    const auto conflict = result_of(outcomes[1]);
+    ASSERT_TRUE(conflict.error);
+    EXPECT_EQ(conflict.error->code, ErrorCode::idempotency_conflict);
+    EXPECT_EQ(result_of(outcomes[2]).status, 201);
+    EXPECT_EQ(claims_stored(), 3);  // the other process's claim and the two others, once each
+    pqxx::connection check(db_->conninfo());
+    pqxx::nontransaction read(check);
+    EXPECT_EQ(read.exec1("SELECT count(*) FROM members WHERE id = 'M-1'")[0].as<int>(), 0)
+        << "the refused claim's member was enrolled";
+    service.stop();
+    pool.stop();
+}
+
+TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
+    DatabasePool pool(settings_, logger_);
+    auto service = std::make_unique<BookingService>(pool, logger_, BatchLimits{8, 1000, 1});
+    std::vector<storage::BookingInput> inputs;
+    for (int i = 0; i < 50; ++i) inputs.push_back(earn("s-" + std::to_string(i), "M-1", 1));
+    auto outcomes = submit_all(*service, inputs);
+    service->stop();
+    pool.stop();
+    for (auto& outcome : outcomes) EXPECT_EQ(result_of(outcome).status, 201);
+    EXPECT_EQ(claims_stored(), 50);
+
+    // After stop, a claim is answered unavailable at once: nothing is left waiting.
+    auto late = submit_all(*service, {earn("late", "M-1", 1)});
+    ASSERT_EQ(late[0].wait_for(1s), std::future_status::ready);
+    EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(late[0].get()));
+}
+
+}  // namespace
+}  // namespace coalition::server
