@@ -119,13 +119,19 @@ void BookingService::batch_finished() {
 
 void BookingService::send(std::shared_ptr<Batch> batch) {
     auto results = std::make_shared<std::vector<storage::BookingResult>>();
+    const auto sent = std::chrono::steady_clock::now();
     database_.submit(
         [batch, results](pqxx::connection& connection) {
             *results = storage::book_claims(connection, batch->inputs);
         },
-        [this, batch, results](std::exception_ptr failure) {
+        [this, batch, results, sent](std::exception_ptr failure) {
             batch_finished();
             const auto size = batch->inputs.size();
+            if (logger_.enabled(LogLevel::debug)) {
+                const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - sent;
+                logger_.log(LogLevel::debug, "batch booked",
+                            {{"claims", size}, {"ms", took.count()}, {"failed", failure != nullptr}});
+            }
             if (!failure) {
                 for (std::size_t i = 0; i < size; ++i) batch->dones[i](std::move((*results)[i]));
                 return;
