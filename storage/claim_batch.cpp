@@ -46,33 +46,36 @@ constexpr Statement kEnrol{
     "ORDER BY m.id COLLATE \"C\" "
     "ON CONFLICT (id) DO NOTHING RETURNING id"};
 
-constexpr Statement kReversedMembers{
-    "batch_reversed_members",
-    "SELECT DISTINCT c.member_id FROM claims c "
-    "JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
-    "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
-
-// LockRows sits above the sort: rows are locked in this order. `= ANY (ARRAY(…))` rather than
+// The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
+// their keys), locked in one statement. LockRows sits above the sort: rows are locked in this
+// order. `= ANY (ARRAY(…))` rather than
 // `IN (SELECT …)`: the planner then probes the primary key instead of hashing the whole table
 // (it guesses 100 rows for any set-returning function); the same holds for the lots below.
 constexpr Statement kLockMembers{
     "batch_lock_members",
-    "SELECT id, debt FROM members WHERE id = ANY (ARRAY(SELECT json_array_elements_text($1::json))) "
+    "SELECT id, debt FROM members WHERE id = ANY (ARRAY("
+    "  SELECT json_array_elements_text($1::json) "
+    "  UNION "
+    "  SELECT c.member_id FROM claims c "
+    "  JOIN json_to_recordset($2::json) AS k(partner_id text, webhook_id text) "
+    "    ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id)) "
     "ORDER BY id COLLATE \"C\" FOR UPDATE"};
 
-constexpr Statement kPriorClaims{
-    "batch_prior_claims",
-    "SELECT c.partner_id, c.webhook_id, c.request_sha256, c.response_status, c.response_body "
+// Read under the locks, in one round trip: the open lots of the batch's members (LOT_COLUMNS,
+// then member_id; in no particular order, the ledger orders them) and the batch's keys already
+// stored (partner, webhook-id, hash, status, body in columns 9 to 13; the lot columns NULL).
+constexpr Statement kStoredClaimsAndOpenLots{
+    "batch_stored_claims_and_open_lots",
+    "SELECT " LOT_COLUMNS ", member_id, NULL::text, NULL::text, NULL::bytea, NULL::int, NULL::text "
+    "FROM lots "
+    "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($2::json))) "
+    "  AND points_remaining > 0 AND expires_on >= $3::date "
+    "UNION ALL "
+    "SELECT NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
+    "  NULL::text, NULL::boolean, NULL::text, c.partner_id, c.webhook_id, c.request_sha256, "
+    "  c.response_status::int, c.response_body "
     "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
-
-// The same rows as load_open_lots, for many members at once (member_id last).
-constexpr Statement kOpenLots{
-    "batch_open_lots",
-    "SELECT " LOT_COLUMNS ", member_id FROM lots "
-    "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($1::json))) "
-    "  AND points_remaining > 0 AND expires_on >= $2::date "
-    "ORDER BY expires_on, accepted_at, id"};
 
 // Ids are drawn before the rows are written, so lots and slices can name their claim and lot.
 constexpr Statement kDrawIds{
@@ -135,8 +138,8 @@ constexpr Statement kWrite{
     "       (SELECT count(*) FROM drawn_lots), (SELECT count(*) FROM new_slices), "
     "       (SELECT count(*) FROM new_debts)"};
 
-constexpr Statement kAllStatements[] = {kProgram,    kEnrol,    kReversedMembers, kLockMembers,
-                                        kPriorClaims, kOpenLots, kDrawIds,         kWrite};
+constexpr Statement kAllStatements[] = {kProgram, kEnrol,   kLockMembers, kStoredClaimsAndOpenLots,
+                                        kDrawIds, kWrite};
 
 // libpqxx 6.4: declaring an identical definition again is a no-op, and the statement is
 // prepared on the server on its first use on each (possibly reopened) connection.
@@ -257,7 +260,9 @@ std::set<std::string> enrol_members(pqxx::work& tx, const Batch& batch) {
     return created;
 }
 
-std::set<std::string> members_to_lock(pqxx::work& tx, const Batch& batch) {
+// Locks the member of every earn and burn and the member of every claim a reversal reverses
+// (a reversed claim booked by this very batch has its member among the former).
+void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& created) {
     std::set<std::string> members;
     std::map<Key, bool> reversed;
     for (const auto& input : batch.inputs) {
@@ -267,20 +272,8 @@ std::set<std::string> members_to_lock(pqxx::work& tx, const Batch& batch) {
             members.insert(input.request.member_id);
         }
     }
-    // A reversal locks the reversed claim's member. A reversed claim booked by this very batch
-    // has its member in the set already.
-    if (!reversed.empty()) {
-        for (const auto& row : tx.exec_prepared(kReversedMembers.name, json_array_of_keys(reversed).dump())) {
-            members.insert(row[0].as<std::string>());
-        }
-    }
-    return members;
-}
-
-void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& members,
-                  const std::set<std::string>& created) {
     const json ids(members);
-    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump())) {
+    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump(), json_array_of_keys(reversed).dump())) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
@@ -289,26 +282,21 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& mem
     }
 }
 
-void read_stored_claims(pqxx::work& tx, Batch& batch) {
+void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
     std::map<Key, bool> keys;
     for (const auto& input : batch.inputs) keys.emplace(key_of(input), true);
-    for (const auto& row : tx.exec_prepared(kPriorClaims.name, json_array_of_keys(keys).dump())) {
-        const pqxx::binarystring sha256(row[2]);
-        batch.stored.emplace(Key{row[0].as<std::string>(), row[1].as<std::string>()},
+    json members = json::array();
+    for (const auto& [id, unused] : batch.members) members.push_back(id);
+    for (const auto& row : tx.exec_prepared(kStoredClaimsAndOpenLots.name, json_array_of_keys(keys).dump(),
+                                            members.dump(), date_literal(batch.program.settlement_date))) {
+        if (!row[0].is_null()) {
+            batch.members.at(row[8].as<std::string>()).lots.push_back(lot_from_row(row));
+            continue;
+        }
+        const pqxx::binarystring sha256(row[11]);
+        batch.stored.emplace(Key{row[9].as<std::string>(), row[10].as<std::string>()},
                              StoredClaim{crypto::Bytes(sha256.begin(), sha256.end()),
-                                         row[3].as<int>(), row[4].as<std::string>()});
-    }
-}
-
-void read_open_lots(pqxx::work& tx, Batch& batch) {
-    if (batch.members.empty()) return;
-    json ids = json::array();
-    for (const auto& [id, unused] : batch.members) ids.push_back(id);
-    const auto rows = tx.exec_prepared(kOpenLots.name, ids.dump(),
-                                       date_literal(batch.program.settlement_date));
-    auto lots = lots_from_result(rows);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        batch.members.at(rows[i][8].as<std::string>()).lots.push_back(std::move(lots[i]));
+                                         row[12].as<int>(), row[13].as<std::string>()});
     }
 }
 
@@ -537,9 +525,8 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     // Shared with other bookings, exclusive with a close of the same date (as for one claim).
     lock_settlement_date_shared(tx, batch.program.settlement_date);
     const auto created = enrol_members(tx, batch);
-    lock_members(tx, batch, members_to_lock(tx, batch), created);
-    read_stored_claims(tx, batch);
-    read_open_lots(tx, batch);
+    lock_members(tx, batch, created);
+    read_stored_claims_and_open_lots(tx, batch);
 
     decide(batch);
     // A member enrolled above whose earn turned out to be a conflicting reuse of a key stored

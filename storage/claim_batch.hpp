@@ -9,12 +9,14 @@
 //   2. members of new earns are enrolled, then every member the batch touches is locked with
 //      SELECT … FOR UPDATE in id order (COLLATE "C"): two batches lock common members in the
 //      same order, so they wait for each other but never deadlock;
-//   3. under those locks the idempotency keys and the open lots of all those members are read;
+//   3. under those locks the idempotency keys and the open lots of all those members are read
+//      (one statement);
 //   4. the ledger's pure rules decide each earn and burn in memory, against the member's state
-//      as the earlier claims of the batch left it. A business refusal (422) or a replay (200/409)
+//      as the earlier claims of the batch left it. A business refusal (422), a replay (the stored answer) or a conflict (409)
 //      is that claim's answer and stores nothing; its neighbours go on;
-//   5. claims, lots, lot updates, slices and debts are written with one statement each: the
-//      rows travel as one JSON array parameter expanded by json_to_recordset;
+//   5. claims, lots, lot updates, slices and debts are written by one statement of
+//      data-modifying CTEs: the rows travel as JSON array parameters expanded by
+//      json_to_recordset;
 //   6. reversals are booked one by one in the same transaction (they are rare and need the
 //      reversed claim's rows), then everything commits at once.
 //

@@ -12,21 +12,23 @@ constexpr const char* kOpenLots =
 
 }  // namespace
 
+ledger::Lot lot_from_row(const pqxx::row& row) {
+    ledger::Lot lot;
+    lot.id = row[0].as<std::int64_t>();
+    lot.issuer = row[1].as<std::string>();
+    lot.issued = Points(row[2].as<std::int64_t>());
+    lot.debt_repaid = Points(row[3].as<std::int64_t>());
+    lot.remaining = Points(row[4].as<std::int64_t>());
+    lot.accepted_at_us = row[5].as<std::int64_t>();
+    lot.expires_on = parse_date(row[6].as<std::string>());
+    lot.reversed = row[7].as<bool>();
+    return lot;
+}
+
 std::vector<ledger::Lot> lots_from_result(const pqxx::result& result) {
     std::vector<ledger::Lot> lots;
     lots.reserve(result.size());
-    for (const auto& row : result) {
-        ledger::Lot lot;
-        lot.id = row[0].as<std::int64_t>();
-        lot.issuer = row[1].as<std::string>();
-        lot.issued = Points(row[2].as<std::int64_t>());
-        lot.debt_repaid = Points(row[3].as<std::int64_t>());
-        lot.remaining = Points(row[4].as<std::int64_t>());
-        lot.accepted_at_us = row[5].as<std::int64_t>();
-        lot.expires_on = parse_date(row[6].as<std::string>());
-        lot.reversed = row[7].as<bool>();
-        lots.push_back(std::move(lot));
-    }
+    for (const auto& row : result) lots.push_back(lot_from_row(row));
     return lots;
 }
 

@@ -4,6 +4,7 @@
 #include "ledger/lot.hpp"
 #include "storage/sql_time.hpp"
 
+#include <pqxx/row>
 #include <pqxx/transaction_base>
 
 #include <cstdint>
@@ -29,6 +30,8 @@ std::vector<ledger::Lot> load_lots(pqxx::transaction_base& tx, const char* sql,
                                    const Parameter& parameter);
 
 std::vector<ledger::Lot> lots_from_result(const pqxx::result& result);
+// One row whose first columns are LOT_COLUMNS.
+ledger::Lot lot_from_row(const pqxx::row& row);
 
 // "{1,2,3}": a bigint[] literal for `= ANY($1::bigint[])`.
 std::string int_array_literal(const std::vector<std::int64_t>& values);
