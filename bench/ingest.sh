@@ -14,6 +14,7 @@
 #   BENCH_CONNECTIONS    loadgen connections             (default: 64)
 #   BENCH_MEMBERS        seeded members                  (default: 10000)
 #   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
+#   BENCH_SERVER_ENV     more server settings, "COALITION_X=1 COALITION_Y=2" (default: none)
 #
 # Steps: Release build → fresh cluster in var/bench-pg → migrate, 3 partners, seeded members →
 # (a) pgbench baseline → server → warm-up → (b) closed loop → (c) fixed rate at half of (b) →
@@ -37,6 +38,7 @@ readonly DURATION_S="${BENCH_DURATION_S:-20}"
 readonly CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
+readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
 readonly MEMBER_PREFIX="B-"
 readonly HOT_PREFIX="HOT-"
 readonly EARN_HEAVY_MIX="earn=80,burn=15,reversal=5"
@@ -201,11 +203,13 @@ step "coalition-server on 127.0.0.1:$SERVER_PORT"
 # 1,000 idle connections plus the loads need more descriptors than a default 1024.
 (( $(ulimit -n) >= 4096 )) || ulimit -n 4096
 # The per-partner rate limit (default 2,000/s) is a product guard, not a capacity: lifted here so
-# the benchmark measures booking. Everything else is the server's default.
-COALITION_LISTEN="127.0.0.1:$SERVER_PORT" \
+# the benchmark measures booking. Everything else is the server's default, unless
+# BENCH_SERVER_ENV ("COALITION_X=1 COALITION_Y=2") sets more, to compare tuning settings.
+read -r -a server_env <<<"$SERVER_ENV"
+env COALITION_LISTEN="127.0.0.1:$SERVER_PORT" \
     COALITION_TLS_CERT="$WORK/certs/server.pem" COALITION_TLS_KEY="$WORK/certs/server.key" \
     COALITION_RATE_LIMIT_PER_S=10000000 COALITION_RATE_LIMIT_BURST=10000000 \
-    "$SERVER" >"$WORK/server.log" 2>&1 &
+    "${server_env[@]}" "$SERVER" >"$WORK/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
     curl -sf --cacert "$WORK/certs/ca.pem" "https://127.0.0.1:$SERVER_PORT/readyz" >/dev/null && break

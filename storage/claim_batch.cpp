@@ -2,6 +2,8 @@
 
 #include "ledger/burn.hpp"
 #include "ledger/earn.hpp"
+#include "storage/batch_reversals.hpp"
+#include "storage/batch_state.hpp"
 #include "storage/booking_steps.hpp"
 #include "storage/ledger_rows.hpp"
 #include "storage/settlement_store.hpp"
@@ -21,6 +23,7 @@ namespace coalition::storage {
 namespace {
 
 using namespace booking_steps;
+using namespace batch;
 using nlohmann::json;
 
 // ---- Every statement of the batch path, named and prepared ----------------------------------
@@ -77,65 +80,77 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
 
-// Ids are drawn before the rows are written, so lots and slices can name their claim and lot.
+
+// Ids are drawn before the rows are written, so that lots and slices can name their claim, lot
+// and (a reversal's slice) the slice it undoes.
 constexpr Statement kDrawIds{
     "batch_draw_ids",
     "SELECT 'claim', nextval('claims_id_seq') FROM generate_series(1, $1::int) "
     "UNION ALL "
-    "SELECT 'lot', nextval('lots_id_seq') FROM generate_series(1, $2::int)"};
+    "SELECT 'lot', nextval('lots_id_seq') FROM generate_series(1, $2::int) "
+    "UNION ALL "
+    "SELECT 'slice', nextval('slices_id_seq') FROM generate_series(1, $3::int)"};
 
 // Everything the batch decided, in one statement (one round trip): claims sorted by key, so
-// that two batches racing on a key wait in the same order; lots the earns created; lots the
-// burns drew on, guarded by their old value (a lost update becomes an error, as on the one-claim
-// path); burn slices; changed debts. Foreign keys and the closed-date guards are checked at the
+// that two batches racing on a key wait in the same order; lots the earns and burn reversals
+// created; lots the burns and reversals changed, guarded by their old value and, when reversed,
+// by not being reversed yet (a lost update becomes an error, as on the one-claim path); slices;
+// changed debts. Foreign keys and the closed-date guards are checked at the
 // end of the statement, when every row of it is in place. It returns how many rows each part
 // wrote, which the caller compares with what it sent.
 constexpr Statement kWrite{
     "batch_write",
     "WITH new_claims AS ("
     "  INSERT INTO claims (id, partner_id, webhook_id, request_sha256, type, member_id, points, "
-    "    accepted_at, settlement_date, settings_version, occurred_at, reference, "
-    "    purchase_amount_minor, response_status, response_body) OVERRIDING SYSTEM VALUE "
+    "    reverses_claim_id, reverses_type, accepted_at, settlement_date, settings_version, "
+    "    occurred_at, reference, purchase_amount_minor, response_status, response_body) "
+    "  OVERRIDING SYSTEM VALUE "
     "  SELECT r.id, r.partner_id, r.webhook_id, decode(r.sha256, 'hex'), r.type, r.member_id, "
-    "    r.points, r.accepted_at, r.settlement_date, r.settings_version, r.occurred_at, "
-    "    r.reference, r.purchase_amount_minor, 201, r.response_body "
+    "    r.points, r.reverses_claim_id, r.reverses_type, r.accepted_at, r.settlement_date, "
+    "    r.settings_version, r.occurred_at, r.reference, r.purchase_amount_minor, 201, "
+    "    r.response_body "
     "  FROM json_to_recordset($1::json) AS r(id bigint, partner_id text, webhook_id text, "
-    "    sha256 text, type text, member_id text, points bigint, accepted_at timestamptz, "
-    "    settlement_date date, settings_version bigint, occurred_at timestamptz, reference text, "
+    "    sha256 text, type text, member_id text, points bigint, reverses_claim_id bigint, "
+    "    reverses_type text, accepted_at timestamptz, settlement_date date, "
+    "    settings_version bigint, occurred_at timestamptz, reference text, "
     "    purchase_amount_minor bigint, response_body text) "
     "  ORDER BY r.partner_id COLLATE \"C\", r.webhook_id COLLATE \"C\" "
     "  RETURNING 1), "
     "new_lots AS ("
-    "  INSERT INTO lots (id, member_id, issuer_id, claim_id, points_issued, debt_repaid, "
-    "    points_remaining, fee_micros, accepted_at, settlement_date, expires_on) "
-    "  OVERRIDING SYSTEM VALUE "
-    "  SELECT r.id, r.member_id, r.issuer_id, r.claim_id, r.points_issued, r.debt_repaid, "
-    "    r.points_remaining, r.fee_micros, r.accepted_at, r.settlement_date, r.expires_on "
+    "  INSERT INTO lots (id, member_id, issuer_id, claim_id, reissued_from_lot_id, points_issued, "
+    "    debt_repaid, points_remaining, fee_micros, accepted_at, settlement_date, expires_on, "
+    "    reversed_by_claim_id) OVERRIDING SYSTEM VALUE "
+    "  SELECT r.id, r.member_id, r.issuer_id, r.claim_id, r.reissued_from_lot_id, "
+    "    r.points_issued, r.debt_repaid, r.points_remaining, r.fee_micros, r.accepted_at, "
+    "    r.settlement_date, r.expires_on, r.reversed_by_claim_id "
     "  FROM json_to_recordset($2::json) AS r(id bigint, member_id text, issuer_id text, "
-    "    claim_id bigint, points_issued bigint, debt_repaid bigint, points_remaining bigint, "
-    "    fee_micros bigint, accepted_at timestamptz, settlement_date date, expires_on date) "
+    "    claim_id bigint, reissued_from_lot_id bigint, points_issued bigint, debt_repaid bigint, "
+    "    points_remaining bigint, fee_micros bigint, accepted_at timestamptz, "
+    "    settlement_date date, expires_on date, reversed_by_claim_id bigint) "
     "  RETURNING 1), "
-    "drawn_lots AS ("
-    "  UPDATE lots l SET points_remaining = u.remaining_after "
+    "changed_lots AS ("
+    "  UPDATE lots l SET points_remaining = u.remaining_after, "
+    "    reversed_by_claim_id = COALESCE(u.reversed_by, l.reversed_by_claim_id) "
     "  FROM json_to_recordset($3::json) AS u(id bigint, remaining_before bigint, "
-    "    remaining_after bigint) "
+    "    remaining_after bigint, reversed_by bigint) "
     "  WHERE l.id = u.id AND l.points_remaining = u.remaining_before "
+    "    AND (u.reversed_by IS NULL OR l.reversed_by_claim_id IS NULL) "
     "  RETURNING 1), "
     "new_slices AS ("
-    "  INSERT INTO slices (claim_id, lot_id, kind, issuer_id, redeemer_id, points, point_value, "
-    "    amount_micros, settlement_date) "
-    "  SELECT r.claim_id, r.lot_id, 'burn', r.issuer_id, r.redeemer_id, r.points, r.point_value, "
-    "    r.amount_micros, r.settlement_date "
-    "  FROM json_to_recordset($4::json) AS r(claim_id bigint, lot_id bigint, issuer_id text, "
-    "    redeemer_id text, points bigint, point_value bigint, amount_micros bigint, "
-    "    settlement_date date) "
+    "  INSERT INTO slices (id, claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
+    "    points, point_value, amount_micros, settlement_date) OVERRIDING SYSTEM VALUE "
+    "  SELECT r.id, r.claim_id, r.lot_id, r.kind, r.reverses_slice_id, r.issuer_id, "
+    "    r.redeemer_id, r.points, r.point_value, r.amount_micros, r.settlement_date "
+    "  FROM json_to_recordset($4::json) AS r(id bigint, claim_id bigint, lot_id bigint, "
+    "    kind text, reverses_slice_id bigint, issuer_id text, redeemer_id text, points bigint, "
+    "    point_value bigint, amount_micros bigint, settlement_date date) "
     "  RETURNING 1), "
     "new_debts AS ("
     "  UPDATE members m SET debt = d.debt "
     "  FROM json_to_recordset($5::json) AS d(id text, debt bigint) WHERE m.id = d.id "
     "  RETURNING 1) "
     "SELECT (SELECT count(*) FROM new_claims), (SELECT count(*) FROM new_lots), "
-    "       (SELECT count(*) FROM drawn_lots), (SELECT count(*) FROM new_slices), "
+    "       (SELECT count(*) FROM changed_lots), (SELECT count(*) FROM new_slices), "
     "       (SELECT count(*) FROM new_debts)"};
 
 constexpr Statement kAllStatements[] = {kProgram, kEnrol,   kLockMembers, kStoredClaimsAndOpenLots,
@@ -145,68 +160,8 @@ constexpr Statement kAllStatements[] = {kProgram, kEnrol,   kLockMembers, kStore
 // prepared on the server on its first use on each (possibly reopened) connection.
 void prepare_statements(pqxx::connection& connection) {
     for (const auto& statement : kAllStatements) connection.prepare(statement.name, statement.sql);
+    prepare_reversal_statements(connection);
 }
-
-// ---- The batch's working state --------------------------------------------------------------
-
-using Key = std::pair<std::string, std::string>;  // (partner_id, webhook_id)
-
-Key key_of(const BookingInput& input) { return {input.partner_id, input.webhook_id}; }
-
-// Lots this batch creates get ids above every real one until the ids are drawn, so that FIFO
-// ties (same expiry and acceptance time) break as they will once stored.
-constexpr ledger::LotId kFirstNewLot = std::int64_t{1} << 62;
-
-bool is_new_lot(ledger::LotId id) { return id >= kFirstNewLot; }
-
-struct MemberState {
-    Points debt{0};
-    Points debt_at_lock{0};
-    std::vector<ledger::Lot> lots;  // open when locked, then as this batch changes them
-    bool enrolled = true;           // false until its first earn, for a member this batch enrolls
-};
-
-// An earn or burn this batch stores.
-struct BookedClaim {
-    std::size_t input = 0;  // index into the batch
-    std::string_view type;
-    std::string member_id;
-    std::string body;
-};
-
-struct NewLot {
-    std::size_t claim = 0;  // index into booked
-    ledger::LotId placeholder = 0;
-    std::string member_id;
-    Micros fee{0};
-};
-
-struct NewSlice {
-    std::size_t claim = 0;  // index into booked
-    ledger::Slice slice;
-};
-
-struct StoredClaim {
-    crypto::Bytes sha256;
-    int status = 0;
-    std::string body;
-};
-
-struct Batch {
-    std::span<const BookingInput> inputs;
-    std::vector<std::string> accepted_at;  // timestamp literal of each input
-    Program program;
-    std::vector<std::optional<BookingResult>> results;
-
-    std::map<std::string, MemberState> members;  // every member locked
-    std::map<Key, StoredClaim> stored;            // keys already booked before this batch
-    std::map<Key, std::size_t> booked_keys;       // keys this batch books → index into booked
-    std::vector<BookedClaim> booked;
-    std::vector<NewLot> new_lots;
-    std::map<ledger::LotId, ledger::LotUpdate> lot_updates;  // existing lots: first before, last after
-    std::vector<NewSlice> slices;
-    std::vector<std::size_t> reversals;  // inputs booked after the earns and burns
-};
 
 template <typename Value>
 json json_array_of_keys(const std::map<Key, Value>& keys) {
@@ -312,17 +267,18 @@ void decide_earn(Batch& batch, std::size_t index) {
     const Points balance =
         ledger::balance(member.lots, member.debt, program.settlement_date) + request.points;
     const auto earn = ledger::apply_earn(member.debt, request.points);
-    const auto placeholder = kFirstNewLot + static_cast<ledger::LotId>(batch.new_lots.size());
+    const auto placeholder = kFirstNewId + static_cast<ledger::LotId>(batch.new_lots.size());
     member.lots.push_back(ledger::make_lot(placeholder, input.partner_id, earn, input.accepted_at_us,
                                            program.settlement_date, program.validity_months));
     member.debt = earn.new_debt;
 
     batch.new_lots.push_back(NewLot{batch.booked.size(), placeholder, request.member_id,
-                                    value_of(request.points, program.issue_fee)});
-    batch.booked.push_back(BookedClaim{index, "earn", request.member_id,
+                                    value_of(request.points, program.issue_fee), {}, {}});
+    batch.booked.push_back(BookedClaim{index, "earn", request.member_id, request.points,
                                        accepted_body(input, "earn", request.member_id,
                                                      request.points, balance,
-                                                     program.settlement_date)});
+                                                     program.settlement_date),
+                                       {}, {}});
 }
 
 std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
@@ -339,49 +295,35 @@ std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
     if (!plan) return refusal(plan.error(), "the member's balance does not cover this burn", "points");
     const auto& burn = plan.value();
     ledger::apply_lot_updates(member.lots, burn.lot_updates);
-    for (const auto& update : burn.lot_updates) {
-        if (is_new_lot(update.lot_id)) continue;  // inserted with its final points_remaining
-        auto [entry, first] = batch.lot_updates.try_emplace(update.lot_id, update);
-        if (!first) entry->second.remaining_after = update.remaining_after;
+    for (const auto& update : burn.lot_updates) record_lot_update(batch, update);
+    for (auto slice : burn.slices) {
+        slice.id = kFirstNewId + static_cast<std::int64_t>(batch.slices.size());
+        batch.slices.push_back(NewSlice{batch.booked.size(), std::move(slice)});
     }
-    for (const auto& slice : burn.slices) batch.slices.push_back(NewSlice{batch.booked.size(), slice});
-    batch.booked.push_back(BookedClaim{index, "burn", request.member_id,
+    batch.booked.push_back(BookedClaim{index, "burn", request.member_id, request.points,
                                        accepted_body(input, "burn", request.member_id,
                                                      request.points, burn.balance_after,
-                                                     program.settlement_date)});
+                                                     program.settlement_date),
+                                       {}, {}});
     return std::nullopt;
 }
 
+// Earns and burns in batch order, then reversals in batch order.
 void decide(Batch& batch) {
     for (std::size_t i = 0; i < batch.inputs.size(); ++i) {
         const auto& input = batch.inputs[i];
-        const auto key = key_of(input);
-        if (const auto stored = batch.stored.find(key); stored != batch.stored.end()) {
-            batch.results[i] = replay_or_conflict(input, stored->second.sha256,
-                                                  stored->second.status, stored->second.body);
-            continue;
-        }
-        if (const auto twin = batch.booked_keys.find(key); twin != batch.booked_keys.end()) {
-            const auto& first = batch.inputs[batch.booked[twin->second].input];
-            batch.results[i] = replay_or_conflict(input, first.request_sha256, 201,
-                                                  batch.booked[twin->second].body);
-            continue;
-        }
-        switch (input.request.type) {
-            case partners::ClaimType::earn:
-                batch.booked_keys.emplace(key, batch.booked.size());
-                decide_earn(batch, i);
-                break;
-            case partners::ClaimType::burn:
-                if (auto refused = decide_burn(batch, i)) {
-                    batch.results[i] = std::move(*refused);
-                } else {
-                    batch.booked_keys.emplace(key, batch.booked.size() - 1);
-                }
-                break;
-            case partners::ClaimType::reversal: batch.reversals.push_back(i); break;
+        if (input.request.type == partners::ClaimType::reversal) continue;
+        if (answer_known_key(batch, i)) continue;
+        if (input.request.type == partners::ClaimType::earn) {
+            batch.booked_keys.emplace(key_of(input), batch.booked.size());
+            decide_earn(batch, i);
+        } else if (auto refused = decide_burn(batch, i)) {
+            batch.results[i] = std::move(*refused);
+        } else {
+            batch.booked_keys.emplace(key_of(input), batch.booked.size() - 1);
         }
     }
+    decide_reversals(batch);
 }
 
 // ---- Step 5: writing what was decided -------------------------------------------------------
@@ -389,20 +331,36 @@ void decide(Batch& batch) {
 struct DrawnIds {
     std::vector<std::int64_t> claims;
     std::vector<std::int64_t> lots;
+    std::vector<std::int64_t> slices;
+
+    std::int64_t claim(std::size_t booked) const { return claims.at(booked); }
+    // A lot or slice id as stored: placeholders of this batch become the drawn ids.
+    std::int64_t lot(ledger::LotId id) const { return stored_id(lots, id); }
+    std::int64_t slice(ledger::SliceId id) const { return stored_id(slices, id); }
+    static std::int64_t stored_id(const std::vector<std::int64_t>& drawn, std::int64_t id) {
+        return is_new(id) ? drawn.at(static_cast<std::size_t>(id - kFirstNewId)) : id;
+    }
 };
 
-DrawnIds draw_ids(pqxx::work& tx, std::size_t claims, std::size_t lots) {
+DrawnIds draw_ids(pqxx::work& tx, const Batch& batch) {
     DrawnIds ids;
-    for (const auto& row : tx.exec_prepared(kDrawIds.name, static_cast<int>(claims),
-                                            static_cast<int>(lots))) {
-        (row[0].as<std::string>() == "claim" ? ids.claims : ids.lots).push_back(row[1].as<std::int64_t>());
+    for (const auto& row : tx.exec_prepared(kDrawIds.name, static_cast<int>(batch.booked.size()),
+                                            static_cast<int>(batch.new_lots.size()),
+                                            static_cast<int>(batch.slices.size()))) {
+        const auto kind = row[0].as<std::string>();
+        (kind == "claim" ? ids.claims : kind == "lot" ? ids.lots : ids.slices)
+            .push_back(row[1].as<std::int64_t>());
     }
-    std::sort(ids.claims.begin(), ids.claims.end());
-    std::sort(ids.lots.begin(), ids.lots.end());
-    if (ids.claims.size() != claims || ids.lots.size() != lots) {
+    for (auto* drawn : {&ids.claims, &ids.lots, &ids.slices}) std::sort(drawn->begin(), drawn->end());
+    if (ids.claims.size() != batch.booked.size() || ids.lots.size() != batch.new_lots.size() ||
+        ids.slices.size() != batch.slices.size()) {
         throw std::logic_error("the sequences returned too few ids");
     }
     return ids;
+}
+
+std::int64_t claim_id_of(const DrawnIds& ids, const ClaimRef& ref) {
+    return ref.stored_id != 0 ? ref.stored_id : ids.claim(ref.booked);
 }
 
 json claim_rows(const Batch& batch, const DrawnIds& ids) {
@@ -411,13 +369,15 @@ json claim_rows(const Batch& batch, const DrawnIds& ids) {
         const auto& claim = batch.booked[c];
         const auto& input = batch.inputs[claim.input];
         const auto& request = input.request;
-        json row = {{"id", ids.claims[c]},
+        json row = {{"id", ids.claim(c)},
                     {"partner_id", input.partner_id},
                     {"webhook_id", input.webhook_id},
                     {"sha256", crypto::hex(input.request_sha256)},
                     {"type", claim.type},
                     {"member_id", claim.member_id},
-                    {"points", request.points.value()},
+                    {"points", claim.points.value()},
+                    {"reverses_claim_id", nullptr},
+                    {"reverses_type", nullptr},
                     {"accepted_at", batch.accepted_at[claim.input]},
                     {"settlement_date", date_literal(batch.program.settlement_date)},
                     {"settings_version", batch.program.version},
@@ -425,16 +385,16 @@ json claim_rows(const Batch& batch, const DrawnIds& ids) {
                     {"reference", nullptr},
                     {"purchase_amount_minor", nullptr},
                     {"response_body", claim.body}};
+        if (claim.reverses) {
+            row["reverses_claim_id"] = claim_id_of(ids, *claim.reverses);
+            row["reverses_type"] = claim.reverses_type;
+        }
         if (request.occurred_at) row["occurred_at"] = *request.occurred_at;
         if (request.reference) row["reference"] = *request.reference;
         if (request.purchase) row["purchase_amount_minor"] = request.purchase->amount_minor;
         rows.push_back(std::move(row));
     }
     return rows;
-}
-
-ledger::LotId stored_lot_id(const DrawnIds& ids, ledger::LotId id) {
-    return is_new_lot(id) ? ids.lots.at(static_cast<std::size_t>(id - kFirstNewLot)) : id;
 }
 
 json lot_rows(const Batch& batch, const DrawnIds& ids) {
@@ -445,17 +405,22 @@ json lot_rows(const Batch& batch, const DrawnIds& ids) {
                                       [&](const ledger::Lot& l) { return l.id == created.placeholder; });
         if (lot == member.lots.end()) throw std::logic_error("a new lot went missing");
         const auto claim_input = batch.booked[created.claim].input;
-        rows.push_back({{"id", stored_lot_id(ids, lot->id)},
-                        {"member_id", created.member_id},
-                        {"issuer_id", lot->issuer},
-                        {"claim_id", ids.claims[created.claim]},
-                        {"points_issued", lot->issued.value()},
-                        {"debt_repaid", lot->debt_repaid.value()},
-                        {"points_remaining", lot->remaining.value()},
-                        {"fee_micros", created.fee.value()},
-                        {"accepted_at", batch.accepted_at[claim_input]},
-                        {"settlement_date", date_literal(batch.program.settlement_date)},
-                        {"expires_on", date_literal(lot->expires_on)}});
+        json row = {{"id", ids.lot(lot->id)},
+                    {"member_id", created.member_id},
+                    {"issuer_id", lot->issuer},
+                    {"claim_id", ids.claim(created.claim)},
+                    {"reissued_from_lot_id", nullptr},
+                    {"points_issued", lot->issued.value()},
+                    {"debt_repaid", lot->debt_repaid.value()},
+                    {"points_remaining", lot->remaining.value()},
+                    {"fee_micros", created.fee.value()},
+                    {"accepted_at", batch.accepted_at[claim_input]},
+                    {"settlement_date", date_literal(batch.program.settlement_date)},
+                    {"expires_on", date_literal(lot->expires_on)},
+                    {"reversed_by_claim_id", nullptr}};
+        if (created.reissued_from) row["reissued_from_lot_id"] = ids.lot(*created.reissued_from);
+        if (created.reversed_by) row["reversed_by_claim_id"] = ids.claim(*created.reversed_by);
+        rows.push_back(std::move(row));
     }
     return rows;
 }
@@ -463,8 +428,12 @@ json lot_rows(const Batch& batch, const DrawnIds& ids) {
 json slice_rows(const Batch& batch, const DrawnIds& ids) {
     json rows = json::array();
     for (const auto& [claim, slice] : batch.slices) {
-        rows.push_back({{"claim_id", ids.claims[claim]},
-                        {"lot_id", stored_lot_id(ids, slice.lot_id)},
+        const bool burn = slice.kind == ledger::SliceKind::burn;
+        rows.push_back({{"id", ids.slice(slice.id)},
+                        {"claim_id", ids.claim(claim)},
+                        {"lot_id", ids.lot(slice.lot_id)},
+                        {"kind", burn ? "burn" : "burn_reversal"},
+                        {"reverses_slice_id", burn ? json(nullptr) : json(ids.slice(slice.reverses_slice_id))},
                         {"issuer_id", slice.issuer},
                         {"redeemer_id", slice.redeemer},
                         {"points", slice.points.value()},
@@ -475,12 +444,14 @@ json slice_rows(const Batch& batch, const DrawnIds& ids) {
     return rows;
 }
 
-json lot_update_rows(const Batch& batch) {
+json lot_update_rows(const Batch& batch, const DrawnIds& ids) {
     json rows = json::array();
-    for (const auto& [id, update] : batch.lot_updates) {
+    for (const auto& [id, change] : batch.lot_changes) {
         rows.push_back({{"id", id},
-                        {"remaining_before", update.remaining_before.value()},
-                        {"remaining_after", update.remaining_after.value()}});
+                        {"remaining_before", change.update.remaining_before.value()},
+                        {"remaining_after", change.update.remaining_after.value()},
+                        {"reversed_by", change.reversed_by ? json(ids.claim(*change.reversed_by))
+                                                           : json(nullptr)}});
     }
     return rows;
 }
@@ -495,12 +466,12 @@ json debt_rows(const Batch& batch) {
 
 void write_decisions(pqxx::work& tx, const Batch& batch) {
     if (batch.booked.empty()) return;
-    const auto ids = draw_ids(tx, batch.booked.size(), batch.new_lots.size());
+    const auto ids = draw_ids(tx, batch);
     const auto debts = debt_rows(batch);
-    const auto written =
-        tx.exec_prepared(kWrite.name, claim_rows(batch, ids).dump(), lot_rows(batch, ids).dump(),
-                         lot_update_rows(batch).dump(), slice_rows(batch, ids).dump(), debts.dump());
-    const std::size_t sent[] = {batch.booked.size(), batch.new_lots.size(), batch.lot_updates.size(),
+    const auto written = tx.exec_prepared(kWrite.name, claim_rows(batch, ids).dump(),
+                                          lot_rows(batch, ids).dump(), lot_update_rows(batch, ids).dump(),
+                                          slice_rows(batch, ids).dump(), debts.dump());
+    const std::size_t sent[] = {batch.booked.size(), batch.new_lots.size(), batch.lot_changes.size(),
                                 batch.slices.size(), debts.size()};
     for (std::size_t part = 0; part < std::size(sent); ++part) {
         if (written.at(0)[static_cast<int>(part)].as<std::size_t>() != sent[part]) {
@@ -527,6 +498,7 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     const auto created = enrol_members(tx, batch);
     lock_members(tx, batch, created);
     read_stored_claims_and_open_lots(tx, batch);
+    read_reversal_targets(tx, batch);
 
     decide(batch);
     // A member enrolled above whose earn turned out to be a conflicting reuse of a key stored
@@ -538,7 +510,8 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     }
     write_decisions(tx, batch);
 
-    for (const auto index : batch.reversals) {
+    // Reversals that meet an expired lot: booked by the one-claim path, in the same transaction.
+    for (const auto index : batch.deferred) {
         batch.results[index] = book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);
     }
     for (std::size_t c = 0; c < batch.booked.size(); ++c) {

@@ -1,24 +1,28 @@
 #pragma once
 // Group commit: many validated claims booked in one transaction, with a fixed number of
 // set-based statements whatever the batch size. Each claim gets exactly the answer it would get
-// if the batch's claims were booked one after another in this order: first every earn and burn
-// in batch order, then every reversal in batch order (the claims of a batch were in flight
-// together, so any order is one the partners could have seen).
+// if the batch's claims were booked one after another in this order: every earn and burn in
+// batch order, then every reversal in batch order, except that a reversal meeting an expired lot
+// comes last (the claims of a batch were in flight together, so any order is one the partners
+// could have seen).
 //
 //   1. one program read and the shared lock on the settlement date (as one claim does);
 //   2. members of new earns are enrolled, then every member the batch touches is locked with
 //      SELECT … FOR UPDATE in id order (COLLATE "C"): two batches lock common members in the
 //      same order, so they wait for each other but never deadlock;
 //   3. under those locks the idempotency keys and the open lots of all those members are read
-//      (one statement);
-//   4. the ledger's pure rules decide each earn and burn in memory, against the member's state
-//      as the earlier claims of the batch left it. A business refusal (422), a replay (the stored answer) or a conflict (409)
-//      is that claim's answer and stores nothing; its neighbours go on;
+//      (one statement), and — if the batch has reversals — the claims they name with those
+//      claims' lots and slices (two or three statements);
+//   4. the ledger's pure rules decide each claim in memory, against the member's state as the
+//      earlier claims of the batch left it. A business refusal (422), a replay (the stored
+//      answer) or a conflict (409) is that claim's answer and stores nothing; its neighbours go
+//      on;
 //   5. claims, lots, lot updates, slices and debts are written by one statement of
 //      data-modifying CTEs: the rows travel as JSON array parameters expanded by
 //      json_to_recordset;
-//   6. reversals are booked one by one in the same transaction (they are rare and need the
-//      reversed claim's rows), then everything commits at once.
+//   6. a reversal that meets an expired lot (its breakage needs the one-claim path's
+//      statements) is booked by that path, in the same transaction, after the writes; then
+//      everything commits at once.
 //
 // Every statement is prepared once per connection.
 #include "storage/claim_booking.hpp"

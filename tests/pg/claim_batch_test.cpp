@@ -1,7 +1,7 @@
 // Group commit (storage::book_claims) against the one-claim path: every claim of a batch gets
 // exactly the answer — status, body bytes, replay flag, error code — that booking the same
 // claims one by one gives, in the batch's documented order (earns and burns in batch order, then
-// reversals). Refusals and replays store nothing; batches racing on shared members never
+// reversals; those meeting expired lots last, which these tests list last). Refusals and replays store nothing; batches racing on shared members never
 // deadlock; a hot member is never overdrawn; and the ledger check passes on what batches wrote.
 #include "storage/claim_batch.hpp"
 
@@ -9,6 +9,7 @@
 #include "storage/claim_booking.hpp"
 #include "storage/ledger_check.hpp"
 #include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
 #include "storage/sql_time.hpp"
 
 #include "tests/support/test_database.hpp"
@@ -178,7 +179,8 @@ TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsStoreNothing) {
 TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
     std::mt19937_64 random(20261122);
     std::vector<BookingInput> booked;  // every claim sent so far, to replay, conflict or reverse
-    const int batches = 60;
+    int in_batch_reversals = 0;        // reversals booked of a claim booked by the same batch
+    const int batches = 120;
     for (int b = 0; b < batches; ++b) {
         std::vector<BookingInput> batch;
         const auto size = 1 + random() % 40;
@@ -192,26 +194,85 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
             } else if (roll < 80) {
                 batch.push_back(claim(partner, id, ClaimType::burn, member, 1 + static_cast<std::int64_t>(random() % 400)));
             } else if (roll < 92 && !booked.empty()) {
-                const auto& target = booked[random() % booked.size()];
+                // Half of the time a claim of this very batch, when it has one.
+                const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;
+                const auto target = from[random() % from.size()];
                 batch.push_back(claim(target.partner_id, id, ClaimType::reversal, "", 0, target.webhook_id));
             } else if (!booked.empty()) {
-                auto again = booked[random() % booked.size()];  // a retry, or a reuse of its key
+                const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;
+                auto again = from[random() % from.size()];  // a retry, or a reuse of its key
                 if (random() % 2 == 0) again.request_sha256 = crypto::sha256(id);
                 batch.push_back(std::move(again));
             }
         }
         if (batch.empty()) continue;
-        book_both_ways(batch);
+        const auto results = book_both_ways(batch);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (batch[i].request.type != ClaimType::reversal || results[i].status != 201 || results[i].replayed) continue;
+            for (std::size_t t = 0; t < i; ++t) {
+                if (batch[t].webhook_id == batch[i].request.reverses && batch[t].partner_id == batch[i].partner_id) {
+                    ++in_batch_reversals;
+                    break;
+                }
+            }
+        }
         booked.insert(booked.end(), batch.begin(), batch.end());
         if (::testing::Test::HasFailure()) break;
     }
     EXPECT_EQ(count_rows(*batched_, "claims"), count_rows(*single_, "claims"));
     EXPECT_EQ(count_rows(*batched_, "slices"), count_rows(*single_, "slices"));
     EXPECT_EQ(count_rows(*batched_, "lots"), count_rows(*single_, "lots"));
+    // The walk did reach the interesting cases: reversals of both kinds (also of claims booked
+    // in the same batch), debt from reversed earns, and points of a reversed burn reissued
+    // because their lot's earn had been reversed meanwhile.
+    const auto count = [&](const std::string& sql) {
+        pqxx::nontransaction tx(*batched_);
+        return tx.exec1(sql)[0].as<std::int64_t>();
+    };
+    EXPECT_GT(count("SELECT count(*) FROM claims WHERE reverses_type = 'earn'"), 20);
+    EXPECT_GT(count("SELECT count(*) FROM claims WHERE reverses_type = 'burn'"), 20);
+    EXPECT_GT(in_batch_reversals, 10);
+    EXPECT_GT(count("SELECT count(*) FROM lots WHERE reissued_from_lot_id IS NOT NULL"), 0);
+    EXPECT_GT(count("SELECT count(*) FROM lots WHERE debt_repaid > 0"), 0);
     for (int m = 0; m < 6; ++m) {
         const auto member = "M-" + std::to_string(m);
         EXPECT_EQ(balance_of(*batched_, member), balance_of(*single_, member)) << member;
     }
+    expect_ledger_ok(*batched_);
+}
+
+TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
+    // Lots of one month, booked in January 2025: expired today, one still holding points.
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        {
+            pqxx::work tx(*connection);
+            set_program_setting(tx, "validity_months", "1");
+            tx.commit();
+        }
+        const auto january = duration_cast<microseconds>(
+            sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9)).count();
+        for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
+                           claim("fuel", "e-2", ClaimType::earn, "M-1", 500),
+                           claim("airline", "b-1", ClaimType::burn, "M-1", 300)}) {
+            input.accepted_at_us = january;
+            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        }
+    }
+    const std::vector<BookingInput> batch = {
+        claim("grocer", "e-3", ClaimType::earn, "M-1", 100),
+        claim("airline", "b-2", ClaimType::burn, "M-1", 40),
+        claim("grocer", "r-e3", ClaimType::reversal, "", 0, "e-3"),   // an earn of this batch
+        claim("fuel", "r-e2", ClaimType::reversal, "", 0, "e-2"),     // its lot expired with 500
+        claim("airline", "r-b1", ClaimType::reversal, "", 0, "b-1"),  // back into an expired lot
+    };
+    // r-e2 and r-b1 are booked after r-e3 even if they came first: this batch lists them last,
+    // so booking_order() is the order the batch books them in.
+    const auto results = book_both_ways(batch);
+    for (std::size_t i = 0; i < batch.size(); ++i) EXPECT_EQ(results[i].status, 201) << describe(results[i]);
+    // e-2's and e-1's own expiries (as they stood before the reversals), and the 300 points b-1
+    // returned to expired e-1: breakage of today.
+    EXPECT_EQ(count_rows(*batched_, "lot_expiries"), 3);
+    EXPECT_EQ(count_rows(*single_, "lot_expiries"), 3);
     expect_ledger_ok(*batched_);
 }
 

@@ -1,0 +1,144 @@
+#pragma once
+// The working state of one group-commit batch (storage/claim_batch.cpp): what was read under the
+// member locks, and what the batch decided to write. Internal to storage/.
+#include "ledger/lot.hpp"
+#include "ledger/slice.hpp"
+#include "storage/booking_steps.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coalition::storage::batch {
+
+using Key = std::pair<std::string, std::string>;  // (partner_id, webhook_id)
+
+inline Key key_of(const BookingInput& input) { return {input.partner_id, input.webhook_id}; }
+
+// Lots and slices this batch creates get ids above every real one until the ids are drawn, so
+// that FIFO ties (same expiry and acceptance time) break as they will once stored.
+inline constexpr std::int64_t kFirstNewId = std::int64_t{1} << 62;
+
+inline bool is_new(std::int64_t id) { return id >= kFirstNewId; }
+
+struct MemberState {
+    Points debt{0};
+    Points debt_at_lock{0};
+    // Open when locked, lots read for the batch's reversals, then as this batch changes them.
+    std::vector<ledger::Lot> lots;
+    bool enrolled = true;  // false until its first earn, for a member this batch enrolls
+};
+
+// A claim of the batch or a stored one, as a reversal names it.
+struct ClaimRef {
+    std::int64_t stored_id = 0;  // claims.id, or 0 for a claim this batch books
+    std::size_t booked = 0;      // index into Batch::booked when stored_id == 0
+    friend auto operator<=>(const ClaimRef&, const ClaimRef&) = default;
+};
+
+// A claim this batch stores.
+struct BookedClaim {
+    std::size_t input = 0;  // index into the batch
+    std::string_view type;
+    std::string member_id;
+    Points points{0};
+    std::string body;
+    std::optional<ClaimRef> reverses;  // reversals
+    std::string reverses_type;
+};
+
+struct NewLot {
+    std::size_t claim = 0;  // index into booked
+    ledger::LotId placeholder = 0;
+    std::string member_id;
+    Micros fee{0};
+    std::optional<ledger::LotId> reissued_from;  // a reissued lot (burn reversal)
+    std::optional<std::size_t> reversed_by;      // index into booked: reversed by this batch
+};
+
+// An existing lot's change: first before, last after, and the reversal that emptied it.
+struct LotChange {
+    ledger::LotUpdate update;
+    std::optional<std::size_t> reversed_by;  // index into booked
+};
+
+struct NewSlice {
+    std::size_t claim = 0;  // index into booked
+    ledger::Slice slice;    // id: a placeholder (kFirstNewId + index into Batch::slices)
+};
+
+struct StoredClaim {
+    crypto::Bytes sha256;
+    int status = 0;
+    std::string body;
+};
+
+// A stored claim that a reversal of the batch names.
+struct StoredTarget {
+    std::int64_t id = 0;
+    std::string type;
+    std::string member_id;
+    Points points{0};
+    bool reversed = false;
+};
+
+struct Batch {
+    std::span<const BookingInput> inputs;
+    std::vector<std::string> accepted_at;  // timestamp literal of each input
+    booking_steps::Program program;
+    std::vector<std::optional<BookingResult>> results;
+
+    std::map<std::string, MemberState> members;  // every member locked
+    std::map<Key, StoredClaim> stored;            // keys already booked before this batch
+    std::map<Key, std::size_t> booked_keys;       // keys this batch books → index into booked
+    std::vector<BookedClaim> booked;
+    std::vector<NewLot> new_lots;
+    std::map<ledger::LotId, LotChange> lot_changes;  // existing lots
+    std::vector<NewSlice> slices;
+
+    // Read for the reversals: stored targets by key, the lot each stored earn created, the
+    // slices of each stored burn.
+    std::map<Key, StoredTarget> stored_targets;
+    std::map<std::int64_t, ledger::LotId> lot_of_earn;
+    std::map<std::int64_t, std::vector<ledger::Slice>> slices_of_burn;
+    std::set<ClaimRef> reversed;               // claims this batch reverses
+    std::set<Key> deferred_keys;               // reversal keys left to the one-claim path
+    std::vector<std::size_t> deferred;         // inputs booked one by one after the writes
+};
+
+// Records a lot's change by a burn or a reversal: lots new in this batch are inserted with their
+// final state; existing ones are updated from their first old value to their last new one.
+inline LotChange* record_lot_update(Batch& batch, const ledger::LotUpdate& update) {
+    if (is_new(update.lot_id)) return nullptr;
+    auto [entry, first] = batch.lot_changes.try_emplace(update.lot_id, LotChange{update, {}});
+    if (!first) entry->second.update.remaining_after = update.remaining_after;
+    return &entry->second;
+}
+
+// A claim whose key was stored before the batch, or booked by it already, is answered like a
+// retry: the stored response, or 409 when the body differs. Returns whether it was.
+inline bool answer_known_key(Batch& batch, std::size_t index) {
+    const auto& input = batch.inputs[index];
+    const auto key = key_of(input);
+    if (const auto stored = batch.stored.find(key); stored != batch.stored.end()) {
+        batch.results[index] = booking_steps::replay_or_conflict(
+            input, stored->second.sha256, stored->second.status, stored->second.body);
+        return true;
+    }
+    if (const auto twin = batch.booked_keys.find(key); twin != batch.booked_keys.end()) {
+        const auto& first = batch.booked[twin->second];
+        batch.results[index] = booking_steps::replay_or_conflict(
+            input, batch.inputs[first.input].request_sha256, 201, first.body);
+        return true;
+    }
+    return false;
+}
+
+}  // namespace coalition::storage::batch
