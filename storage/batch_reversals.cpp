@@ -26,12 +26,15 @@ constexpr const char* kTargetsSql =
 // The lot each earn ($1: claim ids) created, and every lot the burns ($2) drew on, whatever
 // they hold now (LOT_COLUMNS, then member_id, claim_id and whether it is an earn's own lot).
 constexpr const char* kTargetLots = "batch_reversal_target_lots";
+// Two index probes joined by UNION: with OR, the planner scans the whole table.
 constexpr const char* kTargetLotsSql =
     "SELECT " LOT_COLUMNS ", member_id, claim_id, reissued_from_lot_id IS NULL FROM lots "
-    "WHERE (claim_id = ANY (ARRAY(SELECT json_array_elements_text($1::json)::bigint)) "
-    "       AND reissued_from_lot_id IS NULL) "
-    "   OR id IN (SELECT lot_id FROM slices WHERE kind = 'burn' "
-    "             AND claim_id = ANY (ARRAY(SELECT json_array_elements_text($2::json)::bigint)))";
+    "WHERE claim_id = ANY (ARRAY(SELECT json_array_elements_text($1::json)::bigint)) "
+    "  AND reissued_from_lot_id IS NULL "
+    "UNION "
+    "SELECT " LOT_COLUMNS ", member_id, claim_id, reissued_from_lot_id IS NULL FROM lots "
+    "WHERE id = ANY (ARRAY(SELECT lot_id FROM slices WHERE kind = 'burn' "
+    "  AND claim_id = ANY (ARRAY(SELECT json_array_elements_text($2::json)::bigint))))";
 
 // The burn slices of the burns ($1), as the one-claim path reads them.
 constexpr const char* kBurnSlices = "batch_reversal_burn_slices";
