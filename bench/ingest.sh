@@ -15,6 +15,7 @@
 #   BENCH_MEMBERS        seeded members                  (default: 10000)
 #   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
 #   BENCH_SERVER_ENV     more server settings, "COALITION_X=1 COALITION_Y=2" (default: none)
+#   BENCH_PG_SETTINGS    postgresql.conf settings, "key=value ..." (default: see PG_SETTINGS)
 #
 # Steps: Release build → fresh cluster in var/bench-pg → migrate, 3 partners, seeded members →
 # (a) pgbench baseline → server → warm-up → (b) closed loop → (c) fixed rate at half of (b) →
@@ -39,6 +40,10 @@ readonly CONNECTIONS="${BENCH_CONNECTIONS:-64}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
 readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
+# shared_buffers: the benchmark's tables outgrow PostgreSQL's 128 MB default within a run; a
+# database server would give it a quarter of its memory. pg_stat_statements: the per-statement
+# breakdown printed after (b). The pgbench baseline runs on the same cluster. fsync stays on.
+readonly PG_SETTINGS="${BENCH_PG_SETTINGS:-shared_buffers=2GB shared_preload_libraries=pg_stat_statements}"
 readonly MEMBER_PREFIX="B-"
 readonly HOT_PREFIX="HOT-"
 readonly EARN_HEAVY_MIX="earn=80,burn=15,reversal=5"
@@ -82,9 +87,15 @@ run_load() {
     shift
     local before after status=0
     before="$(claims_booked)"
-    "$LOADGEN" --target "127.0.0.1:$SERVER_PORT" --ca "$WORK/certs/ca.pem" \
+    statements_reset
+    cpu_seconds >"$WORK/$name.cpu-before"
+    /usr/bin/time -f '%U %S' -o "$WORK/$name.time" \
+        "$LOADGEN" --target "127.0.0.1:$SERVER_PORT" --ca "$WORK/certs/ca.pem" \
         --partners "$WORK/partners.txt" --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" ||
         status=$?
+    # Before the checks below, which use PostgreSQL too.
+    cpu_seconds >"$WORK/$name.cpu-after"
+    save_statements "$WORK/$name.statements.txt"
     after="$(claims_booked)"
     if [[ ! -s $WORK/$name.json ]]; then
         cat "$WORK/$name.err" >&2
@@ -109,6 +120,48 @@ run_load() {
 
 json_field() { jq -r "$2" "$WORK/$1.json"; }
 
+# CPU seconds (user + system) used so far by the server and by the cluster's live processes:
+# "SERVER POSTGRES". Where a load's CPU goes says what limits it on a machine this small.
+cpu_seconds() {
+    local hz postmaster pids
+    hz="$(getconf CLK_TCK)"
+    postmaster="$(head -n 1 "$PG_DIR/data/postmaster.pid")"
+    pids="$(pgrep -P "$postmaster" | tr '\n' ' ')"
+    awk -v hz="$hz" -v server="/proc/$server_pid/stat" '
+        FILENAME == server { s += $14 + $15; next }
+        { p += $14 + $15 }
+        END { printf "%.2f %.2f\n", s / hz, p / hz }' \
+        "/proc/$server_pid/stat" $(printf '/proc/%s/stat ' $pids) 2>/dev/null
+}
+
+# Where a load's CPU went, per request: on a machine this small, that says what limits it.
+print_cpu_per_request() {  # LOAD
+    local name="$1"
+    info "$name: CPU per request: $(awk -v n="$(json_field "$name" .requests)" '
+        FILENAME ~ /cpu-before$/ { s0 = $1; p0 = $2; next }
+        FILENAME ~ /cpu-after$/ { s = $1 - s0; p = $2 - p0; next }
+        { l = $1 + $2 }
+        END {
+            printf "server %.0f us, PostgreSQL %.0f us, loadgen %.0f us", s / n * 1e6, p / n * 1e6, l / n * 1e6
+            printf " (the three on 2 cores: at most %.0f requests/s)", 2 / ((s + p + l) / n)
+        }' "$WORK/$name.cpu-before" "$WORK/$name.cpu-after" "$WORK/$name.time")"
+}
+
+statements_reset() { sql "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true; }
+
+save_statements() {  # FILE: the statements that took the most time since the reset
+    sql "SELECT calls, round((total_exec_time / calls)::numeric, 3), round(rows::numeric / calls, 1),
+                left(regexp_replace(query, '\s+', ' ', 'g'), 70)
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'coalition')
+         ORDER BY total_exec_time DESC LIMIT 8" >"$1" 2>/dev/null || : >"$1"
+}
+
+print_statements() {  # LOAD
+    [[ -s $WORK/$1.statements.txt ]] || return 0
+    info "$1: top statements (calls | ms per call | rows per call | statement):"
+    while IFS= read -r line; do info "  $line"; done <"$WORK/$1.statements.txt"
+}
+
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
 
 # ---------------------------------------------------------------- setup
@@ -117,6 +170,7 @@ step "build (Release, $BUILD_DIR)"
 cmake -S "$COALITION_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target coalition-server coalitionctl loadgen
 command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time is not installed (apt-get install time)"
 [[ -x $PG_BIN/pgbench ]] || die "pgbench is not installed ($PG_BIN/pgbench)"
 
 step "private PostgreSQL (fresh, var/bench-pg, port $PG_PORT)"
@@ -124,12 +178,23 @@ step "private PostgreSQL (fresh, var/bench-pg, port $PG_PORT)"
 "$PGCLUSTER" "$PG_DIR" "$PG_PORT" init
 "$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
 admin="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo postgres)"
+for setting in $PG_SETTINGS; do
+    [[ $setting =~ ^([a-z_.]+)=(.+)$ ]] || die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
+    "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc \
+        "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]}'"
+done
+"$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop
+"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
+info "settings: $PG_SETTINGS (everything else PostgreSQL's default, fsync on)"
 "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE coalition"
 "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE pgbench_baseline"
 COALITION_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo coalition)"
 BASELINE_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo pgbench_baseline)"
 export COALITION_DB
 unset COALITION_CONFIG
+if [[ $PG_SETTINGS == *pg_stat_statements* ]]; then
+    "$PG_BIN/psql" "$COALITION_DB" -v ON_ERROR_STOP=1 -qc "CREATE EXTENSION pg_stat_statements"
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
 : >"$RESULTS"
@@ -223,6 +288,10 @@ info "server pid $server_pid, RSS $(rss_kb) kB"
 step "warm-up (5 s closed loop, not a figure)"
 run_load warmup --connections "$CONNECTIONS" --duration-s 5 --mix "$EARN_HEAVY_MIX" \
     --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 1
+# Statistics, as a database that has been running has them. The tables were empty when the
+# warm-up began, and a plan made for an empty table (scan it whole) would otherwise serve the
+# whole benchmark, until autovacuum's next pass (up to a minute) analyses the grown tables.
+sql "ANALYZE" >/dev/null
 
 # ---------------------------------------------------------------- (b) closed loop
 
@@ -230,6 +299,8 @@ step "(b) closed loop: $CONNECTIONS connections, $DURATION_S s, mix $EARN_HEAVY_
 run_load closed --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$EARN_HEAVY_MIX" \
     --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 2
 max_rate="$(json_field closed .claims_per_s)"
+print_cpu_per_request closed
+print_statements closed
 ratio="$(awk -v a="$max_rate" -v b="$baseline_tps" 'BEGIN { printf "%.2f", a / b }')"
 figure "(b) server, closed loop ($CONNECTIONS connections, $EARN_HEAVY_MIX): $(printf '%.0f' "$max_rate") claims/s = ${ratio}x the pgbench baseline; latency ms p50 $(json_field closed .latency_ms.p50) p99 $(json_field closed .latency_ms.p99) max $(json_field closed .latency_ms.max)"
 
@@ -250,6 +321,8 @@ run_load hot-fund --connections 8 --requests 100 --mix earn=1 --members 1 \
     --member-prefix "$HOT_PREFIX" --seed 4
 run_load hot --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$HOT_MIX" \
     --blind-burns --members 1 --member-prefix "$HOT_PREFIX" --seed 5
+print_cpu_per_request hot
+print_statements hot
 hot_id="${HOT_PREFIX}1"
 # The member's balance two ways: what its lots hold, and what its booked claims add up to.
 # They must agree, and neither may be negative (the database refuses a negative lot anyway).
@@ -260,7 +333,7 @@ hot_claims="$(sql "SELECT coalesce(sum(CASE type WHEN 'earn' THEN points ELSE -p
 if [[ $hot_lots != "$hot_claims" || $hot_lots -lt 0 ]]; then
     problem "hot member: balance from lots $hot_lots, from claims $hot_claims"
 fi
-figure "(d) hot member (1 member, $CONNECTIONS connections, $HOT_MIX): $(printf '%.0f' "$(json_field hot .claims_per_s)") claims/s, $(json_field hot '.errors["422 insufficient_points"] // 0') burns refused 422 insufficient_points, latency ms p99 $(json_field hot .latency_ms.p99); balance $hot_lots (lots) = $hot_claims (claims), never below 0"
+figure "(d) hot member (1 member, $CONNECTIONS connections, $HOT_MIX): $(printf '%.0f' "$(json_field hot .claims_per_s)") claims/s booked of $(printf '%.0f' "$(json_field hot .requests_per_s)") requests/s, $(json_field hot '.errors["422 insufficient_points"] // 0') burns refused 422 insufficient_points, latency ms p99 $(json_field hot .latency_ms.p99); balance $hot_lots (lots) = $hot_claims (claims), never below 0"
 
 # ---------------------------------------------------------------- (e) RSS
 
