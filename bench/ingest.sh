@@ -179,9 +179,10 @@ step "private PostgreSQL (fresh, var/bench-pg, port $PG_PORT)"
 "$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
 admin="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo postgres)"
 for setting in $PG_SETTINGS; do
-    [[ $setting =~ ^([a-z_.]+)=(.+)$ ]] || die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
+    [[ $setting =~ ^([a-z_.]+)=([^\']+)$ ]] || die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
+    # A list (shared_preload_libraries=a,b) is one quoted value per element for ALTER SYSTEM.
     "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc \
-        "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]}'"
+        "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]//,/\', \'}'"
 done
 "$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop
 "$PGCLUSTER" "$PG_DIR" "$PG_PORT" start

@@ -39,8 +39,7 @@ constexpr const char* kTargetLotsSql =
 // The burn slices of the burns ($1), as the one-claim path reads them.
 constexpr const char* kBurnSlices = "batch_reversal_burn_slices";
 constexpr const char* kBurnSlicesSql =
-    "SELECT claim_id, id, lot_id, issuer_id, redeemer_id, points, point_value, amount_micros "
-    "FROM slices WHERE kind = 'burn' "
+    "SELECT claim_id, " BURN_SLICE_COLUMNS " FROM slices WHERE kind = 'burn' "
     "  AND claim_id = ANY (ARRAY(SELECT json_array_elements_text($1::json)::bigint)) "
     "ORDER BY id";
 
@@ -83,15 +82,7 @@ void read_target_rows(pqxx::work& tx, Batch& batch) {
     }
     if (burns.empty()) return;
     for (const auto& row : tx.exec_prepared(kBurnSlices, burns.dump())) {
-        ledger::Slice slice;
-        slice.id = row[1].as<std::int64_t>();
-        slice.kind = ledger::SliceKind::burn;
-        slice.lot_id = row[2].as<std::int64_t>();
-        slice.issuer = row[3].as<std::string>();
-        slice.redeemer = row[4].as<std::string>();
-        slice.points = Points(row[5].as<std::int64_t>());
-        slice.point_value = Micros(row[6].as<std::int64_t>());
-        slice.amount = Micros(row[7].as<std::int64_t>());
+        auto slice = burn_slice_from_row(row, 1);
         batch.slices_of_burn[row[0].as<std::int64_t>()].push_back(std::move(slice));
     }
 }

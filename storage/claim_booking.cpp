@@ -69,8 +69,7 @@ constexpr const char* kLotOfEarn =
     "SELECT " LOT_COLUMNS " FROM lots WHERE claim_id = $1 AND reissued_from_lot_id IS NULL";
 
 constexpr const char* kSlicesOfBurn =
-    "SELECT id, lot_id, issuer_id, redeemer_id, points, point_value, amount_micros "
-    "FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
+    "SELECT " BURN_SLICE_COLUMNS " FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
 
 constexpr const char* kLotsByIds = "SELECT " LOT_COLUMNS " FROM lots WHERE id = ANY($1::bigint[])";
 
@@ -316,15 +315,7 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     ledger::BurnRecord burn;
     std::vector<std::int64_t> lot_ids;
     for (const auto& slice_row : tx.exec_params(kSlicesOfBurn, target_id)) {
-        ledger::Slice slice;
-        slice.id = slice_row[0].as<std::int64_t>();
-        slice.kind = ledger::SliceKind::burn;
-        slice.lot_id = slice_row[1].as<std::int64_t>();
-        slice.issuer = slice_row[2].as<std::string>();
-        slice.redeemer = slice_row[3].as<std::string>();
-        slice.points = Points(slice_row[4].as<std::int64_t>());
-        slice.point_value = Micros(slice_row[5].as<std::int64_t>());
-        slice.amount = Micros(slice_row[6].as<std::int64_t>());
+        auto slice = burn_slice_from_row(slice_row);
         lot_ids.push_back(slice.lot_id);
         burn.slices.push_back(std::move(slice));
     }

@@ -25,6 +25,19 @@ ledger::Lot lot_from_row(const pqxx::row& row) {
     return lot;
 }
 
+ledger::Slice burn_slice_from_row(const pqxx::row& row, pqxx::row::size_type first) {
+    ledger::Slice slice;
+    slice.id = row[first].as<std::int64_t>();
+    slice.kind = ledger::SliceKind::burn;
+    slice.lot_id = row[first + 1].as<std::int64_t>();
+    slice.issuer = row[first + 2].as<std::string>();
+    slice.redeemer = row[first + 3].as<std::string>();
+    slice.points = Points(row[first + 4].as<std::int64_t>());
+    slice.point_value = Micros(row[first + 5].as<std::int64_t>());
+    slice.amount = Micros(row[first + 6].as<std::int64_t>());
+    return slice;
+}
+
 std::vector<ledger::Lot> lots_from_result(const pqxx::result& result) {
     std::vector<ledger::Lot> lots;
     lots.reserve(result.size());

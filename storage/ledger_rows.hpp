@@ -2,6 +2,7 @@
 // Reading ledger rows into the ledger's types. Shared by booking and member look-ups so that a
 // lot is read the same way everywhere.
 #include "ledger/lot.hpp"
+#include "ledger/slice.hpp"
 #include "storage/sql_time.hpp"
 
 #include <pqxx/row>
@@ -32,6 +33,11 @@ std::vector<ledger::Lot> load_lots(pqxx::transaction_base& tx, const char* sql,
 std::vector<ledger::Lot> lots_from_result(const pqxx::result& result);
 // One row whose first columns are LOT_COLUMNS.
 ledger::Lot lot_from_row(const pqxx::row& row);
+
+// The columns every burn-slice query selects, in the order burn_slice_from_row reads them.
+#define BURN_SLICE_COLUMNS "id, lot_id, issuer_id, redeemer_id, points, point_value, amount_micros"
+// A burn slice from BURN_SLICE_COLUMNS starting at column `first`.
+ledger::Slice burn_slice_from_row(const pqxx::row& row, pqxx::row::size_type first = 0);
 
 // "{1,2,3}": a bigint[] literal for `= ANY($1::bigint[])`.
 std::string int_array_literal(const std::vector<std::int64_t>& values);
