@@ -51,9 +51,7 @@ void read_targets(pqxx::work& tx, Batch& batch) {
         }
     }
     if (keys.empty()) return;
-    json rows = json::array();
-    for (const auto& [partner, webhook] : keys) rows.push_back({{"partner_id", partner}, {"webhook_id", webhook}});
-    for (const auto& row : tx.exec_prepared(kTargets, rows.dump())) {
+    for (const auto& row : tx.exec_prepared(kTargets, keys_json(keys))) {
         batch.stored_targets.emplace(
             Key{row[0].as<std::string>(), row[1].as<std::string>()},
             StoredTarget{row[2].as<std::int64_t>(), row[3].as<std::string>(), row[4].as<std::string>(),

@@ -5,6 +5,8 @@
 #include "ledger/slice.hpp"
 #include "storage/booking_steps.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -21,6 +23,14 @@ namespace coalition::storage::batch {
 using Key = std::pair<std::string, std::string>;  // (partner_id, webhook_id)
 
 inline Key key_of(const BookingInput& input) { return {input.partner_id, input.webhook_id}; }
+
+// The keys as the JSON array the batch statements expand with
+// json_to_recordset(…) AS k(partner_id text, webhook_id text).
+inline std::string keys_json(const std::set<Key>& keys) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& [partner, webhook] : keys) rows.push_back({{"partner_id", partner}, {"webhook_id", webhook}});
+    return rows.dump();
+}
 
 // Lots and slices this batch creates get ids above every real one until the ids are drawn, so
 // that FIFO ties (same expiry and acceptance time) break as they will once stored.

@@ -91,14 +91,6 @@ void prepare_statements(pqxx::connection& connection) {
     prepare_write_statements(connection);
 }
 
-template <typename Value>
-json json_array_of_keys(const std::map<Key, Value>& keys) {
-    json rows = json::array();
-    for (const auto& [key, unused] : keys) {
-        rows.push_back({{"partner_id", key.first}, {"webhook_id", key.second}});
-    }
-    return rows;
-}
 
 // ---- Steps 1–3: program, locks, what is stored ----------------------------------------------
 
@@ -147,16 +139,16 @@ std::set<std::string> enrol_members(pqxx::work& tx, const Batch& batch) {
 // (a reversed claim booked by this very batch has its member among the former).
 void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& created) {
     std::set<std::string> members;
-    std::map<Key, bool> reversed;
+    std::set<Key> reversed;
     for (const auto& input : batch.inputs) {
         if (input.request.type == partners::ClaimType::reversal) {
-            reversed.emplace(Key{input.partner_id, input.request.reverses}, true);
+            reversed.emplace(input.partner_id, input.request.reverses);
         } else {
             members.insert(input.request.member_id);
         }
     }
     const json ids(members);
-    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump(), json_array_of_keys(reversed).dump())) {
+    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump(), keys_json(reversed))) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
@@ -166,11 +158,11 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
 }
 
 void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
-    std::map<Key, bool> keys;
-    for (const auto& input : batch.inputs) keys.emplace(key_of(input), true);
+    std::set<Key> keys;
+    for (const auto& input : batch.inputs) keys.insert(key_of(input));
     json members = json::array();
     for (const auto& [id, unused] : batch.members) members.push_back(id);
-    for (const auto& row : tx.exec_prepared(kStoredClaimsAndOpenLots.name, json_array_of_keys(keys).dump(),
+    for (const auto& row : tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys),
                                             members.dump(), date_literal(batch.program.settlement_date))) {
         if (!row[0].is_null()) {
             batch.members.at(row[8].as<std::string>()).lots.push_back(lot_from_row(row));
