@@ -8,6 +8,7 @@
 
 // pqxx 6 makes connection a typedef of a template, so it cannot be forward-declared.
 #include <pqxx/connection>
+#include <pqxx/transaction>
 
 namespace coalition::storage {
 
@@ -16,6 +17,11 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
 
 // Throws pqxx::broken_connection when the database cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const Settings& settings);
+
+// One consistent, read-only snapshot for reads that must not see rows disagree (a settlement
+// read, the ledger check) while bookings go on.
+using SnapshotTransaction =
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
 
 // A round trip that proves the database answers (for /readyz); throws like any query.
 void ping(pqxx::connection& connection);

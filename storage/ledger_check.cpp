@@ -1,6 +1,7 @@
 #include "storage/ledger_check.hpp"
 
 #include "ledger/member_view.hpp"
+#include "storage/database.hpp"
 #include "storage/ledger_rows.hpp"
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
@@ -88,9 +89,6 @@ constexpr const char* kExpiryRowsWrong =
     "      AND EXISTS (SELECT 1 FROM settlement_runs r "
     "                  WHERE r.settlement_date = l.expires_on + 1))) "
     "ORDER BY l.id";
-
-using CheckTransaction =
-    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
 
 // {"a","b"}: entity ids have no quote or backslash, and quoting keeps an id "NULL" a string.
 std::string text_array_literal(const std::vector<std::string>& values) {
@@ -234,7 +232,7 @@ void check_runs(pqxx::transaction_base& tx, LedgerCheckReport& report) {
 }  // namespace
 
 LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us) {
-    CheckTransaction tx(connection);
+    SnapshotTransaction tx(connection);
     const Date today =
         parse_date(tx.exec_params1(kToday, timestamp_literal(now_us))[0].as<std::string>());
     LedgerCheckReport report;

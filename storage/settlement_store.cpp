@@ -4,6 +4,7 @@
 #include "settlement/invariants.hpp"
 #include "settlement/netting.hpp"
 #include "settlement/run_json.hpp"
+#include "storage/database.hpp"
 
 #include <pqxx/pqxx>
 
@@ -128,9 +129,6 @@ constexpr const char* kDatesToClose =
     "ORDER BY day";
 
 // ---- Helpers --------------------------------------------------------------------------------
-
-using ReadTransaction =
-    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
 
 struct ProgramInForce {
     std::int64_t version = 0;
@@ -314,7 +312,7 @@ void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date) {
 
 SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
     (void)now_us;  // a provisional run is the same whether or not the date has ended
-    ReadTransaction tx(connection);
+    SnapshotTransaction tx(connection);
     if (auto closed = read_closed(tx, date)) return std::move(*closed);
     return compute_read(tx, date, settlement::RunStatus::provisional, true);
 }
