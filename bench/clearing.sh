@@ -33,9 +33,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 install_error_trap
 cd "$COALITION_ROOT"
 
-readonly PG_BIN=/usr/lib/postgresql/15/bin
-readonly PGCLUSTER="$COALITION_ROOT/scripts/lib/pgcluster.sh"
-readonly BUILD_DIR="$(realpath -m "${BENCH_BUILD_DIR:-$COALITION_ROOT/build}")"
+# shellcheck source=lib.sh
+source "$COALITION_ROOT/bench/lib.sh"
 readonly PG_DIR="$COALITION_ROOT/var/bench-clearing-pg"
 readonly WORK="$COALITION_ROOT/var/bench-clearing"
 readonly PG_PORT="${BENCH_PG_PORT:-55445}"
@@ -153,21 +152,7 @@ cmake --build "$BUILD_DIR" -j2 --target coalitionctl
 command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
 
 step "private PostgreSQL (fresh, var/bench-clearing-pg, port $PG_PORT)"
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" destroy
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" init
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
-admin="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo postgres)"
-# ALTER SYSTEM rather than editing postgresql.conf: pgcluster.sh owns that file.
-for setting in $PG_SETTINGS; do
-    [[ $setting =~ ^([a-z_.]+)=([^\']+)$ ]] ||
-        die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
-    # A list (shared_preload_libraries=a,b) is one quoted value per element for ALTER SYSTEM.
-    "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc \
-        "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]//,/\', \'}'"
-done
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
-info "settings: $PG_SETTINGS"
+fresh_cluster "$PG_DIR" "$PG_PORT" "$PG_SETTINGS"
 "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE coalition"
 COALITION_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo coalition)"
 export COALITION_DB

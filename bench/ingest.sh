@@ -28,9 +28,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 install_error_trap
 cd "$COALITION_ROOT"
 
-readonly PG_BIN=/usr/lib/postgresql/15/bin
-readonly PGCLUSTER="$COALITION_ROOT/scripts/lib/pgcluster.sh"
-readonly BUILD_DIR="$(realpath -m "${BENCH_BUILD_DIR:-$COALITION_ROOT/build}")"
+# shellcheck source=lib.sh
+source "$COALITION_ROOT/bench/lib.sh"
 readonly PG_DIR="$COALITION_ROOT/var/bench-pg"
 readonly WORK="$COALITION_ROOT/var/bench"
 readonly PG_PORT="${BENCH_PG_PORT:-55440}"
@@ -174,19 +173,7 @@ command -v jq >/dev/null || die "jq is not installed (apt-get install jq)"
 [[ -x $PG_BIN/pgbench ]] || die "pgbench is not installed ($PG_BIN/pgbench)"
 
 step "private PostgreSQL (fresh, var/bench-pg, port $PG_PORT)"
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" destroy
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" init
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
-admin="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo postgres)"
-for setting in $PG_SETTINGS; do
-    [[ $setting =~ ^([a-z_.]+)=([^\']+)$ ]] || die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
-    # A list (shared_preload_libraries=a,b) is one quoted value per element for ALTER SYSTEM.
-    "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc \
-        "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]//,/\', \'}'"
-done
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop
-"$PGCLUSTER" "$PG_DIR" "$PG_PORT" start
-info "settings: $PG_SETTINGS (everything else PostgreSQL's default, fsync on)"
+fresh_cluster "$PG_DIR" "$PG_PORT" "$PG_SETTINGS"
 "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE coalition"
 "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE pgbench_baseline"
 COALITION_DB="$("$PGCLUSTER" "$PG_DIR" "$PG_PORT" conninfo coalition)"

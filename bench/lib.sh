@@ -1,0 +1,28 @@
+# Shared by the benchmarks (sourced after scripts/lib/common.sh, which sets COALITION_ROOT, die
+# and info): the tools they use, the build tree, and a fresh private cluster with extra settings.
+# shellcheck shell=bash
+
+readonly PG_BIN=/usr/lib/postgresql/15/bin
+readonly PGCLUSTER="$COALITION_ROOT/scripts/lib/pgcluster.sh"
+readonly BUILD_DIR="$(realpath -m "${BENCH_BUILD_DIR:-$COALITION_ROOT/build}")"
+
+# fresh_cluster DIR PORT SETTINGS: destroys and re-makes the cluster in DIR, sets SETTINGS
+# ("key=value ...", BENCH_PG_SETTINGS) with ALTER SYSTEM — pgcluster.sh owns postgresql.conf —
+# and restarts it. Sets `admin` to a conninfo of its postgres database.
+fresh_cluster() {
+    local dir="$1" port="$2" settings="$3" setting
+    "$PGCLUSTER" "$dir" "$port" destroy
+    "$PGCLUSTER" "$dir" "$port" init
+    "$PGCLUSTER" "$dir" "$port" start
+    admin="$("$PGCLUSTER" "$dir" "$port" conninfo postgres)"
+    for setting in $settings; do
+        [[ $setting =~ ^([a-z_.]+)=([^\']+)$ ]] ||
+            die "BENCH_PG_SETTINGS: expected key=value, got '$setting'"
+        # A list (shared_preload_libraries=a,b) is one quoted value per element for ALTER SYSTEM.
+        "$PG_BIN/psql" "$admin" -v ON_ERROR_STOP=1 -qc \
+            "ALTER SYSTEM SET ${BASH_REMATCH[1]} = '${BASH_REMATCH[2]//,/\', \'}'"
+    done
+    "$PGCLUSTER" "$dir" "$port" stop
+    "$PGCLUSTER" "$dir" "$port" start
+    info "settings: $settings (everything else PostgreSQL's default, fsync on)"
+}
