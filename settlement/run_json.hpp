@@ -22,7 +22,6 @@ class RunFormatError : public std::runtime_error {
 };
 
 // The contract's fields only: informational lines are statement matter (statement.hpp).
-nlohmann::ordered_json run_to_json(const SettlementRun& run);
 std::string run_to_json_text(const SettlementRun& run);
 
 // Strict: every contract field present with its type, no other field. The result has no

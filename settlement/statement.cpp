@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "settlement/json_fields.hpp"
+#include "settlement/lines_json.hpp"
 
 namespace coalition::settlement {
 namespace {
 
 using nlohmann::json;
-using nlohmann::ordered_json;
 
 std::int64_t integer(const json& object, std::string_view where, std::string_view name) {
     return json_fields::integer<StatementFormatError>(object, where, name);
@@ -66,42 +66,38 @@ std::optional<PartnerStatement> build_statement(const SettlementRun& run,
     return statement;
 }
 
-nlohmann::ordered_json statement_to_json(const PartnerStatement& statement) {
-    ordered_json obligations = ordered_json::array();
-    for (const auto& obligation : statement.obligations) {
-        obligations.push_back(ordered_json{{"from", obligation.from},
-                                           {"to", obligation.to},
-                                           {"points", obligation.points.value()},
-                                           {"amount_minor", obligation.amount.value()}});
-    }
-    ordered_json instruction = nullptr;
-    if (statement.instruction) {
-        instruction = ordered_json{{"from", statement.instruction->from},
-                                   {"to", statement.instruction->to},
-                                   {"amount_minor", statement.instruction->amount.value()}};
-    }
-    return ordered_json{
-        {"date", statement.date},
-        {"status", std::string(to_string(statement.status))},
-        {"currency", statement.currency},
-        {"point_value", statement.point_value.value()},
-        {"partner_id", statement.partner_id},
-        {"net", ordered_json{{"received_minor", statement.received.value()},
-                             {"paid_minor", statement.paid.value()},
-                             {"fees_minor", statement.fees.value()},
-                             {"rounding_difference_minor", statement.rounding_difference.value()},
-                             {"net_minor", statement.net.value()}}},
-        {"obligations", std::move(obligations)},
-        {"own_redemptions", statement.own_redemptions.value()},
-        {"points_issued", statement.points_issued.value()},
-        {"points_expired", statement.points_expired.value()},
-        {"points_outstanding", statement.points_outstanding.value()},
-        {"instruction", std::move(instruction)},
-    };
-}
-
 std::string statement_to_json_text(const PartnerStatement& statement) {
-    return statement_to_json(statement).dump();
+    JsonText json;
+    json.reserve(512 + 96 * statement.obligations.size());
+    json.begin_object()
+        .field("date", statement.date)
+        .field("status", to_string(statement.status))
+        .field("currency", statement.currency)
+        .field("point_value", statement.point_value.value())
+        .field("partner_id", statement.partner_id);
+    json.key("net")
+        .begin_object()
+        .field("received_minor", statement.received.value())
+        .field("paid_minor", statement.paid.value())
+        .field("fees_minor", statement.fees.value())
+        .field("rounding_difference_minor", statement.rounding_difference.value())
+        .field("net_minor", statement.net.value())
+        .end_object();
+    json.key("obligations").begin_array();
+    for (const auto& obligation : statement.obligations) write_obligation(json, obligation);
+    json.end_array();
+    json.field("own_redemptions", statement.own_redemptions.value())
+        .field("points_issued", statement.points_issued.value())
+        .field("points_expired", statement.points_expired.value())
+        .field("points_outstanding", statement.points_outstanding.value());
+    json.key("instruction");
+    if (statement.instruction) {
+        write_instruction(json, *statement.instruction);
+    } else {
+        json.null();
+    }
+    json.end_object();
+    return json.take();
 }
 
 PartnerStatement statement_from_json(const json& document) {

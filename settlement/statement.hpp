@@ -60,7 +60,6 @@ struct PartnerStatement {
 std::optional<PartnerStatement> build_statement(const SettlementRun& run,
                                                 std::string_view partner_id);
 
-nlohmann::ordered_json statement_to_json(const PartnerStatement& statement);
 std::string statement_to_json_text(const PartnerStatement& statement);
 // Strict, as run_from_json: throws StatementFormatError.
 PartnerStatement statement_from_json(const nlohmann::json& json);

@@ -184,7 +184,7 @@ TEST(Statement, ZeroNetHasNoInstruction) {
     const auto statement = build_statement(compute_settlement_run(input), "idle");
     ASSERT_TRUE(statement);
     EXPECT_FALSE(statement->instruction);
-    EXPECT_EQ(statement_to_json(*statement)["instruction"], nullptr);
+    EXPECT_EQ(nlohmann::json::parse(statement_to_json_text(*statement))["instruction"], nullptr);
     EXPECT_EQ(statement_from_csv(statement_to_csv(*statement)), *statement);
     EXPECT_EQ(statement_from_json_text(statement_to_json_text(*statement)), *statement);
 }

@@ -1,0 +1,73 @@
+#include "settlement/json_text.hpp"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace coalition::settlement {
+
+JsonText& JsonText::open(char bracket) {
+    separate();
+    out_ += bracket;
+    first_in_container_ = true;
+    return *this;
+}
+
+JsonText& JsonText::close(char bracket) {
+    out_ += bracket;
+    first_in_container_ = false;
+    return *this;
+}
+
+void JsonText::separate() {
+    if (after_key_) {
+        after_key_ = false;  // the value of a key: its comma came before the key
+    } else if (!first_in_container_) {
+        out_ += ',';
+    }
+    first_in_container_ = false;
+}
+
+JsonText& JsonText::key(std::string_view name) {
+    separate();
+    quoted(name);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+}
+
+JsonText& JsonText::value(std::int64_t number) {
+    separate();
+    char digits[24];
+    const auto written = std::to_chars(std::begin(digits), std::end(digits), number);
+    out_.append(digits, written.ptr);
+    return *this;
+}
+
+JsonText& JsonText::value(std::string_view text) {
+    separate();
+    quoted(text);
+    return *this;
+}
+
+JsonText& JsonText::null() {
+    separate();
+    out_ += "null";
+    return *this;
+}
+
+void JsonText::quoted(std::string_view text) {
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte > 0x7e || c == '"' || c == '\\') {
+            // Escapes, control characters and UTF-8 (nlohmann validates it): nlohmann writes it.
+            out_ += nlohmann::json(std::string(text)).dump();
+            return;
+        }
+    }
+    out_ += '"';
+    out_ += text;
+    out_ += '"';
+}
+
+}  // namespace coalition::settlement
