@@ -101,13 +101,13 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                        }
                        if (!date) return bad_date();
                        const auto read = storage::read_settlement(connection, *date, storage::now_unix_micros());
-                       const auto statement = read.statements.find(partner_id);
-                       if (statement == read.statements.end()) return not_found;
-                       if (!csv) return raw_json(200, settlement::statement_to_json_text(statement->second));
+                       const auto statement = read.statement(partner_id);
+                       if (!statement) return not_found;
+                       if (!csv) return raw_json(200, settlement::statement_to_json_text(*statement));
                        Response response;
                        response.status = 200;
                        response.headers.emplace_back("Content-Type", "text/csv; charset=utf-8");
-                       response.body = settlement::statement_to_csv(statement->second);
+                       response.body = settlement::statement_to_csv(*statement);
                        return response;
                    },
                    std::move(respond));

@@ -19,4 +19,14 @@ void write_instruction(JsonText& json, const Instruction& instruction) {
         .end_object();
 }
 
+void write_information(JsonText& json, const PartnerInformation& information) {
+    json.begin_object()
+        .field("partner_id", information.partner_id)
+        .field("own_redemptions", information.own_redemptions.value())
+        .field("points_issued", information.points_issued.value())
+        .field("points_expired", information.points_expired.value())
+        .field("points_outstanding", information.points_outstanding.value())
+        .end_object();
+}
+
 }  // namespace coalition::settlement

@@ -127,6 +127,24 @@ SettlementRun run_from_json(const json& document) {
     return run;
 }
 
+std::string information_to_json_text(const PartnerInformation& information) {
+    JsonText json;
+    write_information(json, information);
+    return json.take();
+}
+
+PartnerInformation information_from_json(const json& document) {
+    constexpr std::string_view where = "information";
+    require_object(document, where,
+                   {"partner_id", "own_redemptions", "points_issued", "points_expired",
+                    "points_outstanding"});
+    return PartnerInformation{text(document, where, "partner_id"),
+                              Points(integer(document, where, "own_redemptions")),
+                              Points(integer(document, where, "points_issued")),
+                              Points(integer(document, where, "points_expired")),
+                              Points(integer(document, where, "points_outstanding"))};
+}
+
 SettlementRun run_from_json_text(std::string_view text) {
     json document;
     try {

@@ -29,4 +29,12 @@ std::string run_to_json_text(const SettlementRun& run);
 SettlementRun run_from_json(const nlohmann::json& json);
 SettlementRun run_from_json_text(std::string_view text);
 
+// One partner's informational lines, the part of its statement a run's JSON does not carry:
+// {"partner_id","own_redemptions","points_issued","points_expired","points_outstanding"}.
+// A closed date stores these beside its run (settlement_statements) and derives every
+// statement from the two (build_statement), instead of storing each obligation again in both
+// partners' statements. Strict, as run_from_json: throws RunFormatError.
+std::string information_to_json_text(const PartnerInformation& information);
+PartnerInformation information_from_json(const nlohmann::json& json);
+
 }  // namespace coalition::settlement

@@ -16,6 +16,7 @@
 // "instruction" is null when the net is 0. received - paid - fees + rounding_difference = net
 // holds exactly; rounding_difference is non-zero only when rounding each figure once (see
 // netting.hpp) left the rounded parts off the rounded net, by at most 2 minor units.
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -59,6 +60,9 @@ struct PartnerStatement {
 // computed run, or read the stored ones.
 std::optional<PartnerStatement> build_statement(const SettlementRun& run,
                                                 std::string_view partner_id);
+// Every participant's statement, equal to build_statement for each, in one pass over the
+// obligations (build_statement scans them all for one partner). Same precondition.
+std::map<std::string, PartnerStatement> build_statements(const SettlementRun& run);
 
 std::string statement_to_json_text(const PartnerStatement& statement);
 // Strict, as run_from_json: throws StatementFormatError.

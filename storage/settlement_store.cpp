@@ -2,6 +2,7 @@
 
 #include "core/crypto.hpp"
 #include "settlement/invariants.hpp"
+#include "settlement/lines_json.hpp"
 #include "settlement/netting.hpp"
 #include "settlement/run_json.hpp"
 #include "storage/database.hpp"
@@ -44,9 +45,10 @@ constexpr const char* kStoredRun =
     "SELECT run::text, encode(run_sha256, 'hex') FROM settlement_runs "
     "WHERE settlement_date = $1::date";
 
+// Bytewise order, as the run's participants and informational lines.
 constexpr const char* kStoredStatements =
     "SELECT partner_id, net_minor, statement::text FROM settlement_statements "
-    "WHERE settlement_date = $1::date ORDER BY partner_id";
+    "WHERE settlement_date = $1::date ORDER BY partner_id COLLATE \"C\"";
 
 // The lots whose own expiry row belongs to `date` ($1): expired on its eve, still holding points,
 // no own expiry row yet. What such a lot held at the end of expires_on is its points now minus
@@ -111,9 +113,12 @@ constexpr const char* kInsertRun =
     "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, run_sha256) "
     "VALUES ($1::date, $2, $3, $4::jsonb, decode($5, 'hex'))";
 
-constexpr const char* kInsertStatement =
+// Every participant's row in one statement; $2 is a JSON array of
+// {"partner_id", "net_minor", "statement"} (the informational lines, see store_run).
+constexpr const char* kInsertStatements =
     "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
-    "VALUES ($1::date, $2, $3, $4::jsonb)";
+    "SELECT $1::date, line.partner_id, line.net_minor, line.statement "
+    "FROM jsonb_to_recordset($2::jsonb) AS line(partner_id text, net_minor bigint, statement jsonb)";
 
 // generate_series over timestamps (date arguments would go through timestamptz and the
 // session time zone); a NULL start (no claims yet) yields no rows.
@@ -187,34 +192,24 @@ settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
     return input;
 }
 
-// build_statement looks through every obligation of the run for the one partner it is asked
-// about: over all participants that is participants × obligations (1,000 × 920,000 string
-// comparisons, 5 s of a 35 s close in bench/clearing.sh). So each partner's statement is built
-// from a copy of the run that holds only that partner's obligations, in the run's order: the
-// same lines build_statement would have picked, found in one pass.
-std::map<std::string, settlement::PartnerStatement> statements_of(
-    const settlement::SettlementRun& run) {
-    std::map<std::string_view, std::vector<std::size_t>> obligations_of;
-    for (std::size_t i = 0; i < run.obligations.size(); ++i) {
-        const auto& obligation = run.obligations[i];
-        obligations_of[obligation.from].push_back(i);
-        if (obligation.to != obligation.from) obligations_of[obligation.to].push_back(i);
+// A stored settlement_statements document: the informational lines (what close_settlement
+// stores), or, for a date closed before statements were derived from their run, the whole
+// statement it stored then, which must still equal the one derived now.
+struct StoredLines {
+    settlement::PartnerInformation information;
+    std::optional<settlement::PartnerStatement> whole_statement;
+};
+
+StoredLines stored_lines_from_json_text(const std::string& text) {
+    const auto document = nlohmann::json::parse(text);
+    if (document.is_object() && document.contains("obligations")) {
+        auto statement = settlement::statement_from_json(document);
+        settlement::PartnerInformation information{
+            statement.partner_id, statement.own_redemptions, statement.points_issued,
+            statement.points_expired, statement.points_outstanding};
+        return StoredLines{std::move(information), std::move(statement)};
     }
-    settlement::SettlementRun own_lines = run;
-    std::map<std::string, settlement::PartnerStatement> out;
-    for (const auto& participant : run.participants) {
-        own_lines.obligations.clear();
-        if (const auto found = obligations_of.find(participant.partner_id);
-            found != obligations_of.end()) {
-            for (const auto i : found->second) own_lines.obligations.push_back(run.obligations[i]);
-        }
-        auto statement = settlement::build_statement(own_lines, participant.partner_id);
-        if (!statement) {
-            throw std::logic_error("no statement for participant " + participant.partner_id);
-        }
-        out.emplace(participant.partner_id, std::move(*statement));
-    }
-    return out;
+    return StoredLines{settlement::information_from_json(document), std::nullopt};
 }
 
 // The stored run of `date`, checked after the read; nullopt when the date is not closed.
@@ -233,38 +228,45 @@ std::optional<SettlementRead> read_closed(pqxx::transaction_base& tx, Date date)
     if (crypto::sha256_hex(canonical) != rows[0][1].as<std::string>()) {
         throw SettlementIntegrityError("stored run of " + day + " does not match its run_sha256");
     }
-    if (const auto broken = settlement::check_run_invariants(read.run)) {
-        throw SettlementIntegrityError("stored run of " + day + " breaks an invariant: " + *broken);
-    }
     if (read.run.date != day || read.run.status != settlement::RunStatus::closed) {
         throw SettlementIntegrityError("stored run of " + day + " names another date or status");
     }
+
+    std::vector<settlement::PartnerStatement> whole_statements;
     for (const auto& row : tx.exec_params(kStoredStatements, day)) {
         const auto partner_id = row[0].as<std::string>();
-        settlement::PartnerStatement statement;
+        StoredLines lines;
         try {
-            statement = settlement::statement_from_json_text(row[2].as<std::string>());
-        } catch (const settlement::StatementFormatError& e) {
+            lines = stored_lines_from_json_text(row[2].as<std::string>());
+        } catch (const std::exception& e) {  // not JSON, or not lines nor a statement
             throw SettlementIntegrityError("stored statement of " + partner_id + " on " + day +
                                            " does not parse: " + e.what());
         }
-        if (statement.partner_id != partner_id || statement.date != day ||
-            statement.net.value() != row[1].as<std::int64_t>()) {
+        const std::size_t index = read.run.information.size();
+        if (lines.information.partner_id != partner_id || index >= read.run.participants.size() ||
+            read.run.participants[index].partner_id != partner_id ||
+            read.run.participants[index].net.value() != row[1].as<std::int64_t>()) {
             throw SettlementIntegrityError("stored statement of " + partner_id + " on " + day +
-                                           " disagrees with its row");
+                                           " disagrees with the run");
         }
-        read.statements.emplace(partner_id, std::move(statement));
+        read.run.information.push_back(std::move(lines.information));
+        if (lines.whole_statement) whole_statements.push_back(std::move(*lines.whole_statement));
     }
-    // Each participant has exactly one statement and its net is the run's.
-    if (read.statements.size() != read.run.participants.size()) {
+    // Each participant has exactly one row (the invariants check the lines' order and sums).
+    if (read.run.information.size() != read.run.participants.size()) {
         throw SettlementIntegrityError("stored statements of " + day +
                                        " do not match the run's participants");
     }
-    for (const auto& participant : read.run.participants) {
-        const auto found = read.statements.find(participant.partner_id);
-        if (found == read.statements.end() || found->second.net != participant.net) {
-            throw SettlementIntegrityError("stored statement of " + participant.partner_id +
-                                           " on " + day + " disagrees with the run");
+    if (const auto broken = settlement::check_run_invariants(read.run)) {
+        throw SettlementIntegrityError("stored run of " + day + " breaks an invariant: " + *broken);
+    }
+    if (!whole_statements.empty()) {
+        const auto derived = read.statements();
+        for (const auto& stored : whole_statements) {
+            if (derived.at(stored.partner_id) != stored) {
+                throw SettlementIntegrityError("stored statement of " + stored.partner_id +
+                                               " on " + day + " disagrees with the run");
+            }
         }
     }
     return read;
@@ -276,27 +278,29 @@ SettlementRead compute_read(pqxx::transaction_base& tx, Date date, settlement::R
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, status, with_pending_expiries));
-    read.statements = statements_of(read.run);
     return read;
 }
 
-// Never a concurrency failure of a close: the advisory lock serialises closes of one date.
+// The run, and each participant's informational lines with its net. Never a concurrency
+// failure of a close: the advisory lock serialises closes of one date.
 void store_run(pqxx::transaction_base& tx, Date date, std::int64_t settings_version,
-               const SettlementRead& read) {
+               const settlement::SettlementRun& run) {
     const std::string day = date_literal(date);
-    const std::string text = settlement::run_to_json_text(read.run);
-    tx.exec_params(kInsertRun, day, settings_version, read.run.currency, text,
+    const std::string text = settlement::run_to_json_text(run);
+    tx.exec_params(kInsertRun, day, settings_version, run.currency, text,
                    crypto::sha256_hex(text));
-    for (const auto& [partner_id, statement] : read.statements) {
-        tx.exec_params(kInsertStatement, day, partner_id, statement.net.value(),
-                       settlement::statement_to_json_text(statement));
+    settlement::JsonText lines;
+    lines.begin_array();
+    for (std::size_t i = 0; i < run.information.size(); ++i) {
+        lines.begin_object()
+            .field("partner_id", run.participants[i].partner_id)
+            .field("net_minor", run.participants[i].net.value())
+            .key("statement");
+        settlement::write_information(lines, run.information[i]);
+        lines.end_object();
     }
-}
-
-// The run as its JSON carries it: informational lines live only in statements.
-settlement::SettlementRun without_information(settlement::SettlementRun run) {
-    run.information.clear();
-    return run;
+    lines.end_array();
+    tx.exec_params(kInsertStatements, day, lines.take());
 }
 
 }  // namespace
@@ -345,13 +349,11 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, settlement::RunStatus::closed, false));
     settlement::require_run_invariants(read.run);  // before it is stored...
-    read.statements = statements_of(read.run);
-    store_run(tx, date, program.version, read);
+    store_run(tx, date, program.version, read.run);
 
     // ...and after it is read back: what is stored must be exactly what was computed.
     const auto stored = read_closed(tx, date);
-    if (!stored || stored->run != without_information(read.run) ||
-        stored->statements != read.statements) {
+    if (!stored || stored->run != read.run) {
         throw SettlementIntegrityError("the run of " + date_literal(date) +
                                        " did not read back as computed");
     }
@@ -381,24 +383,21 @@ std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, 
     program.point_value = stored->run.point_value;
     auto input = gather_input(tx, date, program, settlement::RunStatus::closed, false);
     input.points_outstanding.clear();
-    for (const auto& [partner_id, statement] : stored->statements) {
-        input.points_outstanding.push_back({partner_id, statement.points_outstanding});
+    for (const auto& information : stored->run.information) {
+        input.points_outstanding.push_back({information.partner_id, information.points_outstanding});
         // A participant with no other line keeps its place, as when it was closed.
-        input.partner_ids.push_back(partner_id);
+        input.partner_ids.push_back(information.partner_id);
     }
-    SettlementRead recomputed;
+    settlement::SettlementRun recomputed;
     try {
-        recomputed.run = settlement::compute_settlement_run(input);
-        recomputed.statements = statements_of(recomputed.run);
+        recomputed = settlement::compute_settlement_run(input);
     } catch (const std::exception& e) {
         return "the ledger rows of " + date_literal(date) + " no longer net: " + e.what();
     }
-    const auto day = date_literal(date);
-    if (without_information(recomputed.run) != stored->run) {
-        return "the stored run of " + day + " differs from the run its ledger rows give now";
-    }
-    if (recomputed.statements != stored->statements) {
-        return "the stored statements of " + day + " differ from those its ledger rows give now";
+    // The informational lines too: every statement is derived from the two.
+    if (recomputed != stored->run) {
+        return "the stored run of " + date_literal(date) +
+               " differs from the run its ledger rows give now";
     }
     return std::nullopt;
 }

@@ -32,19 +32,29 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace coalition::storage {
 
 enum class SettlementStatus { provisional, closed };
 
-// What the GET endpoints serve.
+// What the GET endpoints serve: the run with its informational lines, from which every
+// participant's statement is built (a closed date stores the run and those lines, not each
+// obligation again in both partners' statements).
 struct SettlementRead {
-    settlement::SettlementRun run;                                   // status set accordingly
-    std::map<std::string, settlement::PartnerStatement> statements;  // per partner in the run
+    settlement::SettlementRun run;  // status set accordingly; information filled
     SettlementStatus status() const {
         return run.status == settlement::RunStatus::closed ? SettlementStatus::closed
                                                            : SettlementStatus::provisional;
+    }
+    // nullopt when the partner takes no part in the run. Scans the run's obligations.
+    std::optional<settlement::PartnerStatement> statement(std::string_view partner_id) const {
+        return settlement::build_statement(run, partner_id);
+    }
+    // Every participant's, in one pass.
+    std::map<std::string, settlement::PartnerStatement> statements() const {
+        return settlement::build_statements(run);
     }
 };
 
@@ -73,9 +83,9 @@ struct CloseResult {
 // Closes `date` once. Refuses (date_not_ended) while it has not ended. Otherwise, in ONE
 // transaction under a transaction-level advisory lock on the date (so concurrent closes, in any
 // process, produce one run): re-checks settlement_runs, writes the own expiry rows of the lots
-// whose breakage belongs to `date`, computes the run and every participant's statement,
-// asserts the invariants, stores them with run_sha256 over run_to_json_text, re-reads and
-// compares, commits. A second close returns already_closed with the stored run.
+// whose breakage belongs to `date`, computes the run with its informational lines, asserts the
+// invariants, stores the run with run_sha256 over run_to_json_text and each participant's
+// informational lines (settlement_statements), re-reads and compares, commits. A second close returns already_closed with the stored run.
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us);
 
 // Dates that have ended but are not closed, oldest first: from the earliest settlement date
@@ -83,7 +93,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
 // included: every date gets its run, so "closed up to yesterday" is a simple statement.
 std::vector<Date> dates_to_close(pqxx::connection& connection, std::int64_t now_us);
 
-// For coalitionctl check: re-reads the closed run of `date` (invariants, hash, statements, as
+// For coalitionctl check: re-reads the closed run of `date` (invariants, hash, lines, as
 // read_settlement does) and recomputes it from the ledger rows of the date, which the
 // closed-date triggers freeze: the two must agree. Outstanding points, currency and point value
 // are taken from what was stored (they depend on when the run was made). nullopt when all

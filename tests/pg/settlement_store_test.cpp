@@ -9,12 +9,15 @@
 #include "storage/claim_booking.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
+#include "storage/sql_time.hpp"
 
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -140,11 +143,11 @@ TEST_F(SettlementStore, ProvisionalEqualsTheLaterClosedRun) {
     EXPECT_EQ(closed.read.status(), SettlementStatus::closed);
     EXPECT_EQ(settlement::run_to_json_text(closed.read.run),
               settlement::run_to_json_text(as_closed(provisional.run)));
-    ASSERT_EQ(closed.read.statements.size(), provisional.statements.size());
-    for (const auto& [partner, statement] : provisional.statements) {
+    ASSERT_EQ(closed.read.statements().size(), provisional.statements().size());
+    for (const auto& [partner, statement] : provisional.statements()) {
         auto expected = statement;
         expected.status = RunStatus::closed;
-        EXPECT_EQ(closed.read.statements.at(partner), expected) << partner;
+        EXPECT_EQ(closed.read.statements().at(partner), expected) << partner;
     }
 
     // The figures themselves: grocer owes fuel 30000 points = 300.00 EUR; fuel owes airline
@@ -153,17 +156,17 @@ TEST_F(SettlementStore, ProvisionalEqualsTheLaterClosedRun) {
     EXPECT_EQ(run.totals.claims, 6);
     EXPECT_EQ(run.totals.points_issued, Points(7'000));
     EXPECT_EQ(run.totals.own_redemptions, Points(5'000));
-    const auto& grocer = closed.read.statements.at("grocer");
+    const auto grocer = closed.read.statements().at("grocer");
     EXPECT_EQ(grocer.net, MinorUnits(-30'000));
     EXPECT_EQ(grocer.points_outstanding, Points(100'000 - 30'000 - 5'000));
-    EXPECT_EQ(closed.read.statements.at("fuel").net, MinorUnits(30'000 - 20'000));
-    EXPECT_EQ(closed.read.statements.at("airline").net, MinorUnits(20'000));
+    EXPECT_EQ(closed.read.statements().at("fuel").net, MinorUnits(30'000 - 20'000));
+    EXPECT_EQ(closed.read.statements().at("airline").net, MinorUnits(20'000));
 
     // Read again: the stored run, byte for byte.
     const auto again = read_settlement(*connection_, date, at(plus_days(date, 2), 1));
     EXPECT_EQ(again.status(), SettlementStatus::closed);
     EXPECT_EQ(again.run, closed.read.run);
-    EXPECT_EQ(again.statements, closed.read.statements);
+    EXPECT_EQ(again.statements(), closed.read.statements());
 
     const auto second = close_settlement(*connection_, date, at(plus_days(date, 2), 1));
     EXPECT_EQ(second.outcome, CloseOutcome::already_closed);
@@ -185,6 +188,119 @@ TEST_F(SettlementStore, StoredHashIsOverTheCanonicalRunText) {
               crypto::sha256_hex(settlement::run_to_json_text(closed.read.run)));
     EXPECT_EQ(row[1].as<std::int64_t>(), 1);
     EXPECT_EQ(row[2].as<std::string>(), "EUR");
+}
+
+// A close stores each obligation once, in the run; a partner's row holds only its lines that
+// the run does not carry, and every statement is derived from the two.
+TEST_F(SettlementStore, StatementRowsHoldOnlyTheLinesTheRunDoesNotCarry) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    pqxx::nontransaction tx(*connection_);
+    for (const auto& row : tx.exec("SELECT partner_id, net_minor, statement::text "
+                                   "FROM settlement_statements ORDER BY partner_id")) {
+        const auto partner_id = row[0].as<std::string>();
+        const auto information =
+            settlement::information_from_json(nlohmann::json::parse(row[2].as<std::string>()));
+        const auto statement = closed.read.statement(partner_id);
+        ASSERT_TRUE(statement) << partner_id;
+        EXPECT_EQ(information.points_issued, statement->points_issued) << partner_id;
+        EXPECT_EQ(information.points_outstanding, statement->points_outstanding) << partner_id;
+        EXPECT_EQ(row[1].as<std::int64_t>(), statement->net.value()) << partner_id;
+    }
+    EXPECT_FALSE(closed.read.statement("nobody"));
+}
+
+// Dates closed before statements were derived from their run stored each whole statement. They
+// still read, and each stored statement must equal the one derived from the run.
+class LegacyClosedDate : public SettlementStore {
+  protected:
+    // Stores `date` closed the old way, from its provisional run; `damage` may change the
+    // statements first.
+    void close_the_old_way(Date date, const std::function<void(settlement::PartnerStatement&)>&
+                                          damage = [](settlement::PartnerStatement&) {}) {
+        auto run = read_settlement(*connection_, date, at(date, 20)).run;
+        run.status = RunStatus::closed;
+        auto statements = settlement::build_statements(run);
+        const auto text = settlement::run_to_json_text(run);
+        pqxx::work tx(*connection_);
+        tx.exec_params(
+            "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
+            "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb, decode($3, 'hex'))",
+            date_literal(date), text, crypto::sha256_hex(text));
+        for (auto& [partner_id, statement] : statements) {
+            damage(statement);
+            tx.exec_params(
+                "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, "
+                "statement) VALUES ($1::date, $2, $3, $4::jsonb)",
+                date_literal(date), partner_id, statement.net.value(),
+                settlement::statement_to_json_text(statement));
+        }
+        tx.commit();
+    }
+};
+
+TEST_F(LegacyClosedDate, ReadsAsItWasStored) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto provisional = read_settlement(*connection_, date, at(date, 20)).statements();
+    close_the_old_way(date);
+    const auto read = read_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    EXPECT_EQ(read.status(), SettlementStatus::closed);
+    ASSERT_EQ(read.statements().size(), provisional.size());
+    for (const auto& [partner_id, statement] : provisional) {
+        auto expected = statement;
+        expected.status = RunStatus::closed;
+        EXPECT_EQ(read.statement(partner_id), expected) << partner_id;
+    }
+    pqxx::read_transaction tx(*connection_);
+    EXPECT_EQ(verify_closed_settlement(tx, date), std::nullopt);
+}
+
+TEST_F(LegacyClosedDate, AStoredStatementThatDisagreesWithItsRunIsAnIntegrityError) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    // An obligation line the run does not have: the net line and informational lines still
+    // agree, so only the comparison with the derived statement can catch it.
+    close_the_old_way(date, [](settlement::PartnerStatement& statement) {
+        if (statement.partner_id == "fuel" && !statement.obligations.empty()) {
+            statement.obligations.front().points =
+                Points(statement.obligations.front().points.value() + 1);
+        }
+    });
+    EXPECT_THROW(read_settlement(*connection_, date, at(plus_days(date, 1), 1)),
+                 SettlementIntegrityError);
+    pqxx::read_transaction tx(*connection_);
+    EXPECT_NE(verify_closed_settlement(tx, date), std::nullopt);
+}
+
+TEST_F(SettlementStore, StoredLinesThatDisagreeWithTheRunAreAnIntegrityError) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto run = read_settlement(*connection_, date, at(date, 20)).run;
+    auto closed_run = run;
+    closed_run.status = RunStatus::closed;
+    const auto text = settlement::run_to_json_text(closed_run);
+    pqxx::work tx(*connection_);
+    tx.exec_params(
+        "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
+        "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb, decode($3, 'hex'))",
+        date_literal(date), text, crypto::sha256_hex(text));
+    for (std::size_t i = 0; i < run.information.size(); ++i) {
+        auto information = run.information[i];
+        if (information.partner_id == "grocer") {
+            information.points_issued = Points(information.points_issued.value() + 1);
+        }
+        tx.exec_params(
+            "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
+            "VALUES ($1::date, $2, $3, $4::jsonb)",
+            date_literal(date), information.partner_id, run.participants[i].net.value(),
+            settlement::information_to_json_text(information));
+    }
+    tx.commit();
+    EXPECT_THROW(read_settlement(*connection_, date, at(plus_days(date, 1), 1)),
+                 SettlementIntegrityError);
 }
 
 TEST_F(SettlementStore, ClosedRunCannotBeChanged) {
@@ -258,7 +374,7 @@ TEST_F(SettlementStore, ConcurrentClosesProduceOneRun) {
     EXPECT_NE(results[1].outcome, CloseOutcome::date_not_ended);
     EXPECT_EQ(settlement::run_to_json_text(results[0].read.run),
               settlement::run_to_json_text(results[1].read.run));
-    EXPECT_EQ(results[0].read.statements, results[1].read.statements);
+    EXPECT_EQ(results[0].read.statements(), results[1].read.statements());
     EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
 }
 
@@ -318,8 +434,8 @@ TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
     // 700 expired on their own + 300 + 400 returned by the reversals, on the same date.
     EXPECT_EQ(closed.read.run.totals.points_expired, Points(1'400));
-    EXPECT_EQ(closed.read.statements.at("grocer").points_expired, Points(1'000));
-    EXPECT_EQ(closed.read.statements.at("fuel").points_expired, Points(400));
+    EXPECT_EQ(closed.read.statements().at("grocer").points_expired, Points(1'000));
+    EXPECT_EQ(closed.read.statements().at("fuel").points_expired, Points(400));
     EXPECT_EQ(count("SELECT count(*) FROM lot_expiries WHERE claim_id IS NULL"), 1);
     EXPECT_EQ(count("SELECT points FROM lot_expiries WHERE claim_id IS NULL"), 700);
 
@@ -342,8 +458,8 @@ TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
     const auto& run = closed.read.run;
     // Exact fees 0.19995 + 0.0015 = 0.20145 EUR: 20 cents to the operator after rounding.
     EXPECT_EQ(run.operator_line.fees, MinorUnits(20));
-    EXPECT_EQ(closed.read.statements.at("grocer").fees, MinorUnits(20));  // 19.995 -> 20
-    EXPECT_EQ(closed.read.statements.at("fuel").fees, MinorUnits(0));     // 0.15 -> 0
+    EXPECT_EQ(closed.read.statements().at("grocer").fees, MinorUnits(20));  // 19.995 -> 20
+    EXPECT_EQ(closed.read.statements().at("fuel").fees, MinorUnits(0));     // 0.15 -> 0
     EXPECT_EQ(run.totals.points_issued, Points(1'343));
     MinorUnits sum = run.operator_line.net;
     for (const auto& participant : run.participants) sum += participant.net;

@@ -350,15 +350,15 @@ int command_statement(Context& context, const std::vector<std::string>& args) {
     }
     auto connection = context.connect();
     const auto read = storage::read_settlement(*connection, date, storage::now_unix_micros());
-    const auto found = read.statements.find(partner_id);
-    if (found == read.statements.end()) {
+    const auto statement = read.statement(partner_id);
+    if (!statement) {
         throw OperationError("partner " + partner_id + " has no statement on " +
                              parsed.positional[0] + " (unknown, or not in that run)");
     }
     if (format == "csv") {
-        context.out() << settlement::statement_to_csv(found->second);  // ends with CRLF
+        context.out() << settlement::statement_to_csv(*statement);  // ends with CRLF
     } else {
-        context.out() << settlement::statement_to_json_text(found->second) << "\n";
+        context.out() << settlement::statement_to_json_text(*statement) << "\n";
     }
     return kExitOk;
 }
