@@ -2,9 +2,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
+#include <vector>
 
 namespace coalition::settlement {
 namespace {
@@ -66,21 +67,30 @@ Violation check_participants(const SettlementRun& run) {
     return std::nullopt;
 }
 
-Violation check_obligations(const SettlementRun& run,
-                            const std::map<std::string_view, const Participant*>& by_id) {
+// Participants are sorted and unique (check_participants), so each has an index; the sums are
+// kept per index. A run can hold ~1 million obligations: a hash look-up per side, not a
+// search of ordered maps by string (that was most of a full-size close's checks).
+Violation check_obligations(const SettlementRun& run) {
     struct Gross {
         MinorUnits amount;
         std::size_t cells = 0;
     };
-    std::map<std::string_view, Gross> received;
-    std::map<std::string_view, Gross> paid;
+    std::unordered_map<std::string_view, std::size_t> index_of;
+    index_of.reserve(run.participants.size());
+    for (std::size_t i = 0; i < run.participants.size(); ++i) {
+        index_of.emplace(run.participants[i].partner_id, i);
+    }
+    std::vector<Gross> received(run.participants.size());
+    std::vector<Gross> paid(run.participants.size());
     for (std::size_t i = 0; i < run.obligations.size(); ++i) {
         const auto& obligation = run.obligations[i];
-        if (!by_id.contains(obligation.from) || !by_id.contains(obligation.to)) {
+        const auto from = index_of.find(obligation.from);
+        const auto to = index_of.find(obligation.to);
+        if (from == index_of.end() || to == index_of.end()) {
             return "obligation " + obligation.from + " -> " + obligation.to +
                    " names a non-participant";
         }
-        if (obligation.from == obligation.to) return "obligation of a partner to itself";
+        if (from == to) return "obligation of a partner to itself";
         if (i > 0) {
             const auto& previous = run.obligations[i - 1];
             if (!(std::tie(previous.from, previous.to) <
@@ -91,19 +101,18 @@ Violation check_obligations(const SettlementRun& run,
         if (obligation.points <= Points(0) || obligation.amount < MinorUnits(0)) {
             return "obligation " + obligation.from + " -> " + obligation.to + " is not positive";
         }
-        auto& in = received[obligation.to];
+        auto& in = received[to->second];
         in.amount += obligation.amount;
         ++in.cells;
-        auto& out = paid[obligation.from];
+        auto& out = paid[from->second];
         out.amount += obligation.amount;
         ++out.cells;
     }
-    for (const auto& [id, participant] : by_id) {
-        const Gross in = received.contains(id) ? received.at(id) : Gross{};
-        const Gross out = paid.contains(id) ? paid.at(id) : Gross{};
-        if (!within_rounding(participant->received - in.amount, in.cells + 1) ||
-            !within_rounding(participant->paid - out.amount, out.cells + 1)) {
-            return "participant '" + participant->partner_id +
+    for (std::size_t i = 0; i < run.participants.size(); ++i) {
+        const auto& participant = run.participants[i];
+        if (!within_rounding(participant.received - received[i].amount, received[i].cells + 1) ||
+            !within_rounding(participant.paid - paid[i].amount, paid[i].cells + 1)) {
+            return "participant '" + participant.partner_id +
                    "' gross figures do not match its obligations";
         }
     }
@@ -176,11 +185,7 @@ std::optional<std::string> check_run_invariants(const SettlementRun& run) {
     try {
         if (auto violation = check_header(run)) return violation;
         if (auto violation = check_participants(run)) return violation;
-        std::map<std::string_view, const Participant*> by_id;
-        for (const auto& participant : run.participants) {
-            by_id.emplace(participant.partner_id, &participant);
-        }
-        if (auto violation = check_obligations(run, by_id)) return violation;
+        if (auto violation = check_obligations(run)) return violation;
         if (auto violation = check_instructions(run)) return violation;
         return check_totals(run);
     } catch (const ArithmeticOverflow&) {

@@ -21,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace coalition::storage {
 namespace {
@@ -186,6 +188,12 @@ TEST_F(SettlementStore, StoredHashIsOverTheCanonicalRunText) {
         "FROM settlement_runs");
     EXPECT_EQ(row[0].as<std::string>(),
               crypto::sha256_hex(settlement::run_to_json_text(closed.read.run)));
+    // Stored as the hashed text itself (migration 0003), so SQL alone can check it.
+    EXPECT_TRUE(tx.exec1("SELECT sha256(convert_to(run::text, 'UTF8')) = run_sha256 "
+                         "FROM settlement_runs")[0]
+                    .as<bool>());
+    EXPECT_EQ(tx.exec1("SELECT run::text FROM settlement_runs")[0].as<std::string>(),
+              settlement::run_to_json_text(closed.read.run));
     EXPECT_EQ(row[1].as<std::int64_t>(), 1);
     EXPECT_EQ(row[2].as<std::string>(), "EUR");
 }
@@ -212,7 +220,8 @@ TEST_F(SettlementStore, StatementRowsHoldOnlyTheLinesTheRunDoesNotCarry) {
     EXPECT_FALSE(closed.read.statement("nobody"));
 }
 
-// Dates closed before statements were derived from their run stored each whole statement. They
+// Dates closed before statements were derived from their run stored each whole statement, and
+// the run as jsonb (migration 0003 turned it into jsonb's rendering, not the hashed text). They
 // still read, and each stored statement must equal the one derived from the run.
 class LegacyClosedDate : public SettlementStore {
   protected:
@@ -225,9 +234,10 @@ class LegacyClosedDate : public SettlementStore {
         auto statements = settlement::build_statements(run);
         const auto text = settlement::run_to_json_text(run);
         pqxx::work tx(*connection_);
+        // As migration 0003 left a run stored as jsonb: jsonb's rendering of it.
         tx.exec_params(
             "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
-            "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb, decode($3, 'hex'))",
+            "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb::json, decode($3, 'hex'))",
             date_literal(date), text, crypto::sha256_hex(text));
         for (auto& [partner_id, statement] : statements) {
             damage(statement);
@@ -285,7 +295,7 @@ TEST_F(SettlementStore, StoredLinesThatDisagreeWithTheRunAreAnIntegrityError) {
     pqxx::work tx(*connection_);
     tx.exec_params(
         "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
-        "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb, decode($3, 'hex'))",
+        "run_sha256) VALUES ($1::date, 1, 'EUR', $2::json, decode($3, 'hex'))",
         date_literal(date), text, crypto::sha256_hex(text));
     for (std::size_t i = 0; i < run.information.size(); ++i) {
         auto information = run.information[i];
@@ -303,6 +313,39 @@ TEST_F(SettlementStore, StoredLinesThatDisagreeWithTheRunAreAnIntegrityError) {
                  SettlementIntegrityError);
 }
 
+// The close compares what the database stored with what it computed. A trigger that changes a
+// row on its way in stands for any such fault: the close fails and leaves the date open.
+TEST_F(SettlementStore, ACloseWhoseRowsAreNotStoredAsComputedFailsAndStoresNothing) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const std::vector<std::pair<std::string, std::string>> faults = {
+        {"settlement_runs", "NEW.run = jsonb_set(NEW.run::jsonb, '{totals,claims}', '7')::json;"},
+        {"settlement_statements",
+         "NEW.statement = jsonb_set(NEW.statement, '{points_issued}', '1');"}};
+    for (const auto& [table, change] : faults) {
+        {
+            pqxx::work tx(*connection_);
+            tx.exec("CREATE FUNCTION damage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " +
+                    change + " RETURN NEW; END $$");
+            tx.exec("CREATE TRIGGER damage BEFORE INSERT ON " + table +
+                    " FOR EACH ROW EXECUTE FUNCTION damage()");
+            tx.commit();
+        }
+        EXPECT_THROW(close_settlement(*connection_, date, at(plus_days(date, 1), 1)),
+                     SettlementIntegrityError)
+            << table;
+        EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0) << table;
+        EXPECT_EQ(count("SELECT count(*) FROM settlement_statements"), 0) << table;
+        EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 0) << table;
+        pqxx::work tx(*connection_);
+        tx.exec("DROP TRIGGER damage ON " + table);
+        tx.exec("DROP FUNCTION damage()");
+        tx.commit();
+    }
+    EXPECT_EQ(close_settlement(*connection_, date, at(plus_days(date, 1), 1)).outcome,
+              CloseOutcome::closed_now);
+}
+
 TEST_F(SettlementStore, ClosedRunCannotBeChanged) {
     const Date date = day(2025, 3, 10);
     book_a_day(date);
@@ -310,7 +353,7 @@ TEST_F(SettlementStore, ClosedRunCannotBeChanged) {
               CloseOutcome::closed_now);
     for (const char* sql :
          {"UPDATE settlement_runs SET currency = 'USD'", "DELETE FROM settlement_runs",
-          "UPDATE settlement_runs SET run = jsonb_set(run, '{totals,claims}', '9')",
+          "UPDATE settlement_runs SET run = jsonb_set(run::jsonb, '{totals,claims}', '9')::json",
           "UPDATE settlement_statements SET net_minor = 0", "DELETE FROM settlement_statements",
           "TRUNCATE settlement_statements", "TRUNCATE settlement_runs CASCADE"}) {
         pqxx::work tx(*connection_);
@@ -497,7 +540,8 @@ TEST_F(SettlementStore, CorruptStoredRunIsRefusedOnRead) {
     {
         pqxx::work tx(*connection_);
         tx.exec("ALTER TABLE settlement_runs DISABLE TRIGGER settlement_runs_append_only");
-        tx.exec("UPDATE settlement_runs SET run = jsonb_set(run, '{totals,claims}', '9')");
+        tx.exec(
+            "UPDATE settlement_runs SET run = jsonb_set(run::jsonb, '{totals,claims}', '9')::json");
         tx.exec("ALTER TABLE settlement_runs ENABLE TRIGGER settlement_runs_append_only");
         tx.commit();
     }
