@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <string_view>
+#include <unordered_set>
 
 namespace coalition::server {
 namespace {
@@ -86,22 +88,21 @@ void BookingService::batcher_loop() {
                 wake_.wait(lock);
                 continue;
             }
+            // Every waiting claim names a member a running batch holds: wait for it to finish.
+            const auto ready = ready_claims();
+            if (ready.claims == 0) {
+                wake_.wait(lock);
+                continue;
+            }
             // A batch is running: give the next one until its oldest claim's deadline to fill.
-            const auto due = waiting_.front().arrived + max_wait;
-            if (in_flight_ > 0 && waiting_.size() < max_claims && std::chrono::steady_clock::now() < due) {
+            const auto due = ready.oldest + max_wait;
+            if (in_flight_ > 0 && ready.claims < max_claims &&
+                std::chrono::steady_clock::now() < due) {
                 wake_.wait_until(lock, due);
                 continue;
             }
         }
-        auto batch = std::make_shared<Batch>();
-        const auto size = std::min(waiting_.size(), max_claims);
-        batch->inputs.reserve(size);
-        batch->dones.reserve(size);
-        for (std::size_t i = 0; i < size; ++i) {
-            batch->inputs.push_back(std::move(waiting_.front().input));
-            batch->dones.push_back(std::move(waiting_.front().done));
-            waiting_.pop_front();
-        }
+        auto batch = take_batch(max_claims, stopping_);
         ++in_flight_;
         lock.unlock();
         send(std::move(batch));
@@ -109,10 +110,51 @@ void BookingService::batcher_loop() {
     }
 }
 
-void BookingService::batch_finished() {
+bool BookingService::may_leave(const Waiting& waiting) const {
+    const auto& member_id = waiting.input.request.member_id;
+    return member_id.empty() || !busy_members_.contains(member_id);
+}
+
+BookingService::Ready BookingService::ready_claims() const {
+    Ready ready;
+    for (const auto& waiting : waiting_) {
+        if (!may_leave(waiting)) continue;
+        if (ready.claims++ == 0) ready.oldest = waiting.arrived;
+    }
+    return ready;
+}
+
+std::shared_ptr<BookingService::Batch> BookingService::take_batch(std::size_t max_claims,
+                                                                   bool flush) {
+    auto batch = std::make_shared<Batch>();
+    std::deque<Waiting> staying;
+    for (auto& waiting : waiting_) {
+        if (batch->inputs.size() < max_claims && (flush || may_leave(waiting))) {
+            batch->inputs.push_back(std::move(waiting.input));
+            batch->dones.push_back(std::move(waiting.done));
+        } else {
+            staying.push_back(std::move(waiting));
+        }
+    }
+    waiting_ = std::move(staying);
+    std::unordered_set<std::string_view> named;
+    for (const auto& input : batch->inputs) {
+        const auto& member_id = input.request.member_id;
+        if (member_id.empty() || !named.insert(member_id).second) continue;
+        batch->members.push_back(member_id);
+        ++busy_members_[member_id];
+    }
+    return batch;
+}
+
+void BookingService::batch_finished(const Batch& batch) {
     {
         std::lock_guard lock(mutex_);
         --in_flight_;
+        for (const auto& member_id : batch.members) {
+            const auto found = busy_members_.find(member_id);
+            if (found != busy_members_.end() && --found->second == 0) busy_members_.erase(found);
+        }
     }
     wake_.notify_all();
 }
@@ -125,7 +167,7 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
             *results = storage::book_claims(connection, batch->inputs);
         },
         [this, batch, results, sent](std::exception_ptr failure) {
-            batch_finished();
+            batch_finished(*batch);
             const auto size = batch->inputs.size();
             if (logger_.enabled(LogLevel::debug)) {
                 const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - sent;

@@ -1,7 +1,8 @@
 // BookingService, the group-commit front of booking, on a real pool and database: claims submitted
 // together are answered once each, after their commit; a batch that fails as a whole (a key
 // committed meanwhile by another process) is booked again claim by claim, and the claim whose key
-// was taken gets its 409; stop() answers every waiting claim.
+// was taken gets its 409; no two running batches name one member; stop() answers every waiting
+// claim.
 #include "server/booking_service.hpp"
 
 #include "core/crypto.hpp"
@@ -139,6 +140,45 @@ TEST_F(BookingServiceTest, ABatchThatFailsAsAWholeIsBookedClaimByClaim) {
     pqxx::nontransaction read(check);
     EXPECT_EQ(read.exec1("SELECT count(*) FROM members WHERE id = 'M-1'")[0].as<int>(), 0)
         << "the refused claim's member was enrolled";
+    service.stop();
+    pool.stop();
+}
+
+// No two running batches name the same member: a claim on a member a running batch holds waits
+// for that batch, and a batch of other members' claims leaves meanwhile. Here another
+// transaction holds M-X's row lock, so the batch with M-X's first claim is stuck on it; M-Y's
+// claim, which arrives after M-X's second, is still booked, and M-X's second waits.
+TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
+    settings_.db_pool_size = 3;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 2});
+    auto enrolled = submit_all(service, {earn("enrol", "M-X", 1)});
+    ASSERT_EQ(result_of(enrolled[0]).status, 201);
+
+    pqxx::connection other(db_->conninfo());
+    pqxx::work holder(other);
+    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+    auto first = submit_all(service, {earn("x-1", "M-X", 1)});
+    for (int i = 0; i < 200; ++i) {  // until that batch waits on the row lock
+        pqxx::connection watcher(db_->conninfo());
+        pqxx::nontransaction watch(watcher);
+        if (watch.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()")[0]
+                .as<int>() > 0) {
+            break;
+        }
+        std::this_thread::sleep_for(25ms);
+    }
+    auto later = submit_all(service, {earn("x-2", "M-X", 1), earn("y-1", "M-Y", 1)});
+    ASSERT_EQ(later[1].wait_for(10s), std::future_status::ready) << "M-Y waited for M-X's lock";
+    EXPECT_EQ(result_of(later[1]).status, 201);
+    EXPECT_EQ(later[0].wait_for(200ms), std::future_status::timeout);
+    EXPECT_EQ(first[0].wait_for(0s), std::future_status::timeout);
+
+    holder.commit();
+    EXPECT_EQ(result_of(first[0]).status, 201);
+    EXPECT_EQ(result_of(later[0]).status, 201);
+    EXPECT_EQ(claims_stored(), 4);
     service.stop();
     pool.stop();
 }
