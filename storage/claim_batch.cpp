@@ -72,7 +72,7 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "SELECT " LOT_COLUMNS ", member_id, NULL::text, NULL::text, NULL::bytea, NULL::int, NULL::text "
     "FROM lots "
     "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($2::json))) "
-    "  AND points_remaining > 0 AND expires_on >= $3::date "
+    "  AND is_open AND expires_on >= $3::date "
     "UNION ALL "
     "SELECT NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
     "  NULL::text, NULL::boolean, NULL::text, c.partner_id, c.webhook_id, c.request_sha256, "

@@ -22,12 +22,12 @@ constexpr const char* kToday =
     "FROM program_settings ORDER BY version DESC LIMIT 1";
 
 // The balance as plain SQL arithmetic, independent of the ledger code it is compared with.
-// `points_remaining > 0` changes no sum, but lets the probe use the partial index
+// `is_open` (points_remaining > 0) changes no sum, but lets the probe use the partial index
 // lots_open_fifo; without it every member's sum scanned the whole lots table (minutes at 100k
 // members, found by bench/clearing.sh).
 constexpr const char* kMembersBatch =
     "SELECT m.id, m.debt, coalesce((SELECT sum(l.points_remaining) FROM lots l "
-    "  WHERE l.member_id = m.id AND l.expires_on >= $2::date AND l.points_remaining > 0 "
+    "  WHERE l.member_id = m.id AND l.expires_on >= $2::date AND l.is_open "
     "    AND l.reversed_by_claim_id IS NULL), 0)::bigint "
     "FROM members m WHERE m.id > $1 ORDER BY m.id LIMIT $3";
 

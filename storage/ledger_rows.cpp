@@ -7,7 +7,7 @@ namespace {
 
 constexpr const char* kOpenLots =
     "SELECT " LOT_COLUMNS " FROM lots "
-    "WHERE member_id = $1 AND points_remaining > 0 AND expires_on >= $2::date "
+    "WHERE member_id = $1 AND is_open AND expires_on >= $2::date "
     "ORDER BY expires_on, accepted_at, id";
 
 }  // namespace

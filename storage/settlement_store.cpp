@@ -65,9 +65,9 @@ constexpr const char* kStoredStatements =
     "  SELECT r.lot_id, sum(r.points) FILTER (WHERE r.claim_id IS NOT NULL) AS returned, " \
     "         count(*) FILTER (WHERE r.claim_id IS NULL) AS own "                          \
     "  FROM lot_expiries r JOIN lots d ON d.id = r.lot_id "                                \
-    "  WHERE d.expires_on = $1::date - 1 AND d.points_remaining > 0 GROUP BY r.lot_id"     \
+    "  WHERE d.expires_on = $1::date - 1 AND d.is_open GROUP BY r.lot_id"                 \
     ") seen ON seen.lot_id = l.id "                                                        \
-    "WHERE l.expires_on = $1::date - 1 AND l.points_remaining > 0 AND coalesce(seen.own, 0) = 0"
+    "WHERE l.expires_on = $1::date - 1 AND l.is_open AND coalesce(seen.own, 0) = 0"
 
 // The own expiry rows of `date`. ON CONFLICT: a burn reversal may be writing the same
 // snapshot concurrently (it inserts it if absent); the first one wins, both hold the same value.
@@ -105,11 +105,11 @@ constexpr const char* kLotLines =
     "  coalesce(sum(points_remaining) FILTER (WHERE open), 0)::bigint, bool_or(open) "
     "FROM (SELECT issuer_id, points_issued, fee_micros, points_remaining, "
     "        settlement_date = $1::date AND reissued_from_lot_id IS NULL AS issued, "
-    "        expires_on >= $1::date AND points_remaining > 0 AND settlement_date <= $1::date "
+    "        expires_on >= $1::date AND is_open AND settlement_date <= $1::date "
     "          AS open "
     "      FROM lots "
     "      WHERE (settlement_date = $1::date AND reissued_from_lot_id IS NULL) "
-    "         OR (expires_on >= $1::date AND points_remaining > 0 "
+    "         OR (expires_on >= $1::date AND is_open "
     "             AND settlement_date <= $1::date)) lot "
     "GROUP BY issuer_id";
 

@@ -272,6 +272,25 @@ TEST_F(SchemaInvariants, LotRemainingCannotExceedIssued) {
     EXPECT_NO_THROW(exec(lot("100")));
 }
 
+// Burns update points_remaining; as long as no index of lots holds it (as a key or in a
+// predicate), an update that leaves the lot open can be HOT and writes no index entry
+// (migration 0004). The partial indexes test the generated is_open instead.
+TEST_F(SchemaInvariants, NoIndexOfLotsHoldsPointsRemaining) {
+    pqxx::connection connection(db_->conninfo());
+    pqxx::nontransaction tx(connection);
+    const auto indexes = tx.exec(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indrelid = 'lots'::regclass");
+    ASSERT_GE(indexes.size(), 5u);
+    for (const auto& index : indexes) {
+        EXPECT_EQ(index[1].as<std::string>().find("points_remaining"), std::string::npos)
+            << index[0].as<std::string>();
+    }
+    EXPECT_TRUE(
+        tx.exec1("SELECT pg_get_indexdef('lots_open_fifo'::regclass) LIKE '%WHERE is_open'")[0]
+            .as<bool>());
+}
+
 TEST_F(SchemaInvariants, BadIdentifiersAndSecretsAreRefused) {
     EXPECT_THROW(exec("INSERT INTO partners (id, name) VALUES ('a b', 'x')"),
                  pqxx::check_violation);
