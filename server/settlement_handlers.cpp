@@ -100,8 +100,7 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                            return not_found;
                        }
                        if (!date) return bad_date();
-                       const auto read = storage::read_settlement(connection, *date, storage::now_unix_micros());
-                       const auto statement = read.statement(partner_id);
+                       const auto statement = storage::read_statement(connection, *date, partner_id);
                        if (!statement) return not_found;
                        if (!csv) return raw_json(200, settlement::statement_to_json_text(*statement));
                        Response response;

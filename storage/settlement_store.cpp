@@ -79,17 +79,25 @@ constexpr const char* kInsertDueExpiries =
     "ON CONFLICT DO NOTHING";
 
 // The same rows, not written: what a provisional read adds to the stored breakage.
+// The aggregates below take the date ($1) and a partner id ($2): NULL for every partner (a run),
+// or one partner for its statement alone — the lines that name it, which are all its figures
+// depend on. The statements are planned with their parameter values (libpq's unnamed
+// statements), so `$2 IS NULL` folds away and the run's plans are those without the filter.
 constexpr const char* kPendingBreakage =
     "SELECT issuer_id, sum(points)::bigint "
-    "FROM (" DUE_EXPIRIES ") due WHERE points > 0 GROUP BY issuer_id";
+    "FROM (" DUE_EXPIRIES ") due WHERE points > 0 AND ($2::text IS NULL OR issuer_id = $2) "
+    "GROUP BY issuer_id";
 
 constexpr const char* kSliceLines =
     "SELECT issuer_id, redeemer_id, kind, sum(points)::bigint, sum(amount_micros)::bigint "
-    "FROM slices WHERE settlement_date = $1::date GROUP BY issuer_id, redeemer_id, kind";
+    "FROM slices WHERE settlement_date = $1::date "
+    "  AND ($2::text IS NULL OR issuer_id = $2 OR redeemer_id = $2) "
+    "GROUP BY issuer_id, redeemer_id, kind";
 
 constexpr const char* kBreakage =
     "SELECT issuer_id, sum(points)::bigint FROM lot_expiries "
-    "WHERE settlement_date = $1::date GROUP BY issuer_id";
+    "WHERE settlement_date = $1::date AND ($2::text IS NULL OR issuer_id = $2) "
+    "GROUP BY issuer_id";
 
 // Issuance and outstanding points per issuer, in one pass over the lots (two statements read
 // the date's lots twice: 1.2 s more at full size):
@@ -108,9 +116,9 @@ constexpr const char* kLotLines =
     "        expires_on >= $1::date AND is_open AND settlement_date <= $1::date "
     "          AS open "
     "      FROM lots "
-    "      WHERE (settlement_date = $1::date AND reissued_from_lot_id IS NULL) "
-    "         OR (expires_on >= $1::date AND is_open "
-    "             AND settlement_date <= $1::date)) lot "
+    "      WHERE ((settlement_date = $1::date AND reissued_from_lot_id IS NULL) "
+    "             OR (expires_on >= $1::date AND is_open AND settlement_date <= $1::date)) "
+    "        AND ($2::text IS NULL OR issuer_id = $2)) lot "
     "GROUP BY issuer_id";
 
 constexpr const char* kClaimsOfDate =
@@ -185,10 +193,12 @@ std::vector<settlement::PartnerPoints> partner_points(const pqxx::result& rows) 
 }
 
 // The input of `date` as booked now. `with_pending_expiries`: add the own expiry rows a close
-// would write (provisional read); a close has written them already.
+// would write (provisional read); a close has written them already. `only_partner`: nullptr for
+// the run, or a partner id for the lines that name that partner (no claim count then).
 settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
                                          const ProgramInForce& program,
-                                         settlement::RunStatus status, bool with_pending_expiries) {
+                                         settlement::RunStatus status, bool with_pending_expiries,
+                                         const char* only_partner = nullptr) {
     const std::string day = date_literal(date);
     settlement::SettlementInput input;
     input.date = day;
@@ -196,14 +206,14 @@ settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
     input.currency = program.currency;
     input.point_value = program.point_value;
 
-    for (const auto& row : tx.exec_params(kSliceLines, day)) {
+    for (const auto& row : tx.exec_params(kSliceLines, day, only_partner)) {
         const auto kind = settlement::parse_slice_kind(row[2].as<std::string>());
         if (!kind) throw SettlementIntegrityError("unknown slice kind " + row[2].as<std::string>());
         input.slices.push_back({row[0].as<std::string>(), row[1].as<std::string>(), *kind,
                                 Points(row[3].as<std::int64_t>()),
                                 Micros(row[4].as<std::int64_t>())});
     }
-    for (const auto& row : tx.exec_params(kLotLines, day)) {
+    for (const auto& row : tx.exec_params(kLotLines, day, only_partner)) {
         const auto issuer_id = row[0].as<std::string>();
         if (row[3].as<bool>()) {
             input.points_issued.push_back({issuer_id, Points(row[1].as<std::int64_t>())});
@@ -213,14 +223,16 @@ settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
             input.points_outstanding.push_back({issuer_id, Points(row[4].as<std::int64_t>())});
         }
     }
-    input.points_expired = partner_points(tx.exec_params(kBreakage, day));
+    input.points_expired = partner_points(tx.exec_params(kBreakage, day, only_partner));
     if (with_pending_expiries) {
         // netting adds up several lines of one partner, so the pending rows simply append.
-        for (auto& line : partner_points(tx.exec_params(kPendingBreakage, day))) {
+        for (auto& line : partner_points(tx.exec_params(kPendingBreakage, day, only_partner))) {
             input.points_expired.push_back(std::move(line));
         }
     }
-    input.claims = tx.exec_params1(kClaimsOfDate, day)[0].as<std::int64_t>();
+    if (only_partner == nullptr) {
+        input.claims = tx.exec_params1(kClaimsOfDate, day)[0].as<std::int64_t>();
+    }
     return input;
 }
 
@@ -370,6 +382,20 @@ SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int
     SnapshotTransaction tx(connection);
     if (auto closed = read_closed(tx, date)) return std::move(*closed);
     return compute_read(tx, date, settlement::RunStatus::provisional, true);
+}
+
+std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection,
+                                                          Date date,
+                                                          const std::string& partner_id) {
+    SnapshotTransaction tx(connection);
+    if (auto closed = read_closed(tx, date)) return closed->statement(partner_id);
+    // Every figure of a partner's statement comes from the lines that name it: its gross
+    // figures and net, its obligation cells, its informational lines, its instruction, each
+    // rounded on its own. Netting those lines alone gives the statement the whole run gives.
+    const auto program = program_in_force(tx);
+    const auto run = settlement::compute_settlement_run(gather_input(
+        tx, date, program, settlement::RunStatus::provisional, true, partner_id.c_str()));
+    return settlement::build_statement(run, partner_id);
 }
 
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {

@@ -74,6 +74,14 @@ bool date_has_ended(pqxx::transaction_base& tx, Date date, std::int64_t now_us);
 // (REPEATABLE READ), so a provisional run is consistent across its aggregates.
 SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us);
 
+// One partner's statement of `date`, as read_settlement(...).statement(partner_id) gives it,
+// without computing every other partner's: of a closed date, from the stored run; of an open
+// one, from the lines that name the partner only (a fraction of the date's rows). nullopt when
+// the partner takes no part. Same errors as read_settlement.
+std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection,
+                                                          Date date,
+                                                          const std::string& partner_id);
+
 enum class CloseOutcome { closed_now, already_closed, date_not_ended };
 struct CloseResult {
     CloseOutcome outcome;

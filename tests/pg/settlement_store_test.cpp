@@ -101,6 +101,16 @@ class SettlementStore : public ::testing::Test {
         book(partner, id, request, at_us);
     }
 
+    // read_statement (one partner's lines only, or the stored run) gives each partner exactly the
+    // statement read_settlement gives, and none to a partner without a line.
+    void expect_each_statement_read_alone(Date date) {
+        const auto read = read_settlement(*connection_, date, at(plus_days(date, 1), 1));
+        for (const char* partner_id : {"airline", "fuel", "grocer", "nobody"}) {
+            EXPECT_EQ(read_statement(*connection_, date, partner_id), read.statement(partner_id))
+                << partner_id << " on " << date_literal(date);
+        }
+    }
+
     std::int64_t count(const std::string& sql) {
         pqxx::nontransaction tx(*connection_);
         return tx.exec(sql)[0][0].as<std::int64_t>();
@@ -140,9 +150,12 @@ TEST_F(SettlementStore, ProvisionalEqualsTheLaterClosedRun) {
     ASSERT_EQ(provisional.run.participants.size(), 3u);
     EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0);
 
+    expect_each_statement_read_alone(date);
+
     const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
     EXPECT_EQ(closed.read.status(), SettlementStatus::closed);
+    expect_each_statement_read_alone(date);
     EXPECT_EQ(settlement::run_to_json_text(closed.read.run),
               settlement::run_to_json_text(as_closed(provisional.run)));
     ASSERT_EQ(closed.read.statements().size(), provisional.statements().size());
@@ -470,8 +483,10 @@ TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
     // During the breakage day, the February burn is reversed: its points go back to a lot that
     // has expired, so they are breakage of the reversal's own date; fuel's empty lot gets its
     // 400 back the same way and must not be counted again as its own expiry.
+    expect_each_statement_read_alone(breakage_day);  // pending own expiries included
     reverse("fuel", "r-1", "b-1", at(breakage_day, 8));
     reverse("fuel", "r-2", "b-2", at(breakage_day, 9));
+    expect_each_statement_read_alone(breakage_day);
 
     const auto closed = close_settlement(*connection_, breakage_day, at(day(2025, 3, 2), 1));
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
@@ -479,6 +494,7 @@ TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
     EXPECT_EQ(closed.read.run.totals.points_expired, Points(1'400));
     EXPECT_EQ(closed.read.statements().at("grocer").points_expired, Points(1'000));
     EXPECT_EQ(closed.read.statements().at("fuel").points_expired, Points(400));
+    expect_each_statement_read_alone(breakage_day);
     EXPECT_EQ(count("SELECT count(*) FROM lot_expiries WHERE claim_id IS NULL"), 1);
     EXPECT_EQ(count("SELECT points FROM lot_expiries WHERE claim_id IS NULL"), 700);
 
@@ -496,6 +512,7 @@ TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
     earn("grocer", "e-1", "M-1", 1'000, at(date, 9));  // 0.15 EUR
     earn("grocer", "e-2", "M-2", 333, at(date, 10));   // 0.04995 EUR
     earn("fuel", "e-3", "M-3", 10, at(date, 11));      // 0.0015 EUR
+    expect_each_statement_read_alone(date);  // fees rounded per partner, as in the run
     const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
     const auto& run = closed.read.run;

@@ -349,8 +349,7 @@ int command_statement(Context& context, const std::vector<std::string>& args) {
         throw UsageError("statement: --format must be json or csv, got '" + format + "'");
     }
     auto connection = context.connect();
-    const auto read = storage::read_settlement(*connection, date, storage::now_unix_micros());
-    const auto statement = read.statement(partner_id);
+    const auto statement = storage::read_statement(*connection, date, partner_id);
     if (!statement) {
         throw OperationError("partner " + partner_id + " has no statement on " +
                              parsed.positional[0] + " (unknown, or not in that run)");
