@@ -7,10 +7,11 @@
 // transaction, a fixed number of statements). A batch leaves when it is full, at once when no
 // batch is running (an idle server adds no wait), or `max_wait_ms` after its oldest claim
 // arrived; at most `max_in_flight` batches run at once, so that under load the next batch grows
-// while the running ones commit, and no two of them name the same member. If a batch fails as a whole for a reason that is not the
-// database being away (a key booked meanwhile by another process, a deadlock with a one-claim
-// reversal, claims across midnight), each of its claims is booked again on its own: the one-claim
-// path decides exactly as the batch would have, and idempotency keys make the retry safe.
+// while the running ones commit, and no two of them name the same member. If a batch fails as a
+// whole for a reason that is not the database being away (a key booked meanwhile by another
+// process, a deadlock with a one-claim reversal, claims across midnight), each of its claims is
+// booked again on its own: the one-claim path decides exactly as the batch would have, and
+// idempotency keys make the retry safe.
 #include "storage/claim_booking.hpp"
 
 #include <chrono>

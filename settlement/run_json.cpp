@@ -135,9 +135,9 @@ std::string information_to_json_text(const PartnerInformation& information) {
 
 PartnerInformation information_from_json(const json& document) {
     constexpr std::string_view where = "information";
-    require_object(document, where,
-                   {"partner_id", "own_redemptions", "points_issued", "points_expired",
-                    "points_outstanding"});
+    require_object(
+        document, where,
+        {"partner_id", "own_redemptions", "points_issued", "points_expired", "points_outstanding"});
     return PartnerInformation{text(document, where, "partner_id"),
                               Points(integer(document, where, "own_redemptions")),
                               Points(integer(document, where, "points_issued")),

@@ -78,10 +78,9 @@ std::map<std::string, PartnerStatement> build_statements(const SettlementRun& ru
         if (obligation.to != obligation.from) obligations_of[obligation.to].push_back(i);
     }
     // The run without its obligations (a copy of them all would cost ~1 s at full size).
-    SettlementRun own_lines{run.date,        run.status,      run.currency,
-                            run.point_value, run.participants, run.operator_line,
-                            {},              run.instructions, run.totals,
-                            run.information};
+    SettlementRun own_lines{run.date,         run.status,        run.currency, run.point_value,
+                            run.participants, run.operator_line, {},           run.instructions,
+                            run.totals,       run.information};
     std::map<std::string, PartnerStatement> out;
     for (const auto& participant : run.participants) {
         own_lines.obligations.clear();

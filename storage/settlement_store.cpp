@@ -65,7 +65,7 @@ constexpr const char* kStoredStatements =
     "  SELECT r.lot_id, sum(r.points) FILTER (WHERE r.claim_id IS NOT NULL) AS returned, " \
     "         count(*) FILTER (WHERE r.claim_id IS NULL) AS own "                          \
     "  FROM lot_expiries r JOIN lots d ON d.id = r.lot_id "                                \
-    "  WHERE d.expires_on = $1::date - 1 AND d.is_open GROUP BY r.lot_id"                 \
+    "  WHERE d.expires_on = $1::date - 1 AND d.is_open GROUP BY r.lot_id"                  \
     ") seen ON seen.lot_id = l.id "                                                        \
     "WHERE l.expires_on = $1::date - 1 AND l.is_open AND coalesce(seen.own, 0) = 0"
 
@@ -85,7 +85,8 @@ constexpr const char* kInsertDueExpiries =
 // statements), so `$2 IS NULL` folds away and the run's plans are those without the filter.
 constexpr const char* kPendingBreakage =
     "SELECT issuer_id, sum(points)::bigint "
-    "FROM (" DUE_EXPIRIES ") due WHERE points > 0 AND ($2::text IS NULL OR issuer_id = $2) "
+    "FROM (" DUE_EXPIRIES
+    ") due WHERE points > 0 AND ($2::text IS NULL OR issuer_id = $2) "
     "GROUP BY issuer_id";
 
 constexpr const char* kSliceLines =
@@ -311,8 +312,8 @@ std::optional<SettlementRead> read_closed(pqxx::transaction_base& tx, Date date)
         const auto derived = read.statements();
         for (const auto& stored : whole_statements) {
             if (derived.at(stored.partner_id) != stored) {
-                throw SettlementIntegrityError("stored statement of " + stored.partner_id +
-                                               " on " + day + " disagrees with the run");
+                throw SettlementIntegrityError("stored statement of " + stored.partner_id + " on " +
+                                               day + " disagrees with the run");
             }
         }
     }
@@ -360,8 +361,8 @@ StoredForm stored_form(const settlement::SettlementRun& run) {
 bool store_run(pqxx::transaction_base& tx, Date date, std::int64_t settings_version,
                const std::string& currency, const StoredForm& form) {
     const std::string day = date_literal(date);
-    const auto run = tx.exec_params1(kInsertRun, day, settings_version, currency,
-                                     form.run_text, form.run_sha256_hex);
+    const auto run = tx.exec_params1(kInsertRun, day, settings_version, currency, form.run_text,
+                                     form.run_sha256_hex);
     const auto lines = tx.exec_params1(kInsertStatements, day, form.lines);
     return run[0].as<bool>() && lines[0].as<bool>();
 }
@@ -384,9 +385,8 @@ SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int
     return compute_read(tx, date, settlement::RunStatus::provisional, true);
 }
 
-std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection,
-                                                          Date date,
-                                                          const std::string& partner_id) {
+std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection, Date date,
+                                                           const std::string& partner_id) {
     SnapshotTransaction tx(connection);
     if (auto closed = read_closed(tx, date)) return closed->statement(partner_id);
     // Every figure of a partner's statement comes from the lines that name it: its gross
@@ -460,7 +460,8 @@ std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, 
     auto input = gather_input(tx, date, program, settlement::RunStatus::closed, false);
     input.points_outstanding.clear();
     for (const auto& information : stored->run.information) {
-        input.points_outstanding.push_back({information.partner_id, information.points_outstanding});
+        input.points_outstanding.push_back(
+            {information.partner_id, information.points_outstanding});
         // A participant with no other line keeps its place, as when it was closed.
         input.partner_ids.push_back(information.partner_id);
     }

@@ -78,9 +78,8 @@ SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int
 // without computing every other partner's: of a closed date, from the stored run; of an open
 // one, from the lines that name the partner only (a fraction of the date's rows). nullopt when
 // the partner takes no part. Same errors as read_settlement.
-std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection,
-                                                          Date date,
-                                                          const std::string& partner_id);
+std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection, Date date,
+                                                           const std::string& partner_id);
 
 enum class CloseOutcome { closed_now, already_closed, date_not_ended };
 struct CloseResult {
@@ -93,7 +92,8 @@ struct CloseResult {
 // process, produce one run): re-checks settlement_runs, writes the own expiry rows of the lots
 // whose breakage belongs to `date`, computes the run with its informational lines, asserts the
 // invariants, stores the run with run_sha256 over run_to_json_text and each participant's
-// informational lines (settlement_statements), re-reads and compares, commits. A second close returns already_closed with the stored run.
+// informational lines (settlement_statements), re-reads and compares, commits. A second close
+// returns already_closed with the stored run.
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us);
 
 // Dates that have ended but are not closed, oldest first: from the earliest settlement date

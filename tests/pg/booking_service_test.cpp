@@ -162,8 +162,9 @@ TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
     for (int i = 0; i < 200; ++i) {  // until that batch waits on the row lock
         pqxx::connection watcher(db_->conninfo());
         pqxx::nontransaction watch(watcher);
-        if (watch.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND datname = current_database()")[0]
+        if (watch
+                .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")[0]
                 .as<int>() > 0) {
             break;
         }

@@ -123,7 +123,8 @@ TEST_F(LedgerCheck, CatchesASliceWhosePointsChanged) {
 
 TEST_F(LedgerCheck, CatchesAChangedStoredRun) {
     corrupt("settlement_runs", "settlement_runs_append_only",
-            "UPDATE settlement_runs SET run = jsonb_set(run::jsonb, '{totals,points_issued}', '1')::json "
+            "UPDATE settlement_runs "
+            "SET run = jsonb_set(run::jsonb, '{totals,points_issued}', '1')::json "
             "WHERE settlement_date = '2025-03-01'");
     const auto report = check();
     ASSERT_EQ(report.violations.size(), 1u) << joined(report);

@@ -240,8 +240,9 @@ class LegacyClosedDate : public SettlementStore {
   protected:
     // Stores `date` closed the old way, from its provisional run; `damage` may change the
     // statements first.
-    void close_the_old_way(Date date, const std::function<void(settlement::PartnerStatement&)>&
-                                          damage = [](settlement::PartnerStatement&) {}) {
+    void close_the_old_way(
+        Date date, const std::function<void(settlement::PartnerStatement&)>& damage =
+                       [](settlement::PartnerStatement&) {}) {
         auto run = read_settlement(*connection_, date, at(date, 20)).run;
         run.status = RunStatus::closed;
         auto statements = settlement::build_statements(run);
@@ -512,7 +513,7 @@ TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
     earn("grocer", "e-1", "M-1", 1'000, at(date, 9));  // 0.15 EUR
     earn("grocer", "e-2", "M-2", 333, at(date, 10));   // 0.04995 EUR
     earn("fuel", "e-3", "M-3", 10, at(date, 11));      // 0.0015 EUR
-    expect_each_statement_read_alone(date);  // fees rounded per partner, as in the run
+    expect_each_statement_read_alone(date);            // fees rounded per partner, as in the run
     const auto closed = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
     const auto& run = closed.read.run;

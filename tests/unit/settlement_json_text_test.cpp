@@ -53,10 +53,17 @@ TEST(JsonText, WritesWhatNlohmannDumps) {
 }
 
 TEST(JsonText, EscapesStringsAsNlohmannDoes) {
-    const std::vector<std::string> strings = {
-        "",           "plain-id_1.x", "quote\"inside", "back\\slash", "line\nbreak",
-        "tab\tand\r", std::string("nul\0byte", 8), "\x1f unit separator", "caf\xc3\xa9",
-        "\xe2\x82\xac euro", "del\x7f"};
+    const std::vector<std::string> strings = {"",
+                                              "plain-id_1.x",
+                                              "quote\"inside",
+                                              "back\\slash",
+                                              "line\nbreak",
+                                              "tab\tand\r",
+                                              std::string("nul\0byte", 8),
+                                              "\x1f unit separator",
+                                              "caf\xc3\xa9",
+                                              "\xe2\x82\xac euro",
+                                              "del\x7f"};
     for (const auto& text : strings) {
         JsonText json;
         json.begin_object().field(text, text).end_object();
