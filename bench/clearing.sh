@@ -97,28 +97,15 @@ readonly GENERATION="day=$DAY claims=$CLAIMS partners=$PARTNERS members=$MEMBERS
 redeemers=$REDEEMERS expiring=$EXPIRING seed=$SEED settings=$PG_SETTINGS"
 readonly GENERATED="$PG_DIR/generation.txt"
 
-problems=()
-
 cleanup() {
     "$PGCLUSTER" "$PG_DIR" "$PG_PORT" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-problem() {
-    problems+=("$*")
-    printf '    !! %s\n' "$*" >&2
-}
-
-figure() {  # a result line: printed now, and again in the summary at the end
-    printf '    %s\n' "$*" >&2
-    printf '%s\n' "$*" >>"$RESULTS"
-}
 
 now_ms() { date +%s%3N; }
 
 seconds() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
-
-sql() { "$PG_BIN/psql" "$COALITION_DB" -v ON_ERROR_STOP=1 -Atqc "$1"; }
 
 # timed NAME COMMAND...: runs a step of the generation and says how long it took.
 timed() {
@@ -304,11 +291,4 @@ fi
 
 # ---------------------------------------------------------------- summary
 
-step "figures ($(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))"
-cat "$RESULTS" >&2
-info "details: $WORK (run.json, close-statements.txt, check.txt)"
-if [[ ${#problems[@]} -gt 0 ]]; then
-    printf '\n%s: %d problem(s):\n' "$COALITION_SCRIPT_NAME" "${#problems[@]}" >&2
-    printf '  - %s\n' "${problems[@]}" >&2
-    exit 1
-fi
+summary "$WORK (run.json, close-statements.txt, check.txt)"

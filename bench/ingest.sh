@@ -54,8 +54,6 @@ readonly LOADGEN="$BUILD_DIR/bin/loadgen"
 readonly RESULTS="$WORK/ingest-results.txt"
 
 server_pid=""
-problems=()
-
 cleanup() {
     if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || true
@@ -65,17 +63,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-problem() {
-    problems+=("$*")
-    printf '    !! %s\n' "$*" >&2
-}
-
-figure() {  # a result line: printed now, and again in the summary at the end
-    printf '    %s\n' "$*" >&2
-    printf '%s\n' "$*" >>"$RESULTS"
-}
-
-sql() { "$PG_BIN/psql" "$COALITION_DB" -v ON_ERROR_STOP=1 -Atqc "$1"; }
 
 claims_booked() { sql "SELECT count(*) FROM claims"; }
 
@@ -347,11 +334,4 @@ figure "(e) server RSS: $((rss_before / 1024)) MB after the loads, $((rss_idle /
 
 # ---------------------------------------------------------------- summary
 
-step "figures ($(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))"
-cat "$RESULTS" >&2
-info "details: $WORK (loadgen JSON per run, pgbench.out, server.log)"
-if [[ ${#problems[@]} -gt 0 ]]; then
-    printf '\n%s: %d problem(s):\n' "$COALITION_SCRIPT_NAME" "${#problems[@]}" >&2
-    printf '  - %s\n' "${problems[@]}" >&2
-    exit 1
-fi
+summary "$WORK (loadgen JSON per run, pgbench.out, server.log)"

@@ -1,5 +1,6 @@
-# Shared by the benchmarks (sourced after scripts/lib/common.sh, which sets COALITION_ROOT, die
-# and info): the tools they use, the build tree, and a fresh private cluster with extra settings.
+# Shared by the benchmarks (sourced after scripts/lib/common.sh, which sets COALITION_ROOT, die,
+# info and step): the tools they use, the build tree, a fresh private cluster with extra
+# settings, and the figures, problems and summary every benchmark prints.
 # shellcheck shell=bash
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
@@ -25,4 +26,32 @@ fresh_cluster() {
     "$PGCLUSTER" "$dir" "$port" stop
     "$PGCLUSTER" "$dir" "$port" start
     info "settings: $settings (everything else PostgreSQL's default, fsync on)"
+}
+
+# ---- Results and problems. Each benchmark sets RESULTS, the file its figures also go to.
+problems=()
+
+problem() {  # a failed check: the figures of this run are not figures, and it exits 1
+    problems+=("$*")
+    printf '    !! %s\n' "$*" >&2
+}
+
+figure() {  # a result line: printed now, and again in the summary at the end
+    printf '    %s\n' "$*" >&2
+    printf '%s\n' "$*" >>"$RESULTS"
+}
+
+sql() { "$PG_BIN/psql" "$COALITION_DB" -v ON_ERROR_STOP=1 -Atqc "$1"; }
+
+# summary DETAILS: the machine, every figure again, where DETAILS are; exits 1 after listing the
+# problems, if there were any.
+summary() {
+    step "figures ($(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))"
+    cat "$RESULTS" >&2
+    info "details: $1"
+    if [[ ${#problems[@]} -gt 0 ]]; then
+        printf '\n%s: %d problem(s):\n' "$COALITION_SCRIPT_NAME" "${#problems[@]}" >&2
+        printf '  - %s\n' "${problems[@]}" >&2
+        exit 1
+    fi
 }
