@@ -140,6 +140,32 @@ TEST(Statement, CarriesTheNetLineObligationsInformationAndInstruction) {
                  std::logic_error);
 }
 
+// build_statements sorts the obligations out in one pass; each statement must be the one
+// build_statement picks for that partner alone, including a partner with no obligation.
+TEST(Statement, AllStatementsAreEachPartnersOwn) {
+    SettlementInput input;
+    input.date = "2026-11-21";
+    input.partner_ids = {"idle"};
+    input.slices = {{"air", "fuel", SliceKind::burn, Points(700), Micros(7'000'000)},
+                    {"fuel", "air", SliceKind::burn, Points(300), Micros(3'000'000)},
+                    {"grocer", "fuel", SliceKind::burn, Points(50), Micros(500'000)},
+                    {"grocer", "fuel", SliceKind::burn_reversal, Points(10), Micros(100'000)},
+                    {"air", "grocer", SliceKind::burn, Points(5), Micros(50'000)},
+                    {"grocer", "grocer", SliceKind::burn, Points(9), Micros(90'000)}};
+    input.fees = {{"air", Micros(12'345)}};
+    const auto run = compute_settlement_run(input);
+    const auto all = build_statements(run);
+    ASSERT_EQ(all.size(), run.participants.size());
+    for (const auto& participant : run.participants) {
+        const auto alone = build_statement(run, participant.partner_id);
+        ASSERT_TRUE(alone) << participant.partner_id;
+        EXPECT_EQ(all.at(participant.partner_id), *alone) << participant.partner_id;
+    }
+    EXPECT_TRUE(all.at("idle").obligations.empty());
+    // air->fuel, fuel->air, grocer->fuel, and fuel->grocer from the reversal: never netted.
+    EXPECT_EQ(all.at("fuel").obligations.size(), 4u);
+}
+
 TEST(Statement, JsonShape) {
     const auto statement = build_statement(sample_run(), "fuel");
     ASSERT_TRUE(statement);
