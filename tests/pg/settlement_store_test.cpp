@@ -111,6 +111,33 @@ class SettlementStore : public ::testing::Test {
         }
     }
 
+    // The run a close of `date` would store now: its provisional run, marked closed.
+    settlement::SettlementRun run_to_close(Date date) {
+        auto run = read_settlement(*connection_, date, at(date, 20)).run;
+        run.status = RunStatus::closed;
+        return run;
+    }
+    // Stores `run` as closed by hand, with no statement row yet: as a close stores it, or,
+    // `as_jsonb_rendering`, as a run closed before migration 0003 was left (jsonb's rendering
+    // of it, not the hashed text).
+    static void insert_run_row(pqxx::work& tx, Date date, const settlement::SettlementRun& run,
+                               bool as_jsonb_rendering) {
+        const auto text = settlement::run_to_json_text(run);
+        tx.exec_params(std::string("INSERT INTO settlement_runs (settlement_date, "
+                                   "settings_version, currency, run, run_sha256) "
+                                   "VALUES ($1::date, 1, 'EUR', ") +
+                           (as_jsonb_rendering ? "$2::jsonb::json" : "$2::json") +
+                           ", decode($3, 'hex'))",
+                       date_literal(date), text, crypto::sha256_hex(text));
+    }
+    static void insert_statement_row(pqxx::work& tx, Date date, const std::string& partner_id,
+                                     MinorUnits net, const std::string& document) {
+        tx.exec_params(
+            "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
+            "VALUES ($1::date, $2, $3, $4::jsonb)",
+            date_literal(date), partner_id, net.value(), document);
+    }
+
     std::int64_t count(const std::string& sql) {
         pqxx::nontransaction tx(*connection_);
         return tx.exec(sql)[0][0].as<std::int64_t>();
@@ -243,23 +270,13 @@ class LegacyClosedDate : public SettlementStore {
     void close_the_old_way(
         Date date, const std::function<void(settlement::PartnerStatement&)>& damage =
                        [](settlement::PartnerStatement&) {}) {
-        auto run = read_settlement(*connection_, date, at(date, 20)).run;
-        run.status = RunStatus::closed;
-        auto statements = settlement::build_statements(run);
-        const auto text = settlement::run_to_json_text(run);
+        const auto run = run_to_close(date);
         pqxx::work tx(*connection_);
-        // As migration 0003 left a run stored as jsonb: jsonb's rendering of it.
-        tx.exec_params(
-            "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
-            "run_sha256) VALUES ($1::date, 1, 'EUR', $2::jsonb::json, decode($3, 'hex'))",
-            date_literal(date), text, crypto::sha256_hex(text));
-        for (auto& [partner_id, statement] : statements) {
+        insert_run_row(tx, date, run, true);
+        for (auto& [partner_id, statement] : settlement::build_statements(run)) {
             damage(statement);
-            tx.exec_params(
-                "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, "
-                "statement) VALUES ($1::date, $2, $3, $4::jsonb)",
-                date_literal(date), partner_id, statement.net.value(),
-                settlement::statement_to_json_text(statement));
+            insert_statement_row(tx, date, partner_id, statement.net,
+                                 settlement::statement_to_json_text(statement));
         }
         tx.commit();
     }
@@ -302,25 +319,16 @@ TEST_F(LegacyClosedDate, AStoredStatementThatDisagreesWithItsRunIsAnIntegrityErr
 TEST_F(SettlementStore, StoredLinesThatDisagreeWithTheRunAreAnIntegrityError) {
     const Date date = day(2025, 3, 10);
     book_a_day(date);
-    const auto run = read_settlement(*connection_, date, at(date, 20)).run;
-    auto closed_run = run;
-    closed_run.status = RunStatus::closed;
-    const auto text = settlement::run_to_json_text(closed_run);
+    const auto run = run_to_close(date);
     pqxx::work tx(*connection_);
-    tx.exec_params(
-        "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, "
-        "run_sha256) VALUES ($1::date, 1, 'EUR', $2::json, decode($3, 'hex'))",
-        date_literal(date), text, crypto::sha256_hex(text));
+    insert_run_row(tx, date, run, false);
     for (std::size_t i = 0; i < run.information.size(); ++i) {
         auto information = run.information[i];
         if (information.partner_id == "grocer") {
             information.points_issued = Points(information.points_issued.value() + 1);
         }
-        tx.exec_params(
-            "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
-            "VALUES ($1::date, $2, $3, $4::jsonb)",
-            date_literal(date), information.partner_id, run.participants[i].net.value(),
-            settlement::information_to_json_text(information));
+        insert_statement_row(tx, date, information.partner_id, run.participants[i].net,
+                             settlement::information_to_json_text(information));
     }
     tx.commit();
     EXPECT_THROW(read_settlement(*connection_, date, at(plus_days(date, 1), 1)),
