@@ -218,12 +218,12 @@ figure "generation: $generation for $day_claims claims on $DAY ($day_earns earns
 
 # ---------------------------------------------------------------- the figures
 
-step "warm-up: the bare GROUP BY, then a provisional read of $DAY (the close's queries, no writes)"
+step "warm-up: the bare GROUP BY, then p0001's provisional statement of $DAY (no writes)"
 bare_group_by_ms >/dev/null
 started="$(now_ms)"
 "$CTL" statement "$DAY" "p$(printf "%0${PARTNER_ID_WIDTH}d" 1)" >"$WORK/provisional-statement.json"
 provisional_ms=$(($(now_ms) - started))
-info "provisional read (coalitionctl statement): $(seconds "$provisional_ms") s"
+info "one partner's provisional statement (coalitionctl statement): $(seconds "$provisional_ms") s"
 
 step "(a) close $DAY: coalitionctl settle"
 [[ $stat_statements == 1 ]] && sql "SELECT pg_stat_statements_reset()" >/dev/null
@@ -253,7 +253,7 @@ group_by_ms="$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)"
 info "runs: ${runs[*]} ms"
 ratio="$(awk -v a="$close_ms" -v b="$group_by_ms" 'BEGIN { printf "%.2f", a / (b > 0 ? b : 1) }')"
 figure "(b) bare GROUP BY (slices per issuer, redeemer, kind + new lots per issuer): $(seconds "$group_by_ms") s"
-figure "close / GROUP BY = ${ratio}x (target ≤ ${TARGET_RATIO}x); provisional read $(seconds "$provisional_ms") s"
+figure "close / GROUP BY = ${ratio}x (target ≤ ${TARGET_RATIO}x); one partner's provisional statement $(seconds "$provisional_ms") s"
 
 # ---------------------------------------------------------------- the run agrees with the rows
 
