@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
 
-#include <algorithm>
 #include <memory>
 #include <string_view>
 #include <unordered_set>
