@@ -33,21 +33,32 @@ struct Statement {
     const char* sql;
 };
 
-// The program in force and the settlement dates of the batch's earliest and latest claims.
-constexpr Statement kProgram{
-    "batch_program",
-    "SELECT version, point_value, issue_fee, validity_months, "
-    "       ($1::timestamptz AT TIME ZONE timezone)::date, "
-    "       ($2::timestamptz AT TIME ZONE timezone)::date "
-    "FROM program_settings ORDER BY version DESC LIMIT 1"};
-
-// Inserted in id order, so that two batches enrolling common members wait in the same order.
-constexpr Statement kEnrol{
-    "batch_enrol",
-    "INSERT INTO members (id, enrolled_by) "
-    "SELECT m.id, m.enrolled_by FROM json_to_recordset($1::json) AS m(id text, enrolled_by text) "
-    "ORDER BY m.id COLLATE \"C\" "
-    "ON CONFLICT (id) DO NOTHING RETURNING id"};
+// Opens the batch in one round trip: the program in force; the settlement dates of the batch's
+// earliest ($1) and latest ($2) claims; the earliest date's advisory lock, shared (a close of
+// that date, exclusive, waits for the batch, as for one claim); then the members of the batch's
+// new earns ($3) enrolled, inserted in id order so that two batches enrolling common members
+// wait in the same order. No member is inserted before the date's lock is held: every inserted
+// row passes a filter that reads the lock's row, so a batch never holds a new member's row while
+// it waits behind a close. The enrolled ids come back as a JSON array.
+constexpr Statement kOpen{
+    "batch_open",
+    "WITH program AS MATERIALIZED ("
+    "  SELECT version, point_value, issue_fee, validity_months, "
+    "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
+    "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date "
+    "  FROM program_settings ORDER BY version DESC LIMIT 1), "
+    "date_locked AS MATERIALIZED ("
+    "  SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("first_date") ") "
+    "  FROM program), "
+    "enrolled AS ("
+    "  INSERT INTO members (id, enrolled_by) "
+    "  SELECT m.id, m.enrolled_by FROM json_to_recordset($3::json) AS m(id text, enrolled_by text) "
+    "  WHERE (SELECT count(*) FROM date_locked) = 1 "
+    "  ORDER BY m.id COLLATE \"C\" "
+    "  ON CONFLICT (id) DO NOTHING RETURNING id) "
+    "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
+    "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled) "
+    "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
 // their keys), locked in one statement. LockRows sits above the sort: rows are locked in this
@@ -80,8 +91,7 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
 
-
-constexpr Statement kAllStatements[] = {kProgram, kEnrol, kLockMembers, kStoredClaimsAndOpenLots};
+constexpr Statement kAllStatements[] = {kOpen, kLockMembers, kStoredClaimsAndOpenLots};
 
 // libpqxx 6.4: declaring an identical definition again is a no-op, and the statement is
 // prepared on the server on its first use on each (possibly reopened) connection.
@@ -94,26 +104,10 @@ void prepare_statements(pqxx::connection& connection) {
 
 // ---- Steps 1–3: program, locks, what is stored ----------------------------------------------
 
-Program read_program(pqxx::work& tx, Batch& batch) {
-    const auto [earliest, latest] = std::minmax_element(
-        batch.inputs.begin(), batch.inputs.end(),
-        [](const BookingInput& a, const BookingInput& b) { return a.accepted_at_us < b.accepted_at_us; });
-    const auto rows = tx.exec_prepared(kProgram.name, timestamp_literal(earliest->accepted_at_us),
-                                       timestamp_literal(latest->accepted_at_us));
-    if (rows.size() != 1) throw std::logic_error("no program settings");
-    const auto& row = rows[0];
-    Program program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
-                    Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
-                    parse_date(row[4].as<std::string>())};
-    if (parse_date(row[5].as<std::string>()) != program.settlement_date) {
-        throw BatchNeedsSingleBookings("the batch spans two settlement dates");
-    }
-    return program;
-}
-
-// Enrols the member of each earn that will be stored (the first use of its key), by the partner
-// of its first such earn, as one claim at a time would; returns the members this created.
-std::set<std::string> enrol_members(pqxx::work& tx, const Batch& batch) {
+// The members of the batch's new earns as the rows kOpen enrols: the member of each earn that
+// will be stored (the first use of its key), by the partner of its first such earn, as one claim
+// at a time would.
+std::string enrolment_rows(const Batch& batch) {
     std::map<std::string, std::string> enrolled_by;
     std::set<Key> seen;
     for (const auto& input : batch.inputs) {
@@ -123,16 +117,32 @@ std::set<std::string> enrol_members(pqxx::work& tx, const Batch& batch) {
         if (input.request.type != partners::ClaimType::earn) continue;
         enrolled_by.emplace(input.request.member_id, input.partner_id);
     }
-    std::set<std::string> created;
-    if (enrolled_by.empty()) return created;
     json rows = json::array();
     for (const auto& [member, partner] : enrolled_by) {
         rows.push_back({{"id", member}, {"enrolled_by", partner}});
     }
-    for (const auto& row : tx.exec_prepared(kEnrol.name, rows.dump())) {
-        created.insert(row[0].as<std::string>());
+    return rows.dump();
+}
+
+// Runs kOpen: sets the batch's program and returns the members it enrolled.
+std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
+    const auto [earliest, latest] = std::minmax_element(
+        batch.inputs.begin(), batch.inputs.end(), [](const BookingInput& a, const BookingInput& b) {
+            return a.accepted_at_us < b.accepted_at_us;
+        });
+    const auto rows =
+        tx.exec_prepared(kOpen.name, timestamp_literal(earliest->accepted_at_us),
+                         timestamp_literal(latest->accepted_at_us), enrolment_rows(batch));
+    if (rows.size() != 1) throw std::logic_error("no program settings");
+    const auto& row = rows[0];
+    if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");
+    batch.program = Program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
+                            Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
+                            parse_date(row[4].as<std::string>())};
+    if (parse_date(row[5].as<std::string>()) != batch.program.settlement_date) {
+        throw BatchNeedsSingleBookings("the batch spans two settlement dates");
     }
-    return created;
+    return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }
 
 // Locks the member of every earn and burn and the member of every claim a reversal reverses
@@ -256,10 +266,7 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     batch.accepted_at.reserve(inputs.size());
     for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
 
-    batch.program = read_program(tx, batch);
-    // Shared with other bookings, exclusive with a close of the same date (as for one claim).
-    lock_settlement_date_shared(tx, batch.program.settlement_date);
-    const auto created = enrol_members(tx, batch);
+    const auto created = open_batch(tx, batch);
     lock_members(tx, batch, created);
     read_stored_claims_and_open_lots(tx, batch);
     read_reversal_targets(tx, batch);

@@ -26,13 +26,10 @@ constexpr const char* kDateHasEnded =
     "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "
     "FROM program_settings ORDER BY version DESC LIMIT 1";
 
-// Two-key form, so it can never collide with the migrator's one-key (bigint) advisory lock.
-// The second key is the date as a day number.
 constexpr const char* kLockDateExclusive =
-    "SELECT pg_advisory_xact_lock($1::integer, $2::date - DATE '2000-01-01')";
+    "SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
 constexpr const char* kLockDateShared =
-    "SELECT pg_advisory_xact_lock_shared($1::integer, $2::date - DATE '2000-01-01')";
-constexpr int kSettlementLockClass = 0x5e771e;
+    "SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
 
 // Waits until every transaction that is writing ledger rows right now has finished, and keeps
 // new writers out for that instant only (the lock is released when this transaction commits).
@@ -375,7 +372,7 @@ bool date_has_ended(pqxx::transaction_base& tx, Date date, std::int64_t now_us) 
 }
 
 void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date) {
-    tx.exec_params(kLockDateShared, kSettlementLockClass, date_literal(date));
+    tx.exec_params(kLockDateShared, date_literal(date));
 }
 
 SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
@@ -415,7 +412,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     }
 
     pqxx::work tx(connection);
-    tx.exec_params(kLockDateExclusive, kSettlementLockClass, date_literal(date));
+    tx.exec_params(kLockDateExclusive, date_literal(date));
     // Read committed: after the lock, this sees a run another closer committed meanwhile.
     if (auto closed = read_closed(tx, date)) {
         return CloseResult{CloseOutcome::already_closed, std::move(*closed)};

@@ -111,6 +111,11 @@ std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, 
 // Closed dates, oldest first.
 std::vector<Date> closed_dates(pqxx::transaction_base& tx);
 
+// The two keys of a settlement date's advisory lock, as SQL over a date expression: a class of
+// our own (the two-key form can never collide with the migrator's one-key lock), then the date
+// as a day number. A macro so that statements can splice it in at compile time.
+#define SETTLEMENT_DATE_LOCK_KEYS(date) "6190878, (" date ") - DATE '2000-01-01'"
+
 // For the booking path: takes the shared side of the lock close_settlement takes exclusively,
 // for the claim's settlement date, before the claim's first insert. A booking then either
 // commits before the close reads the date, or waits for the close and is refused by the

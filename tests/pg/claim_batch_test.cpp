@@ -10,6 +10,7 @@
 #include "storage/ledger_check.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
+#include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
 #include "tests/support/test_database.hpp"
@@ -18,6 +19,7 @@
 #include <pqxx/pqxx>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -336,6 +338,53 @@ TEST_F(ClaimBatch, BatchesRacingOnSharedMembersNeverDeadlock) {
     EXPECT_EQ(count_rows(*batched_, "claims"), stored.load());
     for (int m = 0; m < kMembers; ++m) EXPECT_GE(balance_of(*batched_, "M-" + std::to_string(m)), 0);
     expect_ledger_ok(*batched_);
+}
+
+// The batch's first statement takes its date's shared lock before it enrols anyone: while a
+// close of that date holds the lock, the batch waits without holding a new member's row, so
+// nothing else that enrols that member waits behind the close.
+TEST_F(ClaimBatch, ABatchWaitsForACloseOfItsDateBeforeItEnrolsAnyone) {
+    const auto earn = claim("grocer", "first", ClaimType::earn, "NEW-1", 10);
+    pqxx::connection closer(batched_db_->conninfo());
+    pqxx::work close(closer);
+    close.exec_params("SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS(
+                          "($1::timestamptz AT TIME ZONE timezone)::date") ") "
+                      "FROM program_settings ORDER BY version DESC LIMIT 1",
+                      timestamp_literal(earn.accepted_at_us));
+
+    auto booked = std::async(std::launch::async, [&] {
+        pqxx::connection connection(batched_db_->conninfo());
+        return book_claims(connection, std::vector{earn});
+    });
+    pqxx::connection observer(batched_db_->conninfo());
+    bool waiting = false;
+    for (int i = 0; i < 500 && !waiting; ++i) {
+        pqxx::nontransaction tx(observer);
+        waiting =
+            tx.exec1(
+                  "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                [0]
+                    .as<int>() == 1;
+        if (!waiting) std::this_thread::sleep_for(milliseconds(10));
+    }
+    EXPECT_TRUE(waiting) << "the batch never waited for the date's lock";
+    if (waiting) {
+        // Were NEW-1's row inserted already, this insert would wait for the batch's transaction.
+        pqxx::work other(observer);
+        other.exec("SET LOCAL lock_timeout = '500ms'");
+        EXPECT_NO_THROW(
+            other.exec("INSERT INTO members (id, enrolled_by) VALUES ('NEW-1', 'fuel')"));
+        other.abort();
+        EXPECT_EQ(booked.wait_for(milliseconds(0)), std::future_status::timeout);
+    }
+    close.commit();  // before anything can fail: the batch waits for it
+
+    const auto results = booked.get();
+    ASSERT_EQ(results.size(), 1U);
+    EXPECT_EQ(results[0].status, 201) << describe(results[0]);
+    EXPECT_EQ(count_rows(*batched_, "members"), 1);
+    EXPECT_EQ(balance_of(*batched_, "NEW-1"), 10);
 }
 
 TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
