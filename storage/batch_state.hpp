@@ -32,11 +32,17 @@ inline std::string keys_json(const std::set<Key>& keys) {
     return rows.dump();
 }
 
-// Lots and slices this batch creates get ids above every real one until the ids are drawn, so
-// that FIFO ties (same expiry and acceptance time) break as they will once stored.
+// Claims, lots and slices this batch creates get ids above every real one until the write draws
+// their ids (in the same order), so that FIFO ties (same expiry and acceptance time) break as
+// they will once stored.
 inline constexpr std::int64_t kFirstNewId = std::int64_t{1} << 62;
 
 inline bool is_new(std::int64_t id) { return id >= kFirstNewId; }
+
+// The placeholder that names the claim booked[booked] until the write draws its id.
+inline std::int64_t claim_placeholder(std::size_t booked) {
+    return kFirstNewId + static_cast<std::int64_t>(booked);
+}
 
 struct MemberState {
     Points debt{0};

@@ -1,7 +1,8 @@
 #pragma once
 // Step 5 of a group-commit batch (storage/claim_batch.cpp): what the batch decided, written by
-// one statement. Claim, lot and slice ids are drawn from their sequences first, so that rows can
-// name rows of the same batch; placeholders of the decisions become those ids.
+// one statement. That statement draws the claim, lot and slice ids from their sequences before
+// it writes, so that rows can name rows of the same batch; placeholders of the decisions become
+// those ids.
 #include "storage/batch_state.hpp"
 
 #include <pqxx/connection>
