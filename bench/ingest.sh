@@ -12,6 +12,7 @@
 #   BENCH_SERVER_PORT    coalition-server HTTPS port     (default: 18443)
 #   BENCH_DURATION_S     length of each measured load    (default: 20)
 #   BENCH_CONNECTIONS    loadgen connections             (default: 64)
+#   BENCH_HOT_CONNECTIONS connections of the second hot-member run (default: 2 x BENCH_CONNECTIONS)
 #   BENCH_MEMBERS        seeded members                  (default: 10000)
 #   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
 #   BENCH_SERVER_ENV     more server settings, "COALITION_X=1 COALITION_Y=2" (default: none)
@@ -36,6 +37,7 @@ readonly PG_PORT="${BENCH_PG_PORT:-55440}"
 readonly SERVER_PORT="${BENCH_SERVER_PORT:-18443}"
 readonly DURATION_S="${BENCH_DURATION_S:-20}"
 readonly CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+readonly HOT_CONNECTIONS="${BENCH_HOT_CONNECTIONS:-$((2 * CONNECTIONS))}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
 readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
@@ -44,7 +46,6 @@ readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
 # breakdown printed after (b). The pgbench baseline runs on the same cluster. fsync stays on.
 readonly PG_SETTINGS="${BENCH_PG_SETTINGS:-shared_buffers=2GB shared_preload_libraries=pg_stat_statements}"
 readonly MEMBER_PREFIX="B-"
-readonly HOT_PREFIX="HOT-"
 readonly EARN_HEAVY_MIX="earn=80,burn=15,reversal=5"
 readonly HOT_MIX="earn=10,burn=90"
 readonly PARTNERS=(grocer fuel airline)
@@ -289,26 +290,38 @@ figure "(c) fixed rate $half_rate/s: achieved $(printf '%.0f' "$(json_field fixe
 
 # ---------------------------------------------------------------- (d) hot member
 
-step "(d) hot member: every partner earns and burns on ${HOT_PREFIX}1"
-# A small start and a burn-heavy mix keep the balance near zero, so concurrent burns really race
-# for the last points and some must be refused.
-run_load hot-fund --connections 8 --requests 100 --mix earn=1 --members 1 \
-    --member-prefix "$HOT_PREFIX" --seed 4
-run_load hot --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$HOT_MIX" \
-    --blind-burns --members 1 --member-prefix "$HOT_PREFIX" --seed 5
-print_cpu_per_request hot
-print_statements hot
-hot_id="${HOT_PREFIX}1"
-# The member's balance two ways: what its lots hold, and what its booked claims add up to.
-# They must agree, and neither may be negative (the database refuses a negative lot anyway).
-hot_lots="$(sql "SELECT coalesce(sum(points_remaining), 0) - (SELECT debt FROM members
-                 WHERE id = '$hot_id') FROM lots WHERE member_id = '$hot_id'")"
-hot_claims="$(sql "SELECT coalesce(sum(CASE type WHEN 'earn' THEN points ELSE -points END), 0)
-                   FROM claims WHERE member_id = '$hot_id'")"
-if [[ $hot_lots != "$hot_claims" || $hot_lots -lt 0 ]]; then
-    problem "hot member: balance from lots $hot_lots, from claims $hot_claims"
-fi
-figure "(d) hot member (1 member, $CONNECTIONS connections, $HOT_MIX): $(printf '%.0f' "$(json_field hot .claims_per_s)") claims/s booked of $(printf '%.0f' "$(json_field hot .requests_per_s)") requests/s, $(json_field hot '.errors["422 insufficient_points"] // 0') burns refused 422 insufficient_points, latency ms p99 $(json_field hot .latency_ms.p99); balance $hot_lots (lots) = $hot_claims (claims), never below 0"
+# One member's claims are booked one batch after another (each batch holds the member's row
+# lock), so its rate is the batch size over the batch time, and the batch size is how many of its
+# claims are in flight: with C closed-loop connections, about C/2 (one half waits while the other
+# is booked). (d) runs at the other loads' C and at HOT_CONNECTIONS, on a fresh member each.
+hot_member_load() {  # LABEL CONNECTIONS SEED
+    local label=$1 connections=$2 seed=$3
+    local prefix="HOT${connections}-"
+    local member="${prefix}1"
+    step "($label) hot member: every partner earns and burns on $member, $connections connections"
+    # A small start and a burn-heavy mix keep the balance near zero, so concurrent burns really
+    # race for the last points and some must be refused.
+    run_load "$label-fund" --connections 8 --requests 100 --mix earn=1 --members 1 \
+        --member-prefix "$prefix" --seed "$seed"
+    run_load "$label" --connections "$connections" --duration-s "$DURATION_S" --mix "$HOT_MIX" \
+        --blind-burns --members 1 --member-prefix "$prefix" --seed $((seed + 1))
+    print_cpu_per_request "$label"
+    print_statements "$label"
+    # The member's balance two ways: what its lots hold, and what its booked claims add up to.
+    # They must agree, and neither may be negative (the database refuses a negative lot anyway).
+    local from_lots from_claims
+    from_lots="$(sql "SELECT coalesce(sum(points_remaining), 0) - (SELECT debt FROM members
+                      WHERE id = '$member') FROM lots WHERE member_id = '$member'")"
+    from_claims="$(sql "SELECT coalesce(sum(CASE type WHEN 'earn' THEN points ELSE -points END), 0)
+                        FROM claims WHERE member_id = '$member'")"
+    if [[ $from_lots != "$from_claims" || $from_lots -lt 0 ]]; then
+        problem "hot member $member: balance from lots $from_lots, from claims $from_claims"
+    fi
+    figure "($label) hot member (1 member, $connections connections, $HOT_MIX): $(printf '%.0f' "$(json_field "$label" .requests_per_s)") claims/s decided, of which $(printf '%.0f' "$(json_field "$label" .claims_per_s)") booked and $(json_field "$label" '.errors["422 insufficient_points"] // 0') burns refused 422 insufficient_points; latency ms p50 $(json_field "$label" .latency_ms.p50) p99 $(json_field "$label" .latency_ms.p99); balance $from_lots (lots) = $from_claims (claims), never below 0"
+}
+
+hot_member_load d "$CONNECTIONS" 4
+hot_member_load d2 "$HOT_CONNECTIONS" 6
 
 # ---------------------------------------------------------------- (e) RSS
 
