@@ -6,10 +6,11 @@
 // comes last (the claims of a batch were in flight together, so any order is one the partners
 // could have seen).
 //
-//   1. one program read and the shared lock on the settlement date (as one claim does);
-//   2. members of new earns are enrolled, then every member the batch touches is locked with
-//      SELECT … FOR UPDATE in id order (COLLATE "C"): two batches lock common members in the
-//      same order, so they wait for each other but never deadlock;
+//   1. one statement reads the program, takes the shared lock on the settlement date (as one
+//      claim does) and then enrols the members of new earns, in id order;
+//   2. every member the batch touches is locked with SELECT … FOR UPDATE in id order
+//      (COLLATE "C"): two batches enrol and lock common members in the same order, so they
+//      wait for each other but never deadlock;
 //   3. under those locks the idempotency keys and the open lots of all those members are read
 //      (one statement), and — if the batch has reversals — the claims they name with those
 //      claims' lots and slices (two or three statements);
@@ -18,8 +19,8 @@
 //      answer) or a conflict (409) is that claim's answer and stores nothing; its neighbours go
 //      on;
 //   5. claims, lots, lot updates, slices and debts are written by one statement of
-//      data-modifying CTEs: the rows travel as JSON array parameters expanded by
-//      json_to_recordset;
+//      data-modifying CTEs, which first draws the new rows' ids: the rows travel as JSON array
+//      parameters expanded by json_to_recordset;
 //   6. a reversal that meets an expired lot (its breakage needs the one-claim path's
 //      statements) is booked by that path, in the same transaction, after the writes; then
 //      everything commits at once.

@@ -387,6 +387,41 @@ TEST_F(ClaimBatch, ABatchWaitsForACloseOfItsDateBeforeItEnrolsAnyone) {
     EXPECT_EQ(balance_of(*batched_, "NEW-1"), 10);
 }
 
+// Sequential scans of the ledger tables made by this test's own connection so far.
+std::int64_t ledger_seq_scans(pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
+    tx.exec("SELECT pg_stat_force_next_flush()");
+    tx.exec("SELECT pg_stat_clear_snapshot()");
+    return tx
+        .exec1(
+            "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables "
+            "WHERE relname IN ('claims', 'lots', 'slices', 'members')")[0]
+        .as<std::int64_t>();
+}
+
+// On tables as small as a new database's, the planner would scan claims, lots and members whole
+// (cheaper at that size), and the connection's cached plans would keep doing so on every batch
+// as the tables grow. A batch's statements are planned with sequential scans off, so none
+// scans those tables, whatever their size when it was planned.
+TEST_F(ClaimBatch, ABatchNeverScansALedgerTableWholeEvenWhenItWasPlannedOnTinyTables) {
+    const auto seq_scans_before = ledger_seq_scans(*batched_);
+    std::vector<BookingInput> earns;
+    for (int m = 0; m < 4; ++m)
+        earns.push_back(claim("grocer", "e-" + std::to_string(m), ClaimType::earn,
+                              "M-" + std::to_string(m), 100));
+    book_claims(*batched_, earns);
+    for (int b = 0; b < 8; ++b) {  // more than the five custom plans before a generic one
+        const auto tag = std::to_string(b);
+        book_claims(
+            *batched_,
+            std::vector{claim("fuel", "b-" + tag, ClaimType::burn, "M-" + std::to_string(b % 4), 5),
+                        claim("airline", "e-" + tag + "-x", ClaimType::earn, "M-9", 10),
+                        claim("fuel", "r-" + tag, ClaimType::reversal, "", 0, "b-" + tag)});
+    }
+    EXPECT_EQ(ledger_seq_scans(*batched_), seq_scans_before);
+    EXPECT_EQ(count_rows(*batched_, "claims"), 4 + 8 * 3);
+}
+
 TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
     auto before = claim("grocer", "late", ClaimType::earn, "M-1", 10);
     auto after = claim("grocer", "early", ClaimType::earn, "M-1", 10);
