@@ -190,6 +190,8 @@ sql "INSERT INTO members (id, enrolled_by)
 
 # ---------------------------------------------------------------- (a) pgbench
 
+steal_mark
+
 step "(a) pgbench: one transaction per claim, plain SQL (-c 8 -j 2 -T $DURATION_S)"
 # The same kind of rows in a database of their own: a claim row as wide as ours, with its
 # unique key and indexes, and a balance row updated in the same transaction.
@@ -344,6 +346,8 @@ wait "$idle_pid" || idle_status=$?
 info "idle: $(tail -n 1 "$WORK/idle.out")"
 [[ $idle_status == 0 ]] || problem "idle: loadgen exit $idle_status: $(tail -n 1 "$WORK/idle.out")"
 figure "(e) server RSS: $((rss_before / 1024)) MB after the loads, $((rss_idle / 1024)) MB holding $(jq -r .opened < <(tail -n 1 "$WORK/idle.out")) idle TLS connections ($(((rss_idle - rss_before) / IDLE)) kB per connection)"
+
+figure "(machine) CPU time taken by the virtual machine's host during the figures (steal): $(steal_percent) %"
 
 # ---------------------------------------------------------------- summary
 

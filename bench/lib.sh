@@ -28,6 +28,24 @@ fresh_cluster() {
     info "settings: $settings (everything else PostgreSQL's default, fsync on)"
 }
 
+# ---- The host's share: on a virtual machine a busy host slows every figure of a run. steal_mark
+# starts the count; steal_percent prints the share of this machine's CPU time (all of /proc/stat's
+# columns) that the host took since ("steal"). Runs with much of it are not comparable.
+steal_mark() {
+    local _cpu user nice system idle iowait irq softirq steal _rest
+    read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+    steal_total0=$((user + nice + system + idle + iowait + irq + softirq + steal))
+    steal_steal0=$steal
+}
+
+steal_percent() {
+    local _cpu user nice system idle iowait irq softirq steal _rest
+    read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+    local total=$((user + nice + system + idle + iowait + irq + softirq + steal))
+    awk -v s=$((steal - steal_steal0)) -v t=$((total - steal_total0)) \
+        'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }'
+}
+
 # ---- Results and problems. Each benchmark sets RESULTS, the file its figures also go to.
 problems=()
 
