@@ -24,10 +24,6 @@ void require_object(const json& object, std::string_view where,
     json_fields::require_object<StatementFormatError>(object, where, names);
 }
 
-}  // namespace
-
-namespace {
-
 // The statement of `participant`, whose informational lines are `info` and whose obligation
 // cells (in the run's order) are `obligations`.
 PartnerStatement statement_of(const SettlementRun& run, const Participant& participant,

@@ -92,8 +92,8 @@ struct CloseResult {
 // process, produce one run): re-checks settlement_runs, writes the own expiry rows of the lots
 // whose breakage belongs to `date`, computes the run with its informational lines, asserts the
 // invariants, stores the run with run_sha256 over run_to_json_text and each participant's
-// informational lines (settlement_statements), re-reads and compares, commits. A second close
-// returns already_closed with the stored run.
+// informational lines (settlement_statements), checks in those inserts that what was stored is
+// exactly what was computed, commits. A second close returns already_closed with the stored run.
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us);
 
 // Dates that have ended but are not closed, oldest first: from the earliest settlement date
