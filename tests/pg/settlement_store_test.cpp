@@ -358,7 +358,6 @@ TEST_F(SettlementStore, ACloseWhoseRowsAreNotStoredAsComputedFailsAndStoresNothi
             << table;
         EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0) << table;
         EXPECT_EQ(count("SELECT count(*) FROM settlement_statements"), 0) << table;
-        EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 0) << table;
         pqxx::work tx(*connection_);
         tx.exec("DROP TRIGGER damage ON " + table);
         tx.exec("DROP FUNCTION damage()");
