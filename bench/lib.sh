@@ -31,17 +31,17 @@ fresh_cluster() {
 # ---- The host's share: on a virtual machine a busy host slows every figure of a run. steal_mark
 # starts the count; steal_percent prints the share of this machine's CPU time (all of /proc/stat's
 # columns) that the host took since ("steal"). Runs with much of it are not comparable.
-steal_mark() {
+cpu_ticks() {  # prints: all of /proc/stat's CPU time, then its steal part
     local _cpu user nice system idle iowait irq softirq steal _rest
     read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
-    steal_total0=$((user + nice + system + idle + iowait + irq + softirq + steal))
-    steal_steal0=$steal
+    printf '%s %s\n' $((user + nice + system + idle + iowait + irq + softirq + steal)) "$steal"
 }
 
+steal_mark() { read -r steal_total0 steal_steal0 < <(cpu_ticks); }
+
 steal_percent() {
-    local _cpu user nice system idle iowait irq softirq steal _rest
-    read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
-    local total=$((user + nice + system + idle + iowait + irq + softirq + steal))
+    local total steal
+    read -r total steal < <(cpu_ticks)
     awk -v s=$((steal - steal_steal0)) -v t=$((total - steal_total0)) \
         'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }'
 }
