@@ -291,6 +291,50 @@ TEST_F(SchemaInvariants, NoIndexOfLotsHoldsPointsRemaining) {
             .as<bool>());
 }
 
+// The identifier rules at their edges: 1..64 characters of [A-Za-z0-9._-] for an entity_id,
+// 1..128 printable ASCII characters for a webhook id (migration 0005 rewrote both checks).
+TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
+    const auto partner = [](const std::string& id) {
+        return "INSERT INTO partners (id, name) VALUES ('" + id + "', 'x')";
+    };
+    EXPECT_NO_THROW(exec(partner(std::string(64, 'p'))));
+    EXPECT_NO_THROW(exec(partner("a.B_9-z")));
+    for (const std::string& bad : {std::string(65, 'q'), std::string(), std::string("caf\xc3\xa9"),
+                                  std::string("a b"), std::string("a/b"), std::string("a\nb")}) {
+        EXPECT_THROW(exec(partner(bad)), pqxx::check_violation) << bad;
+    }
+    const auto claim = [](const std::string& webhook_id) {
+        return "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id,"
+               " points, accepted_at, settlement_date, settings_version, response_status,"
+               " response_body) VALUES ('grocer', " +
+               webhook_id + ", sha256('w'), 'earn', 'M-1', 1, now(), current_date, 1, 201, '{}')";
+    };
+    EXPECT_NO_THROW(exec(claim("'" + std::string(128, 'w') + "'")));
+    EXPECT_NO_THROW(exec(claim("'!~'")));
+    for (const std::string& bad : {"'" + std::string(129, 'v') + "'", std::string("''"),
+                                  std::string("'a b'"), std::string("E'a\\x7f'"),
+                                  std::string("'caf\xc3\xa9'")}) {
+        EXPECT_THROW(exec(claim(bad)), pqxx::check_violation) << bad;
+    }
+}
+
+// A counted repetition ({1,64}) in a regex makes PostgreSQL build one automaton state per count
+// on every match, ten times the cost of the same rule written with '+' and length(): the checks
+// that run on every booked row must not use one (migration 0005).
+TEST_F(SchemaInvariants, NoCheckOnABookedRowUsesACountedRepetition) {
+    pqxx::connection connection(db_->conninfo());
+    pqxx::nontransaction tx(connection);
+    const auto checks = tx.exec(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c' AND"
+        " (contypid = 'entity_id'::regtype OR conrelid IN ('claims'::regclass, 'lots'::regclass,"
+        " 'slices'::regclass, 'members'::regclass, 'lot_expiries'::regclass))");
+    ASSERT_GE(checks.size(), 10u);
+    for (const auto& check : checks) {
+        EXPECT_EQ(check[1].as<std::string>().find('{'), std::string::npos)
+            << check[0].as<std::string>();
+    }
+}
+
 TEST_F(SchemaInvariants, BadIdentifiersAndSecretsAreRefused) {
     EXPECT_THROW(exec("INSERT INTO partners (id, name) VALUES ('a b', 'x')"),
                  pqxx::check_violation);
