@@ -1,7 +1,7 @@
 #pragma once
 // The JSON of the lines several documents share (run, statement, stored informational lines),
 // so all of them spell the lines alike.
-#include "settlement/json_text.hpp"
+#include "core/json_text.hpp"
 #include "settlement/run.hpp"
 
 namespace coalition::settlement {

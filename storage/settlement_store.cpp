@@ -338,7 +338,7 @@ StoredForm stored_form(const settlement::SettlementRun& run) {
     StoredForm form;
     form.run_text = settlement::run_to_json_text(run);
     form.run_sha256_hex = crypto::sha256_hex(form.run_text);
-    settlement::JsonText lines;
+    JsonText lines;
     lines.begin_array();
     for (std::size_t i = 0; i < run.information.size(); ++i) {
         lines.begin_object()

@@ -1,10 +1,10 @@
-#include "settlement/json_text.hpp"
+#include "core/json_text.hpp"
 
 #include <charconv>
 
 #include <nlohmann/json.hpp>
 
-namespace coalition::settlement {
+namespace coalition {
 
 JsonText& JsonText::open(char bracket) {
     separate();
@@ -70,4 +70,4 @@ void JsonText::quoted(std::string_view text) {
     out_ += '"';
 }
 
-}  // namespace coalition::settlement
+}  // namespace coalition

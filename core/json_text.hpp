@@ -1,7 +1,8 @@
 #pragma once
-// Compact JSON text written straight into one string, for the documents a close writes at full
-// size (a run of ~1 million obligations is ~60 MB): building an nlohmann::ordered_json tree of
-// it first cost several allocations a field and most of the close's CPU.
+// Compact JSON text written straight into one string, for documents written often or at size:
+// a close's run (~1 million obligations, ~60 MB) and a batch's rows for PostgreSQL (every
+// booked claim). Building an nlohmann tree of them first cost several allocations a field: most
+// of the close's CPU, and a tenth of the server's CPU per claim under load.
 //
 // The output is byte for byte what nlohmann's dump() gives for the same ordered_json (compact,
 // no spaces), so stored hashes and documented examples do not change: strings are escaped by
@@ -11,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace coalition::settlement {
+namespace coalition {
 
 class JsonText {
   public:
@@ -44,4 +45,4 @@ class JsonText {
     bool after_key_ = false;
 };
 
-}  // namespace coalition::settlement
+}  // namespace coalition

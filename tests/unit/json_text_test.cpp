@@ -1,6 +1,6 @@
 // JsonText must write exactly what nlohmann's dump() writes for the same ordered_json: stored
 // run hashes and the documented examples depend on those bytes.
-#include "settlement/json_text.hpp"
+#include "core/json_text.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace coalition::settlement {
+namespace coalition {
 namespace {
 
 using nlohmann::ordered_json;
@@ -78,4 +78,4 @@ TEST(JsonText, RefusesInvalidUtf8LikeNlohmann) {
 }
 
 }  // namespace
-}  // namespace coalition::settlement
+}  // namespace coalition
