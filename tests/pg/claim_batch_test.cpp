@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <memory>
@@ -54,6 +55,24 @@ BookingInput claim(const std::string& partner, const std::string& id, ClaimType 
     input.request_sha256 = crypto::sha256(partner + "|" + id + "|" + member + "|" +
                                           std::to_string(points) + "|" + reverses + body_salt);
     input.accepted_at_us = noon_today_us();
+    return input;
+}
+
+// Adds, by `roll`, the optional fields a partner may send (stored as sent, not used by the
+// ledger): a reference with characters JSON must escape, or none, the time of the purchase, and
+// for an earn the purchase amount. They are part of the request hash, as on the wire.
+BookingInput with_optional_fields(BookingInput input, std::uint64_t roll) {
+    static const std::vector<std::string> kReferences = {
+        "till 7", "", "say \"hi\" \\ back", "caf\u00e9 \u2615 \U0001F355", "a/b{}[],:"};
+    if (roll % 3 != 0) input.request.reference = kReferences[(roll / 3) % kReferences.size()];
+    if (roll % 4 == 0) input.request.occurred_at = "2026-11-22T09:30:00.25Z";
+    if (roll % 5 == 0 && input.request.type == ClaimType::earn) {
+        input.request.purchase = partners::Purchase{1234 + static_cast<std::int64_t>(roll % 1000), "EUR"};
+    }
+    input.request_sha256 = crypto::sha256(crypto::hex(input.request_sha256) + "|" +
+                                          input.request.reference.value_or("-") + "|" +
+                                          input.request.occurred_at.value_or("-") + "|" +
+                                          (input.request.purchase ? "p" : "-"));
     return input;
 }
 
@@ -96,6 +115,64 @@ std::int64_t balance_of(pqxx::connection& connection, const std::string& member)
                            "  (SELECT debt FROM members WHERE id = $1)",
                            member)[0]
         .as<std::int64_t>();
+}
+
+// Every stored claim, lot, slice and member as one line of text, sorted, with each id replaced by
+// the key of what it names (a claim by partner and webhook-id, a lot by its claim and the lot it
+// was reissued from, a slice by its claim and lot): two ledgers that stored the same rows give
+// the same lines, whatever ids their sequences drew.
+std::vector<std::string> ledger_rows(pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
+    std::vector<std::string> rows;
+    for (const auto& row : tx.exec(
+             "WITH RECURSIVE claim_key AS ("
+             "  SELECT id, partner_id || ':' || webhook_id AS key FROM claims), "
+             "lot_key(id, key) AS ("
+             "  SELECT l.id, c.key FROM lots l JOIN claim_key c ON c.id = l.claim_id "
+             "  WHERE l.reissued_from_lot_id IS NULL "
+             "  UNION ALL "
+             "  SELECT l.id, c.key || '<' || k.key FROM lots l JOIN claim_key c ON c.id = l.claim_id "
+             "  JOIN lot_key k ON k.id = l.reissued_from_lot_id), "
+             "slice_key AS ("
+             "  SELECT s.id, c.key || '@' || k.key AS key FROM slices s "
+             "  JOIN claim_key c ON c.id = s.claim_id JOIN lot_key k ON k.id = s.lot_id) "
+             "SELECT 'claim ' || ROW(c.partner_id, c.webhook_id, c.request_sha256, c.type, c.member_id, "
+             "  c.points, r.key, c.reverses_type, c.accepted_at, c.settlement_date, "
+             "  c.settings_version, c.occurred_at, c.reference, c.purchase_amount_minor, "
+             "  c.response_status, c.response_body)::text "
+             "FROM claims c LEFT JOIN claim_key r ON r.id = c.reverses_claim_id "
+             "UNION ALL "
+             "SELECT 'lot ' || ROW(k.key, l.member_id, l.issuer_id, l.points_issued, l.debt_repaid, "
+             "  l.points_remaining, l.fee_micros, l.accepted_at, l.settlement_date, l.expires_on, "
+             "  rb.key)::text "
+             "FROM lots l JOIN lot_key k ON k.id = l.id "
+             "LEFT JOIN claim_key rb ON rb.id = l.reversed_by_claim_id "
+             "UNION ALL "
+             "SELECT 'slice ' || ROW(k.key, s.kind, rs.key, s.issuer_id, s.redeemer_id, s.points, "
+             "  s.point_value, s.amount_micros, s.settlement_date)::text "
+             "FROM slices s JOIN slice_key k ON k.id = s.id "
+             "LEFT JOIN slice_key rs ON rs.id = s.reverses_slice_id "
+             "UNION ALL "
+             "SELECT 'member ' || ROW(id, enrolled_by, debt)::text FROM members "
+             "ORDER BY 1")) {
+        rows.push_back(row[0].as<std::string>());
+    }
+    return rows;
+}
+
+// Expects both ledgers to hold the same rows; names the first that differs.
+void expect_same_ledger(pqxx::connection& batched, pqxx::connection& single) {
+    const auto ours = ledger_rows(batched);
+    const auto theirs = ledger_rows(single);
+    EXPECT_FALSE(ours.empty());
+    EXPECT_EQ(ours.size(), theirs.size());
+    const auto differ = std::mismatch(ours.begin(), ours.end(), theirs.begin(), theirs.end());
+    if (differ.first != ours.end() || differ.second != theirs.end()) {
+        ADD_FAILURE() << "first difference:\n  batch:      "
+                      << (differ.first != ours.end() ? *differ.first : "(none)")
+                      << "\n  one by one: "
+                      << (differ.second != theirs.end() ? *differ.second : "(none)");
+    }
 }
 
 void expect_ledger_ok(pqxx::connection& connection) {
@@ -192,9 +269,13 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
             const std::string member = "M-" + std::to_string(random() % 6);
             const std::string id = "c-" + std::to_string(b) + "-" + std::to_string(i);
             if (roll < 45) {
-                batch.push_back(claim(partner, id, ClaimType::earn, member, 1 + static_cast<std::int64_t>(random() % 300)));
+                batch.push_back(with_optional_fields(
+                    claim(partner, id, ClaimType::earn, member, 1 + static_cast<std::int64_t>(random() % 300)),
+                    random()));
             } else if (roll < 80) {
-                batch.push_back(claim(partner, id, ClaimType::burn, member, 1 + static_cast<std::int64_t>(random() % 400)));
+                batch.push_back(with_optional_fields(
+                    claim(partner, id, ClaimType::burn, member, 1 + static_cast<std::int64_t>(random() % 400)),
+                    random()));
             } else if (roll < 92 && !booked.empty()) {
                 // Half of the time a claim of this very batch, when it has one.
                 const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;
@@ -236,10 +317,13 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
     EXPECT_GT(in_batch_reversals, 10);
     EXPECT_GT(count("SELECT count(*) FROM lots WHERE reissued_from_lot_id IS NOT NULL"), 0);
     EXPECT_GT(count("SELECT count(*) FROM lots WHERE debt_repaid > 0"), 0);
+    EXPECT_GT(count("SELECT count(*) FROM claims WHERE reference LIKE '%\"%'"), 5);
+    EXPECT_GT(count("SELECT count(*) FROM claims WHERE purchase_amount_minor IS NOT NULL"), 5);
     for (int m = 0; m < 6; ++m) {
         const auto member = "M-" + std::to_string(m);
         EXPECT_EQ(balance_of(*batched_, member), balance_of(*single_, member)) << member;
     }
+    expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }
 
