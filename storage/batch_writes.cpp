@@ -162,8 +162,9 @@ std::string claim_rows(const Batch& batch, const Placeholders& ids) {
             .field("points", claim.points.value());
         nullable(rows, "reverses_claim_id",
                  claim.reverses ? std::optional(ids.claim(*claim.reverses)) : std::nullopt);
-        nullable(rows, "reverses_type",
-                 claim.reverses ? std::optional<std::string_view>(claim.reverses_type) : std::nullopt);
+        nullable(
+            rows, "reverses_type",
+            claim.reverses ? std::optional<std::string_view>(claim.reverses_type) : std::nullopt);
         rows.field("accepted_at", batch.accepted_at[claim.input])
             .field("settlement_date", settlement_date)
             .field("settings_version", batch.program.version);
@@ -191,8 +192,9 @@ std::string lot_rows(const Batch& batch, const Placeholders& ids) {
             .field("member_id", created.member_id)
             .field("issuer_id", lot->issuer)
             .field("claim_id", ids.claim(created.claim));
-        nullable(rows, "reissued_from_lot_id",
-                 created.reissued_from ? std::optional(ids.lot(*created.reissued_from)) : std::nullopt);
+        nullable(
+            rows, "reissued_from_lot_id",
+            created.reissued_from ? std::optional(ids.lot(*created.reissued_from)) : std::nullopt);
         rows.field("points_issued", lot->issued.value())
             .field("debt_repaid", lot->debt_repaid.value())
             .field("points_remaining", lot->remaining.value())
@@ -200,8 +202,9 @@ std::string lot_rows(const Batch& batch, const Placeholders& ids) {
             .field("accepted_at", batch.accepted_at[claim_input])
             .field("settlement_date", settlement_date)
             .field("expires_on", date_literal(lot->expires_on));
-        nullable(rows, "reversed_by_claim_id",
-                 created.reversed_by ? std::optional(ids.claim(*created.reversed_by)) : std::nullopt);
+        nullable(
+            rows, "reversed_by_claim_id",
+            created.reversed_by ? std::optional(ids.claim(*created.reversed_by)) : std::nullopt);
         rows.end_object();
     }
     return rows.end_array().take();
@@ -269,13 +272,12 @@ void write_decisions(pqxx::work& tx, const Batch& batch) {
     if (batch.booked.empty()) return;
     const Placeholders ids(batch);
     const auto [debts, debts_changed] = debt_rows(batch);
-    const auto written =
-        tx.exec_prepared(kWrite, claim_rows(batch, ids), lot_rows(batch, ids),
-                         lot_update_rows(batch, ids), slice_rows(batch, ids), debts,
-                         static_cast<int>(ids.claims), static_cast<int>(ids.lots),
-                         static_cast<int>(ids.slices), kFirstNewId);
-    const std::size_t sent[] = {batch.booked.size(), batch.new_lots.size(), batch.lot_changes.size(),
-                                batch.slices.size(), debts_changed};
+    const auto written = tx.exec_prepared(
+        kWrite, claim_rows(batch, ids), lot_rows(batch, ids), lot_update_rows(batch, ids),
+        slice_rows(batch, ids), debts, static_cast<int>(ids.claims), static_cast<int>(ids.lots),
+        static_cast<int>(ids.slices), kFirstNewId);
+    const std::size_t sent[] = {batch.booked.size(), batch.new_lots.size(),
+                                batch.lot_changes.size(), batch.slices.size(), debts_changed};
     for (std::size_t part = 0; part < std::size(sent); ++part) {
         if (written.at(0)[static_cast<int>(part)].as<std::size_t>() != sent[part]) {
             // Only the lot updates can fall short (their guard): a lot changed under the lock.

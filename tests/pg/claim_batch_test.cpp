@@ -67,12 +67,12 @@ BookingInput with_optional_fields(BookingInput input, std::uint64_t roll) {
     if (roll % 3 != 0) input.request.reference = kReferences[(roll / 3) % kReferences.size()];
     if (roll % 4 == 0) input.request.occurred_at = "2026-11-22T09:30:00.25Z";
     if (roll % 5 == 0 && input.request.type == ClaimType::earn) {
-        input.request.purchase = partners::Purchase{1234 + static_cast<std::int64_t>(roll % 1000), "EUR"};
+        input.request.purchase =
+            partners::Purchase{1234 + static_cast<std::int64_t>(roll % 1000), "EUR"};
     }
-    input.request_sha256 = crypto::sha256(crypto::hex(input.request_sha256) + "|" +
-                                          input.request.reference.value_or("-") + "|" +
-                                          input.request.occurred_at.value_or("-") + "|" +
-                                          (input.request.purchase ? "p" : "-"));
+    input.request_sha256 = crypto::sha256(
+        crypto::hex(input.request_sha256) + "|" + input.request.reference.value_or("-") + "|" +
+        input.request.occurred_at.value_or("-") + "|" + (input.request.purchase ? "p" : "-"));
     return input;
 }
 
@@ -131,20 +131,21 @@ std::vector<std::string> ledger_rows(pqxx::connection& connection) {
              "  SELECT l.id, c.key FROM lots l JOIN claim_key c ON c.id = l.claim_id "
              "  WHERE l.reissued_from_lot_id IS NULL "
              "  UNION ALL "
-             "  SELECT l.id, c.key || '<' || k.key FROM lots l JOIN claim_key c ON c.id = l.claim_id "
+             "  SELECT l.id, c.key || '<' || k.key FROM lots l "
+             "  JOIN claim_key c ON c.id = l.claim_id "
              "  JOIN lot_key k ON k.id = l.reissued_from_lot_id), "
              "slice_key AS ("
              "  SELECT s.id, c.key || '@' || k.key AS key FROM slices s "
              "  JOIN claim_key c ON c.id = s.claim_id JOIN lot_key k ON k.id = s.lot_id) "
-             "SELECT 'claim ' || ROW(c.partner_id, c.webhook_id, c.request_sha256, c.type, c.member_id, "
-             "  c.points, r.key, c.reverses_type, c.accepted_at, c.settlement_date, "
+             "SELECT 'claim ' || ROW(c.partner_id, c.webhook_id, c.request_sha256, c.type, "
+             "  c.member_id, c.points, r.key, c.reverses_type, c.accepted_at, c.settlement_date, "
              "  c.settings_version, c.occurred_at, c.reference, c.purchase_amount_minor, "
              "  c.response_status, c.response_body)::text "
              "FROM claims c LEFT JOIN claim_key r ON r.id = c.reverses_claim_id "
              "UNION ALL "
-             "SELECT 'lot ' || ROW(k.key, l.member_id, l.issuer_id, l.points_issued, l.debt_repaid, "
-             "  l.points_remaining, l.fee_micros, l.accepted_at, l.settlement_date, l.expires_on, "
-             "  rb.key)::text "
+             "SELECT 'lot ' || ROW(k.key, l.member_id, l.issuer_id, l.points_issued, "
+             "  l.debt_repaid, l.points_remaining, l.fee_micros, l.accepted_at, l.settlement_date, "
+             "  l.expires_on, rb.key)::text "
              "FROM lots l JOIN lot_key k ON k.id = l.id "
              "LEFT JOIN claim_key rb ON rb.id = l.reversed_by_claim_id "
              "UNION ALL "
@@ -269,13 +270,15 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
             const std::string member = "M-" + std::to_string(random() % 6);
             const std::string id = "c-" + std::to_string(b) + "-" + std::to_string(i);
             if (roll < 45) {
-                batch.push_back(with_optional_fields(
-                    claim(partner, id, ClaimType::earn, member, 1 + static_cast<std::int64_t>(random() % 300)),
-                    random()));
+                batch.push_back(
+                    with_optional_fields(claim(partner, id, ClaimType::earn, member,
+                                               1 + static_cast<std::int64_t>(random() % 300)),
+                                         random()));
             } else if (roll < 80) {
-                batch.push_back(with_optional_fields(
-                    claim(partner, id, ClaimType::burn, member, 1 + static_cast<std::int64_t>(random() % 400)),
-                    random()));
+                batch.push_back(
+                    with_optional_fields(claim(partner, id, ClaimType::burn, member,
+                                               1 + static_cast<std::int64_t>(random() % 400)),
+                                         random()));
             } else if (roll < 92 && !booked.empty()) {
                 // Half of the time a claim of this very batch, when it has one.
                 const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;

@@ -300,7 +300,7 @@ TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     EXPECT_NO_THROW(exec(partner(std::string(64, 'p'))));
     EXPECT_NO_THROW(exec(partner("a.B_9-z")));
     for (const std::string& bad : {std::string(65, 'q'), std::string(), std::string("caf\xc3\xa9"),
-                                  std::string("a b"), std::string("a/b"), std::string("a\nb")}) {
+                                   std::string("a b"), std::string("a/b"), std::string("a\nb")}) {
         EXPECT_THROW(exec(partner(bad)), pqxx::check_violation) << bad;
     }
     const auto claim = [](const std::string& webhook_id) {
@@ -311,9 +311,9 @@ TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     };
     EXPECT_NO_THROW(exec(claim("'" + std::string(128, 'w') + "'")));
     EXPECT_NO_THROW(exec(claim("'!~'")));
-    for (const std::string& bad : {"'" + std::string(129, 'v') + "'", std::string("''"),
-                                  std::string("'a b'"), std::string("E'a\\x7f'"),
-                                  std::string("'caf\xc3\xa9'")}) {
+    for (const std::string& bad :
+         {"'" + std::string(129, 'v') + "'", std::string("''"), std::string("'a b'"),
+          std::string("E'a\\x7f'"), std::string("'caf\xc3\xa9'")}) {
         EXPECT_THROW(exec(claim(bad)), pqxx::check_violation) << bad;
     }
 }
