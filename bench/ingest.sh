@@ -110,15 +110,18 @@ json_field() { jq -r "$2" "$WORK/$1.json"; }
 # CPU seconds (user + system) used so far by the server and by the cluster's live processes:
 # "SERVER POSTGRES". Where a load's CPU goes says what limits it on a machine this small.
 cpu_seconds() {
-    local hz postmaster pids
+    local hz postmaster pid
     hz="$(getconf CLK_TCK)"
     postmaster="$(head -n 1 "$PG_DIR/data/postmaster.pid")"
-    pids="$(pgrep -P "$postmaster" | tr '\n' ' ')"
-    awk -v hz="$hz" -v server="/proc/$server_pid/stat" '
-        FILENAME == server { s += $14 + $15; next }
+    # A backend or an autovacuum worker may exit between pgrep and the read: skip what is gone
+    # (awk given a file that vanished fails the whole benchmark).
+    {
+        cat "/proc/$server_pid/stat"
+        for pid in $(pgrep -P "$postmaster"); do cat "/proc/$pid/stat" 2>/dev/null || true; done
+    } | awk -v hz="$hz" '
+        NR == 1 { s = $14 + $15; next }
         { p += $14 + $15 }
-        END { printf "%.2f %.2f\n", s / hz, p / hz }' \
-        "/proc/$server_pid/stat" $(printf '/proc/%s/stat ' $pids) 2>/dev/null
+        END { printf "%.2f %.2f\n", s / hz, p / hz }'
 }
 
 # Where a load's CPU went, per request: on a machine this small, that says what limits it.
