@@ -17,6 +17,7 @@
 #   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
 #   BENCH_SERVER_ENV     more server settings, "COALITION_X=1 COALITION_Y=2" (default: none)
 #   BENCH_PG_SETTINGS    postgresql.conf settings, "key=value ..." (default: see PG_SETTINGS)
+#   BENCH_HISTORY_S      earn-only load before the figures, to give members open lots (default: 0)
 #
 # Steps: Release build → fresh cluster in var/bench-pg → migrate, 3 partners, seeded members →
 # (a) pgbench baseline → server → warm-up → (b) closed loop → (c) fixed rate at half of (b) →
@@ -41,6 +42,10 @@ readonly HOT_CONNECTIONS="${BENCH_HOT_CONNECTIONS:-$((2 * CONNECTIONS))}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
 readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
+# Members are new in a default run, with a few open lots each; every batch reads all open lots of
+# its members, so a member's history costs every claim on it (docs/performance.md, "Members with
+# many open lots"). BENCH_HISTORY_S seconds of earns before the figures give them more.
+readonly HISTORY_S="${BENCH_HISTORY_S:-0}"
 # shared_buffers: the benchmark's tables outgrow PostgreSQL's 128 MB default within a run; a
 # database server would give it a quarter of its memory. pg_stat_statements: the per-statement
 # breakdown printed after (b). The pgbench baseline runs on the same cluster. fsync stays on.
@@ -269,6 +274,13 @@ info "server pid $server_pid, RSS $(rss_kb) kB"
 step "warm-up (5 s closed loop, not a figure)"
 run_load warmup --connections "$CONNECTIONS" --duration-s 5 --mix "$EARN_HEAVY_MIX" \
     --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 1
+if ((HISTORY_S > 0)); then
+    step "history: $HISTORY_S s of earns only, so that members hold more open lots (not a figure)"
+    run_load history --connections "$CONNECTIONS" --duration-s "$HISTORY_S" --mix earn=1 \
+        --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 7
+    sql "VACUUM lots" >/dev/null
+    figure "(history) open lots per member before the figures: $(sql "SELECT round(count(*)::numeric / $MEMBERS, 1) FROM lots WHERE is_open AND member_id LIKE '$MEMBER_PREFIX%'")"
+fi
 # Statistics, as a database that has been running has them. The tables were empty when the
 # warm-up began, and a plan made for an empty table (scan it whole) would otherwise serve the
 # whole benchmark, until autovacuum's next pass (up to a minute) analyses the grown tables.
