@@ -294,15 +294,21 @@ TEST_F(SchemaInvariants, NoIndexOfLotsHoldsPointsRemaining) {
 // The identifier rules at their edges: 1..64 characters of [A-Za-z0-9._-] for an entity_id,
 // 1..128 printable ASCII characters for a webhook id (migration 0005 rewrote both checks).
 TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
+    pqxx::connection reader(db_->conninfo());
+    const auto rows = [&reader](const std::string& table) {
+        return count(reader, "SELECT count(*) FROM " + table);
+    };
     const auto partner = [](const std::string& id) {
         return "INSERT INTO partners (id, name) VALUES ('" + id + "', 'x')";
     };
     EXPECT_NO_THROW(exec(partner(std::string(64, 'p'))));
     EXPECT_NO_THROW(exec(partner("a.B_9-z")));
+    const auto partners_stored = rows("partners");
     for (const std::string& bad : {std::string(65, 'q'), std::string(), std::string("caf\xc3\xa9"),
                                    std::string("a b"), std::string("a/b"), std::string("a\nb")}) {
         EXPECT_THROW(exec(partner(bad)), pqxx::check_violation) << bad;
     }
+    EXPECT_EQ(rows("partners"), partners_stored);
     const auto claim = [](const std::string& webhook_id) {
         return "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id,"
                " points, accepted_at, settlement_date, settings_version, response_status,"
@@ -311,11 +317,13 @@ TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     };
     EXPECT_NO_THROW(exec(claim("'" + std::string(128, 'w') + "'")));
     EXPECT_NO_THROW(exec(claim("'!~'")));
+    const auto claims_stored = rows("claims");
     for (const std::string& bad :
          {"'" + std::string(129, 'v') + "'", std::string("''"), std::string("'a b'"),
           std::string("E'a\\x7f'"), std::string("'caf\xc3\xa9'")}) {
         EXPECT_THROW(exec(claim(bad)), pqxx::check_violation) << bad;
     }
+    EXPECT_EQ(rows("claims"), claims_stored);
 }
 
 // A counted repetition ({1,64}) in a regex makes PostgreSQL build one automaton state per count
