@@ -343,6 +343,40 @@ TEST_F(SchemaInvariants, NoCheckOnABookedRowUsesACountedRepetition) {
     }
 }
 
+// "Reversed at most once" holds for claims, lots and slices through unique indexes over the rows
+// that name a reversal only: the NULLs every other row holds there never conflict, and indexing
+// them cost each booked row an index insertion (migration 0006).
+TEST_F(SchemaInvariants, ReversedAtMostOnceIndexesOnlyTheRowsThatReverse) {
+    pqxx::connection connection(db_->conninfo());
+    {
+        pqxx::nontransaction tx(connection);
+        for (const auto& [table, column] : {std::pair{"claims", "reverses_claim_id"},
+                                            std::pair{"lots", "reversed_by_claim_id"},
+                                            std::pair{"slices", "reverses_slice_id"}}) {
+            // Every index on exactly that column: one, unique, over the rows where it is set.
+            const auto indexes = tx.exec_params(
+                "SELECT i.indisunique, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+                "WHERE i.indrelid = $1::regclass AND i.indnatts = 1 AND i.indkey[0] = "
+                "(SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)",
+                table, column);
+            ASSERT_EQ(indexes.size(), 1u) << table;
+            EXPECT_TRUE(indexes[0][0].as<bool>()) << table;
+            EXPECT_EQ(indexes[0][1].c_str(), std::string("(") + column + " IS NOT NULL)") << table;
+        }
+    }
+    const auto reversal = [](const std::string& webhook_id) {
+        return "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id,"
+               " points, reverses_claim_id, reverses_type, accepted_at, settlement_date,"
+               " settings_version, response_status, response_body) SELECT 'grocer', '" +
+               webhook_id +
+               "', sha256('r'), 'reversal', 'M-1', 100, id, 'earn', now(), current_date, 1, 201,"
+               " '{}' FROM claims WHERE partner_id = 'grocer' AND webhook_id = 'c-1';";
+    };
+    // Two reversals of one claim in one transaction: refused, and neither is stored.
+    EXPECT_THROW(exec(reversal("rev-1") + reversal("rev-2")), pqxx::unique_violation);
+    EXPECT_EQ(count(connection, "SELECT count(*) FROM claims WHERE type = 'reversal'"), 0);
+}
+
 TEST_F(SchemaInvariants, BadIdentifiersAndSecretsAreRefused) {
     EXPECT_THROW(exec("INSERT INTO partners (id, name) VALUES ('a b', 'x')"),
                  pqxx::check_violation);
