@@ -11,8 +11,10 @@
 #   BENCH_PG_PORT        private PostgreSQL port         (default: 55440)
 #   BENCH_SERVER_PORT    coalition-server HTTPS port     (default: 18443)
 #   BENCH_DURATION_S     length of each measured load    (default: 20)
-#   BENCH_CONNECTIONS    loadgen connections             (default: 64)
-#   BENCH_HOT_CONNECTIONS connections of the second hot-member run (default: 2 x BENCH_CONNECTIONS)
+#   BENCH_CONNECTIONS    loadgen connections of (b), one run each; the first also serves the
+#                        warm-up and (d)                 (default: "64 256 1024")
+#   BENCH_HOT_CONNECTIONS connections of the second hot-member run (default: 2 x the first above)
+#   BENCH_PGBENCH_CLIENTS pgbench clients of (a), one run each (default: "8 16 32 64")
 #   BENCH_MEMBERS        seeded members                  (default: 10000)
 #   BENCH_IDLE           idle TLS connections for RSS    (default: 1000)
 #   BENCH_SERVER_ENV     more server settings, "COALITION_X=1 COALITION_Y=2" (default: none)
@@ -20,8 +22,9 @@
 #   BENCH_HISTORY_S      earn-only load before the figures, to give members open lots (default: 0)
 #
 # Steps: Release build → fresh cluster in var/bench-pg → migrate, 3 partners, seeded members →
-# (a) pgbench baseline → server → warm-up → (b) closed loop → (c) fixed rate at half of (b) →
-# (d) hot member → (e) RSS with idle TLS connections. After each load: 2xx answers = claims booked,
+# (a) pgbench baseline at each client count, the best kept → server → warm-up → (b) closed loop
+# at each connection count, the best kept → (c) fixed rate at half of (b) → (d) hot member →
+# (e) RSS with idle TLS connections. After each load: 2xx answers = claims booked,
 # and `coalitionctl check`. The cluster is stopped on exit (kept on disk for a post-mortem).
 set -eEuo pipefail
 COALITION_SCRIPT_NAME="bench/ingest.sh"
@@ -37,7 +40,16 @@ readonly WORK="$COALITION_ROOT/var/bench"
 readonly PG_PORT="${BENCH_PG_PORT:-55440}"
 readonly SERVER_PORT="${BENCH_SERVER_PORT:-18443}"
 readonly DURATION_S="${BENCH_DURATION_S:-20}"
-readonly CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+# Both sides are measured at their best: the baseline at each pgbench client count, our server at
+# each connection count, and each figure is the highest rate. A closed loop with C connections has
+# at most C claims in flight, so its rate is C over the latency: too few connections leave the
+# machine idle between batches and measure the load generator, not the maximum (64 connections
+# used 1.4 of the 2 cores; see docs/performance.md, "How many connections").
+read -r -a CONNECTION_COUNTS <<<"${BENCH_CONNECTIONS:-64 256 1024}"
+read -r -a PGBENCH_CLIENTS <<<"${BENCH_PGBENCH_CLIENTS:-8 16 32 64}"
+((${#CONNECTION_COUNTS[@]} > 0)) || { echo "BENCH_CONNECTIONS is empty" >&2; exit 2; }
+((${#PGBENCH_CLIENTS[@]} > 0)) || { echo "BENCH_PGBENCH_CLIENTS is empty" >&2; exit 2; }
+readonly CONNECTIONS="${CONNECTION_COUNTS[0]}"
 readonly HOT_CONNECTIONS="${BENCH_HOT_CONNECTIONS:-$((2 * CONNECTIONS))}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
@@ -200,7 +212,7 @@ sql "INSERT INTO members (id, enrolled_by)
 
 steal_mark
 
-step "(a) pgbench: one transaction per claim, plain SQL (-c 8 -j 2 -T $DURATION_S)"
+step "(a) pgbench: one transaction per claim, plain SQL (-c ${PGBENCH_CLIENTS[*]} -j 2 -T $DURATION_S)"
 # The same kind of rows in a database of their own: a claim row as wide as ours, with its
 # unique key and indexes, and a balance row updated in the same transaction.
 "$PG_BIN/psql" "$BASELINE_DB" -v ON_ERROR_STOP=1 -q <<SQL
@@ -242,11 +254,21 @@ FROM (SELECT gen_random_uuid()::text AS id) AS fresh;
 UPDATE members SET balance = balance + :points WHERE id = '$MEMBER_PREFIX' || :member;
 END;
 SQL
-"$PG_BIN/pgbench" -n -c 8 -j 2 -T "$DURATION_S" -f "$WORK/pgbench-claim.sql" "$BASELINE_DB" \
-    >"$WORK/pgbench.out" 2>&1 || { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
-baseline_tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.out" | tail -n 1)"
-[[ -n $baseline_tps ]] || { cat "$WORK/pgbench.out" >&2; die "no tps in pgbench's output"; }
-figure "(a) pgbench baseline, 1 transaction per claim (-c 8 -j 2): $(printf '%.0f' "$baseline_tps") claims/s"
+baseline_tps=0
+baseline_clients=""
+for clients in "${PGBENCH_CLIENTS[@]}"; do
+    out="$WORK/pgbench-c$clients.out"
+    "$PG_BIN/pgbench" -n -c "$clients" -j 2 -T "$DURATION_S" -f "$WORK/pgbench-claim.sql" \
+        "$BASELINE_DB" >"$out" 2>&1 || { cat "$out" >&2; die "pgbench -c $clients failed"; }
+    tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | tail -n 1)"
+    [[ -n $tps ]] || { cat "$out" >&2; die "no tps in pgbench's output"; }
+    info "pgbench -c $clients: $(printf '%.0f' "$tps") claims/s, latency $(sed -n 's/^latency average = //p' "$out")"
+    if awk -v a="$tps" -v b="$baseline_tps" 'BEGIN { exit !(a > b) }'; then
+        baseline_tps="$tps"
+        baseline_clients="$clients"
+    fi
+done
+figure "(a) pgbench baseline, 1 transaction per claim, best of -c ${PGBENCH_CLIENTS[*]}: $(printf '%.0f' "$baseline_tps") claims/s (-c $baseline_clients -j 2)"
 
 # ---------------------------------------------------------------- the server
 
@@ -288,20 +310,31 @@ sql "ANALYZE" >/dev/null
 
 # ---------------------------------------------------------------- (b) closed loop
 
-step "(b) closed loop: $CONNECTIONS connections, $DURATION_S s, mix $EARN_HEAVY_MIX"
-run_load closed --connections "$CONNECTIONS" --duration-s "$DURATION_S" --mix "$EARN_HEAVY_MIX" \
-    --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 2
-max_rate="$(json_field closed .claims_per_s)"
-print_cpu_per_request closed
-print_statements closed
+max_rate=0
+best_connections=""
+for connections in "${CONNECTION_COUNTS[@]}"; do
+    load="closed-$connections"
+    step "(b) closed loop: $connections connections, $DURATION_S s, mix $EARN_HEAVY_MIX"
+    run_load "$load" --connections "$connections" --duration-s "$DURATION_S" \
+        --mix "$EARN_HEAVY_MIX" --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 2
+    rate="$(json_field "$load" .claims_per_s)"
+    print_cpu_per_request "$load"
+    print_statements "$load"
+    info "(b) $connections connections: $(printf '%.0f' "$rate") claims/s; latency ms p50 $(json_field "$load" .latency_ms.p50) p99 $(json_field "$load" .latency_ms.p99) max $(json_field "$load" .latency_ms.max)"
+    if awk -v a="$rate" -v b="$max_rate" 'BEGIN { exit !(a > b) }'; then
+        max_rate="$rate"
+        best_connections="$connections"
+    fi
+done
+closed="closed-$best_connections"
 ratio="$(awk -v a="$max_rate" -v b="$baseline_tps" 'BEGIN { printf "%.2f", a / b }')"
-figure "(b) server, closed loop ($CONNECTIONS connections, $EARN_HEAVY_MIX): $(printf '%.0f' "$max_rate") claims/s = ${ratio}x the pgbench baseline; latency ms p50 $(json_field closed .latency_ms.p50) p99 $(json_field closed .latency_ms.p99) max $(json_field closed .latency_ms.max)"
+figure "(b) server, closed loop, best of ${CONNECTION_COUNTS[*]} connections ($EARN_HEAVY_MIX): $(printf '%.0f' "$max_rate") claims/s at $best_connections connections = ${ratio}x the pgbench baseline; latency ms p50 $(json_field "$closed" .latency_ms.p50) p99 $(json_field "$closed" .latency_ms.p99) max $(json_field "$closed" .latency_ms.max)"
 
 # ---------------------------------------------------------------- (c) fixed rate
 
 half_rate="$(awk -v a="$max_rate" 'BEGIN { r = a / 2; if (r < 1) r = 1; printf "%.0f", r }')"
-step "(c) fixed rate: $half_rate requests/s (half of (b)), $DURATION_S s"
-run_load fixed --connections "$CONNECTIONS" --duration-s "$DURATION_S" --rate "$half_rate" \
+step "(c) fixed rate: $half_rate requests/s (half of (b)), $best_connections connections, $DURATION_S s"
+run_load fixed --connections "$best_connections" --duration-s "$DURATION_S" --rate "$half_rate" \
     --mix "$EARN_HEAVY_MIX" --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 3
 figure "(c) fixed rate $half_rate/s: achieved $(printf '%.0f' "$(json_field fixed .requests_per_s)") requests/s; latency from intended send, ms: p50 $(json_field fixed .latency_ms.p50) p90 $(json_field fixed .latency_ms.p90) p99 $(json_field fixed .latency_ms.p99) p99.9 $(json_field fixed .latency_ms.p99_9) max $(json_field fixed .latency_ms.max)"
 
@@ -366,4 +399,4 @@ figure "(machine) CPU time taken by the virtual machine's host during the figure
 
 # ---------------------------------------------------------------- summary
 
-summary "$WORK (loadgen JSON per run, pgbench.out, server.log)"
+summary "$WORK (loadgen JSON per run, pgbench-cN.out per client count, server.log)"
