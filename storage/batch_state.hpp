@@ -4,6 +4,7 @@
 #include "ledger/lot.hpp"
 #include "ledger/slice.hpp"
 #include "storage/booking_steps.hpp"
+#include "storage/claim_batch.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -48,9 +49,32 @@ struct MemberState {
     Points debt{0};
     Points debt_at_lock{0};
     // Open when locked, lots read for the batch's reversals, then as this batch changes them.
+    // Only for a member whose lots the batch reads (lots_read): one the batch only earns for
+    // needs its balance, not its lots, and gets the sum of its open lots instead (open_unread).
     std::vector<ledger::Lot> lots;
-    bool enrolled = true;  // false until its first earn, for a member this batch enrolls
+    bool lots_read = true;
+    Points open_unread{0};  // Σ remaining of the open lots not in `lots` (not read)
+    bool enrolled = true;   // false until its first earn, for a member this batch enrolls
 };
+
+// Σ remaining of the member's open lots − debt, as ledger::balance, counting the open lots the
+// batch summed instead of reading.
+inline Points balance_of(const MemberState& member, ledger::Date today) {
+    return ledger::balance(member.lots, member.debt, today) + member.open_unread;
+}
+
+// A member whose lots a burn or a reversal is about to take from or change: only one whose
+// lots were read. Reaching here with another is a hole in the batch's choice of whose lots to
+// read; the batch then asks to be booked one claim at a time, which reads every member's lots.
+inline MemberState& member_with_lots(std::map<std::string, MemberState>& members,
+                                     const std::string& id) {
+    auto& member = members.at(id);
+    if (!member.lots_read) {
+        throw BatchNeedsSingleBookings(
+            "a burn or a reversal met a member whose lots were not read");
+    }
+    return member;
+}
 
 // A claim of the batch or a stored one, as a reversal names it.
 struct ClaimRef {

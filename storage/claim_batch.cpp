@@ -71,33 +71,49 @@ constexpr Statement kOpen{
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
-// their keys), locked in one statement. LockRows sits above the sort: rows are locked in this
-// order. `= ANY (ARRAY(…))` rather than
-// `IN (SELECT …)`: the planner then probes the primary key instead of hashing the whole table
-// (it guesses 100 rows for any set-returning function); the same holds for the lots below.
+// their keys), locked in one statement, each with its debt and whether a reversal's stored
+// claim names it. LockRows sits above the sort: rows are locked in this order.
+// `= ANY (ARRAY(…))` rather than `IN (SELECT …)`: the planner then probes the primary key instead
+// of hashing the whole table (it guesses 100 rows for any set-returning function); the same
+// holds for the lots below.
 constexpr Statement kLockMembers{
     "batch_lock_members",
-    "SELECT id, debt FROM members WHERE id = ANY (ARRAY("
-    "  SELECT json_array_elements_text($1::json) "
-    "  UNION "
+    "WITH reversed AS MATERIALIZED ("
     "  SELECT c.member_id FROM claims c "
     "  JOIN json_to_recordset($2::json) AS k(partner_id text, webhook_id text) "
-    "    ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id)) "
+    "    ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id) "
+    "SELECT id, debt, id = ANY (ARRAY(SELECT member_id FROM reversed)) "
+    "FROM members WHERE id = ANY (ARRAY("
+    "  SELECT json_array_elements_text($1::json) UNION SELECT member_id FROM reversed)) "
     "ORDER BY id COLLATE \"C\" FOR UPDATE"};
 
-// Read under the locks, in one round trip: the open lots of the batch's members (LOT_COLUMNS,
-// then member_id; in no particular order, the ledger orders them) and the batch's keys already
-// stored (partner, webhook-id, hash, status, body in columns 9 to 13; the lot columns NULL).
+// Read under the locks, in one round trip: the open lots of the members whose lots the batch
+// reads ($2: LOT_COLUMNS, then member_id; in no particular order, the ledger orders them); for
+// the members it only earns for ($4), the sum of their open lots' points (member_id and the
+// sum in column 14, one row for each that has any); and the batch's keys already stored
+// (partner, webhook-id, hash, status, body in columns 9 to 13). Unused columns are NULL.
+#define NO_LOT_COLUMNS                                                                   \
+    "NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, " \
+    "NULL::text, NULL::boolean"
+#define NO_CLAIM_COLUMNS "NULL::text, NULL::text, NULL::bytea, NULL::int, NULL::text"
 constexpr Statement kStoredClaimsAndOpenLots{
     "batch_stored_claims_and_open_lots",
-    "SELECT " LOT_COLUMNS ", member_id, NULL::text, NULL::text, NULL::bytea, NULL::int, NULL::text "
+    "SELECT " LOT_COLUMNS ", member_id, " NO_CLAIM_COLUMNS
+    ", NULL::bigint "
     "FROM lots "
     "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($2::json))) "
     "  AND is_open AND expires_on >= $3::date "
     "UNION ALL "
-    "SELECT NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
-    "  NULL::text, NULL::boolean, NULL::text, c.partner_id, c.webhook_id, c.request_sha256, "
-    "  c.response_status::int, c.response_body "
+    "SELECT " NO_LOT_COLUMNS ", member_id, " NO_CLAIM_COLUMNS
+    ", sum(points_remaining)::bigint "
+    "FROM lots "
+    "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($4::json))) "
+    "  AND is_open AND expires_on >= $3::date "
+    "GROUP BY member_id "
+    "UNION ALL "
+    "SELECT " NO_LOT_COLUMNS
+    ", NULL::text, c.partner_id, c.webhook_id, c.request_sha256, "
+    "  c.response_status::int, c.response_body, NULL::bigint "
     "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
 
@@ -155,8 +171,25 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
     return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }
 
+// The members of the batch's burns, and of its earns that its reversals name (`reversed`: the
+// keys they name): a burn takes from the member's lots and a reversal changes them, so the batch
+// reads their lots. (Members of stored claims a reversal names are known once locked.)
+std::set<std::string> members_whose_lots_are_taken(const Batch& batch,
+                                                   const std::set<Key>& reversed) {
+    std::set<std::string> members;
+    for (const auto& input : batch.inputs) {
+        const auto type = input.request.type;
+        if (type == partners::ClaimType::burn ||
+            (type == partners::ClaimType::earn && reversed.count(key_of(input)) != 0)) {
+            members.insert(input.request.member_id);
+        }
+    }
+    return members;
+}
+
 // Locks the member of every earn and burn and the member of every claim a reversal reverses
-// (a reversed claim booked by this very batch has its member among the former).
+// (a reversed claim booked by this very batch has its member among the former), and chooses
+// whose lots the batch reads: every member but those it only earns for.
 void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& created) {
     std::set<std::string> members;
     std::set<Key> reversed;
@@ -167,12 +200,14 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
             members.insert(input.request.member_id);
         }
     }
+    const auto taken = members_whose_lots_are_taken(batch, reversed);
     const json ids(members);
     for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump(), keys_json(reversed))) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
         state.enrolled = created.count(id) == 0;
+        state.lots_read = row[2].as<bool>() || taken.count(id) != 0;
         batch.members.emplace(std::move(id), std::move(state));
     }
 }
@@ -180,12 +215,19 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
 void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
     std::set<Key> keys;
     for (const auto& input : batch.inputs) keys.insert(key_of(input));
-    json members = json::array();
-    for (const auto& [id, unused] : batch.members) members.push_back(id);
-    for (const auto& row : tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys),
-                                            members.dump(), date_literal(batch.program.settlement_date))) {
+    json read = json::array();
+    json summed = json::array();
+    for (const auto& [id, member] : batch.members) (member.lots_read ? read : summed).push_back(id);
+    for (const auto& row :
+         tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys), read.dump(),
+                          date_literal(batch.program.settlement_date), summed.dump())) {
         if (!row[0].is_null()) {
             batch.members.at(row[8].as<std::string>()).lots.push_back(lot_from_row(row));
+            continue;
+        }
+        if (!row[14].is_null()) {
+            batch.members.at(row[8].as<std::string>()).open_unread =
+                Points(row[14].as<std::int64_t>());
             continue;
         }
         const pqxx::binarystring sha256(row[11]);
@@ -204,8 +246,7 @@ void decide_earn(Batch& batch, std::size_t index) {
     auto& member = batch.members.at(request.member_id);
     member.enrolled = true;
 
-    const Points balance =
-        ledger::balance(member.lots, member.debt, program.settlement_date) + request.points;
+    const Points balance = balance_of(member, program.settlement_date) + request.points;
     const auto earn = ledger::apply_earn(member.debt, request.points);
     const auto placeholder = kFirstNewId + static_cast<ledger::LotId>(batch.new_lots.size());
     member.lots.push_back(ledger::make_lot(placeholder, input.partner_id, earn, input.accepted_at_us,
@@ -229,7 +270,7 @@ std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
     if (found == batch.members.end() || !found->second.enrolled) {
         return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
     }
-    auto& member = found->second;
+    auto& member = member_with_lots(batch.members, request.member_id);
     auto plan = ledger::plan_burn(member.lots, member.debt, request.points, input.partner_id,
                                   program.point_value, program.settlement_date);
     if (!plan) return refusal(plan.error(), "the member's balance does not cover this burn", "points");

@@ -370,6 +370,61 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
     expect_ledger_ok(*batched_);
 }
 
+// A batch reads the lots only of the members it burns or reverses for; for one it only earns
+// for, it sums their open lots in SQL. That sum must be the balance the member's lots give:
+// lots that expired while holding points do not count, debt does, a member may have no lots.
+TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
+    const auto january =
+        duration_cast<microseconds>(sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9))
+            .count();
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        {
+            pqxx::work tx(*connection);
+            set_program_setting(tx, "validity_months", "1");
+            tx.commit();
+        }
+        // M-1: 1,000 points that expired unspent, and a lot that expired spent in part.
+        for (auto input : {claim("grocer", "old-1", ClaimType::earn, "M-1", 1'000),
+                           claim("fuel", "old-2", ClaimType::earn, "M-1", 400),
+                           claim("fuel", "old-3", ClaimType::burn, "M-1", 1'100)}) {
+            input.accepted_at_us = january;
+            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        }
+        {
+            pqxx::work tx(*connection);
+            set_program_setting(tx, "validity_months", "36");
+            tx.commit();
+        }
+        // Today: M-1 holds 250 open points; M-2 owes 250 (its earn was reversed after a burn
+        // spent most of it); M-3 spent all it had.
+        for (const auto& input : {claim("grocer", "now-1", ClaimType::earn, "M-1", 300),
+                                  claim("airline", "now-2", ClaimType::burn, "M-1", 50),
+                                  claim("grocer", "now-3", ClaimType::earn, "M-2", 300),
+                                  claim("airline", "now-4", ClaimType::burn, "M-2", 250),
+                                  claim("grocer", "now-5", ClaimType::reversal, "", 0, "now-3"),
+                                  claim("fuel", "now-6", ClaimType::earn, "M-3", 80),
+                                  claim("fuel", "now-7", ClaimType::burn, "M-3", 80)}) {
+            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        }
+    }
+    // Earns only: every member's balance comes from the sum, and each answer says it.
+    const auto results = book_both_ways({claim("grocer", "e-1", ClaimType::earn, "M-1", 10),
+                                         claim("fuel", "e-2", ClaimType::earn, "M-2", 100),
+                                         claim("airline", "e-3", ClaimType::earn, "M-1", 5),
+                                         claim("grocer", "e-4", ClaimType::earn, "M-2", 500),
+                                         claim("grocer", "e-5", ClaimType::earn, "M-3", 7),
+                                         claim("fuel", "e-6", ClaimType::earn, "M-9", 20)});
+    const std::vector<std::int64_t> balances = {260, -150, 265, 350, 7, 20};
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        ASSERT_EQ(results[i].status, 201) << describe(results[i]);
+        EXPECT_NE(results[i].body.find("\"balance\":" + std::to_string(balances[i]) + ","),
+                  std::string::npos)
+            << describe(results[i]);
+    }
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 TEST_F(ClaimBatch, AHotMemberIsNeverOverdrawn) {
     ASSERT_EQ(book_claims(*batched_, std::vector{claim("grocer", "seed", ClaimType::earn, "HOT", 1'000)})[0].status,
               201);
