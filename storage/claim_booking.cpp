@@ -1,6 +1,7 @@
 #include "storage/claim_booking.hpp"
 #include "storage/booking_steps.hpp"
 
+#include "core/json_text.hpp"
 #include "ledger/burn.hpp"
 #include "ledger/earn.hpp"
 #include "ledger/expiry.hpp"
@@ -110,13 +111,21 @@ BookingResult refusal(ErrorCode code, std::string message, std::string field) {
     return result;
 }
 
+// Written as JsonText, every booked claim's answer, with the keys in the order nlohmann's dump()
+// of a json object gave them (alphabetical), so that bodies stay byte for byte what they were.
 std::string accepted_body(const BookingInput& input, std::string_view type,
                           const std::string& member_id, Points points, Points balance, Date date) {
-    const nlohmann::json body = {{"claim_id", input.webhook_id}, {"status", "accepted"},
-                                 {"type", type},                 {"member_id", member_id},
-                                 {"points", points.value()},     {"balance", balance.value()},
-                                 {"settlement_date", date_literal(date)}};
-    return body.dump();
+    JsonText body;
+    body.begin_object()
+        .field("balance", balance.value())
+        .field("claim_id", input.webhook_id)
+        .field("member_id", member_id)
+        .field("points", points.value())
+        .field("settlement_date", date_literal(date))
+        .field("status", "accepted")
+        .field("type", type)
+        .end_object();
+    return body.take();
 }
 
 BookingResult replay_or_conflict(const BookingInput& input, const crypto::Bytes& stored_sha256,
