@@ -32,6 +32,42 @@ std::string utc_timestamp() {
     return buffer;
 }
 
+// A JSON string. Invalid UTF-8 is replaced, not thrown on: a log line must never take the server
+// down, and paths and ids in a request may hold anything. Plain printable ASCII, nearly every
+// value, is copied as it is; anything else is escaped by nlohmann.
+void append_string(std::string& line, std::string_view text) {
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte > 0x7e || c == '"' || c == '\\') {
+            line += nlohmann::json(std::string(text))
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            return;
+        }
+    }
+    line += '"';
+    line += text;
+    line += '"';
+}
+
+// `{"ts":…,"level":…,"msg":…`: the line up to its fields.
+std::string line_start(LogLevel level, std::string_view message) {
+    std::string line;
+    line.reserve(256);
+    line += "{\"ts\":\"";
+    line += utc_timestamp();
+    line += "\",\"level\":\"";
+    line += level_name(level);
+    line += "\",\"msg\":";
+    append_string(line, message);
+    return line;
+}
+
+void append_key(std::string& line, std::string_view key) {
+    line += ',';
+    append_string(line, key);
+    line += ':';
+}
+
 }  // namespace
 
 LogLevel parse_log_level(std::string_view name) {
@@ -43,14 +79,37 @@ LogLevel parse_log_level(std::string_view name) {
 
 void Logger::log(LogLevel level, std::string_view message, const nlohmann::json& fields) {
     if (!enabled(level)) return;
-    nlohmann::json line = {{"ts", utc_timestamp()}, {"level", level_name(level)}, {"msg", message}};
+    auto line = line_start(level, message);
     if (fields.is_object()) {
-        for (const auto& [key, value] : fields.items()) line[key] = value;
+        for (const auto& [key, value] : fields.items()) {
+            append_key(line, key);
+            line += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
     }
-    // Replace invalid UTF-8 instead of throwing: a log line must never take the server down.
-    const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    write(line);
+}
+
+void Logger::log_fields(LogLevel level, std::string_view message,
+                        std::span<const LogField> fields) {
+    if (!enabled(level)) return;
+    auto line = line_start(level, message);
+    for (const auto& field : fields) {
+        append_key(line, field.key);
+        if (const auto* text = std::get_if<std::string_view>(&field.value)) {
+            append_string(line, *text);
+        } else if (const auto* number = std::get_if<std::int64_t>(&field.value)) {
+            line += std::to_string(*number);
+        } else {
+            line += nlohmann::json(std::get<double>(field.value)).dump();
+        }
+    }
+    write(line);
+}
+
+void Logger::write(std::string& line) {
+    line += "}\n";
     std::lock_guard lock(mutex_);
-    std::fprintf(stderr, "%s\n", text.c_str());
+    std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
 }
 

@@ -214,10 +214,13 @@ void Session::log_request(int status) {
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
     const LogLevel level = status >= 500 ? LogLevel::warn : LogLevel::info;
     if (!context_.logger.enabled(level)) return;
-    context_.logger.log(level, "request",
-                        {{"request_id", request_id_}, {"method", method_}, {"path", path_},
-                         {"status", status}, {"duration_ms", static_cast<double>(micros) / 1000.0},
-                         {"remote", remote_}});
+    const LogField fields[] = {{"request_id", request_id_},
+                               {"method", method_},
+                               {"path", path_},
+                               {"status", std::int64_t{status}},
+                               {"duration_ms", static_cast<double>(micros) / 1000.0},
+                               {"remote", remote_}};
+    context_.logger.log_fields(level, "request", fields);
 }
 
 }  // namespace coalition::server
