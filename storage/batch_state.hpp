@@ -1,12 +1,11 @@
 #pragma once
 // The working state of one group-commit batch (storage/claim_batch.cpp): what was read under the
 // member locks, and what the batch decided to write. Internal to storage/.
+#include "core/json_text.hpp"
 #include "ledger/lot.hpp"
 #include "ledger/slice.hpp"
 #include "storage/booking_steps.hpp"
 #include "storage/claim_batch.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -28,9 +27,21 @@ inline Key key_of(const BookingInput& input) { return {input.partner_id, input.w
 // The keys as the JSON array the batch statements expand with
 // json_to_recordset(…) AS k(partner_id text, webhook_id text).
 inline std::string keys_json(const std::set<Key>& keys) {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& [partner, webhook] : keys) rows.push_back({{"partner_id", partner}, {"webhook_id", webhook}});
-    return rows.dump();
+    JsonText rows;
+    rows.begin_array();
+    for (const auto& [partner, webhook] : keys) {
+        rows.begin_object().field("partner_id", partner).field("webhook_id", webhook).end_object();
+    }
+    return rows.end_array().take();
+}
+
+// Strings (member ids) as the JSON array the batch statements expand with
+// json_array_elements_text(…).
+inline std::string strings_json(const std::vector<std::string_view>& strings) {
+    JsonText array;
+    array.begin_array();
+    for (const auto text : strings) array.value(text);
+    return array.end_array().take();
 }
 
 // Claims, lots and slices this batch creates get ids above every real one until the write draws

@@ -143,11 +143,12 @@ std::string enrolment_rows(const Batch& batch) {
         if (input.request.type != partners::ClaimType::earn) continue;
         enrolled_by.emplace(input.request.member_id, input.partner_id);
     }
-    json rows = json::array();
+    JsonText rows;
+    rows.begin_array();
     for (const auto& [member, partner] : enrolled_by) {
-        rows.push_back({{"id", member}, {"enrolled_by", partner}});
+        rows.begin_object().field("id", member).field("enrolled_by", partner).end_object();
     }
-    return rows.dump();
+    return rows.end_array().take();
 }
 
 // Runs kOpen: sets the batch's program and returns the members it enrolled.
@@ -201,8 +202,8 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
         }
     }
     const auto taken = members_whose_lots_are_taken(batch, reversed);
-    const json ids(members);
-    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids.dump(), keys_json(reversed))) {
+    const auto ids = strings_json({members.begin(), members.end()});
+    for (const auto& row : tx.exec_prepared(kLockMembers.name, ids, keys_json(reversed))) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
@@ -215,12 +216,12 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
 void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
     std::set<Key> keys;
     for (const auto& input : batch.inputs) keys.insert(key_of(input));
-    json read = json::array();
-    json summed = json::array();
+    std::vector<std::string_view> read;
+    std::vector<std::string_view> summed;
     for (const auto& [id, member] : batch.members) (member.lots_read ? read : summed).push_back(id);
     for (const auto& row :
-         tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys), read.dump(),
-                          date_literal(batch.program.settlement_date), summed.dump())) {
+         tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys), strings_json(read),
+                          date_literal(batch.program.settlement_date), strings_json(summed))) {
         if (!row[0].is_null()) {
             batch.members.at(row[8].as<std::string>()).lots.push_back(lot_from_row(row));
             continue;
