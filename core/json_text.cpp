@@ -56,18 +56,24 @@ JsonText& JsonText::null() {
     return *this;
 }
 
-void JsonText::quoted(std::string_view text) {
+void JsonText::quoted(std::string_view text) { append_json_string(out_, text); }
+
+void append_json_string(std::string& out, std::string_view text, InvalidUtf8 invalid) {
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
         if (byte < 0x20 || byte > 0x7e || c == '"' || c == '\\') {
             // Escapes, control characters and UTF-8 (nlohmann validates it): nlohmann writes it.
-            out_ += nlohmann::json(std::string(text)).dump();
+            out += nlohmann::json(std::string(text))
+                       .dump(-1, ' ', false,
+                             invalid == InvalidUtf8::replace
+                                 ? nlohmann::json::error_handler_t::replace
+                                 : nlohmann::json::error_handler_t::strict);
             return;
         }
     }
-    out_ += '"';
-    out_ += text;
-    out_ += '"';
+    out += '"';
+    out += text;
+    out += '"';
 }
 
 }  // namespace coalition

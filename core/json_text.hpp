@@ -14,6 +14,15 @@
 
 namespace coalition {
 
+// What a JSON string does with bytes that are not UTF-8: refuse them (nlohmann's type_error) or
+// write U+FFFD for each (for log lines, which must never fail).
+enum class InvalidUtf8 { refuse, replace };
+
+// Appends `text` as a JSON string, as nlohmann's dump() writes it: plain printable ASCII, nearly
+// every id and value, is copied as it is; anything else is escaped by nlohmann itself.
+void append_json_string(std::string& out, std::string_view text,
+                        InvalidUtf8 invalid = InvalidUtf8::refuse);
+
 class JsonText {
   public:
     JsonText& begin_object() { return open('{'); }

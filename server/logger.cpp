@@ -1,5 +1,7 @@
 #include "server/logger.hpp"
 
+#include "core/json_text.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -33,20 +35,9 @@ std::string utc_timestamp() {
 }
 
 // A JSON string. Invalid UTF-8 is replaced, not thrown on: a log line must never take the server
-// down, and paths and ids in a request may hold anything. Plain printable ASCII, nearly every
-// value, is copied as it is; anything else is escaped by nlohmann.
+// down, and paths and ids in a request may hold anything.
 void append_string(std::string& line, std::string_view text) {
-    for (const char c : text) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte > 0x7e || c == '"' || c == '\\') {
-            line += nlohmann::json(std::string(text))
-                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            return;
-        }
-    }
-    line += '"';
-    line += text;
-    line += '"';
+    append_json_string(line, text, InvalidUtf8::replace);
 }
 
 // `{"ts":…,"level":…,"msg":…`: the line up to its fields.
