@@ -54,9 +54,10 @@ readonly HOT_CONNECTIONS="${BENCH_HOT_CONNECTIONS:-$((2 * CONNECTIONS))}"
 readonly MEMBERS="${BENCH_MEMBERS:-10000}"
 readonly IDLE="${BENCH_IDLE:-1000}"
 readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
-# Members are new in a default run, with a few open lots each; every batch reads all open lots of
-# its members, so a member's history costs every claim on it (docs/performance.md, "Members with
-# many open lots"). BENCH_HISTORY_S seconds of earns before the figures give them more.
+# Members are new in a default run, with a few open lots each; a batch reads (or, for members it
+# only earns for, sums) every open lot of its members, so a member's history costs every claim on
+# it (docs/performance.md, "Members with many open lots"). BENCH_HISTORY_S seconds of earns
+# before the figures give them more.
 readonly HISTORY_S="${BENCH_HISTORY_S:-0}"
 # shared_buffers: the benchmark's tables outgrow PostgreSQL's 128 MB default within a run; a
 # database server would give it a quarter of its memory. pg_stat_statements: the per-statement
@@ -123,6 +124,8 @@ run_load() {
 }
 
 json_field() { jq -r "$2" "$WORK/$1.json"; }
+
+greater() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }  # A > B, as decimal numbers
 
 # CPU seconds (user + system) used so far by the server and by the cluster's live processes:
 # "SERVER POSTGRES". Where a load's CPU goes says what limits it on a machine this small.
@@ -263,7 +266,7 @@ for clients in "${PGBENCH_CLIENTS[@]}"; do
     tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | tail -n 1)"
     [[ -n $tps ]] || { cat "$out" >&2; die "no tps in pgbench's output"; }
     info "pgbench -c $clients: $(printf '%.0f' "$tps") claims/s, latency $(sed -n 's/^latency average = //p' "$out")"
-    if awk -v a="$tps" -v b="$baseline_tps" 'BEGIN { exit !(a > b) }'; then
+    if greater "$tps" "$baseline_tps"; then
         baseline_tps="$tps"
         baseline_clients="$clients"
     fi
@@ -321,7 +324,7 @@ for connections in "${CONNECTION_COUNTS[@]}"; do
     print_cpu_per_request "$load"
     print_statements "$load"
     info "(b) $connections connections: $(printf '%.0f' "$rate") claims/s; latency ms p50 $(json_field "$load" .latency_ms.p50) p99 $(json_field "$load" .latency_ms.p99) max $(json_field "$load" .latency_ms.max)"
-    if awk -v a="$rate" -v b="$max_rate" 'BEGIN { exit !(a > b) }'; then
+    if greater "$rate" "$max_rate"; then
         max_rate="$rate"
         best_connections="$connections"
     fi
