@@ -41,16 +41,23 @@ struct Statement {
 // row passes a filter that reads the lock's row, so a batch never holds a new member's row while
 // it waits behind a close. The enrolled ids come back as a JSON array.
 //
-// It also turns sequential scans off for the rest of the batch's transaction. Every later
-// statement of a batch reads or writes tens of rows by key, and each is prepared once per
-// connection and planned once: a plan made while a table was small (a new database, or the
-// first seconds of a load) scans that table whole — cheaper then — and keeps scanning it on
-// every batch as it grows, until the next ANALYZE. Measured: batches hashing all of `lots` for
-// up to a minute after start, 3 to 5 times slower. With sequential scans off every such plan
-// is an index plan, whatever the table's size when it was made.
+// It also turns sequential and bitmap scans off for the rest of the batch's transaction, so that
+// every later statement reads by plain index scans:
+// - Sequential scans: every later statement of a batch reads or writes tens of rows by key, and
+//   each is prepared once per connection and planned once. A plan made while a table was small
+//   (a new database, or the first seconds of a load) scans that table whole — cheaper then —
+//   and keeps scanning it on every batch as it grows, until the next ANALYZE. Measured: batches
+//   hashing all of `lots` for up to a minute after start, 3 to 5 times slower.
+// - Bitmap scans: a burn that empties a lot leaves the lot's entry in lots_open_fifo pointing
+//   at a dead row version until vacuum. A plain index scan that meets such an entry marks it
+//   dead in the index, and no later scan visits it again; a bitmap scan cannot, so it visits
+//   every one of them on every batch. A member many burns draw on (bench/ingest.sh's hot
+//   member) had its few open lots read through thousands of such entries: 0.4–0.9 ms a batch
+//   instead of 0.14, growing until autovacuum came.
 constexpr Statement kOpen{
     "batch_open",
-    "WITH index_plans AS MATERIALIZED (SELECT set_config('enable_seqscan', 'off', true)), "
+    "WITH index_plans AS MATERIALIZED (SELECT set_config('enable_seqscan', 'off', true), "
+    "  set_config('enable_bitmapscan', 'off', true)), "
     "program AS MATERIALIZED ("
     "  SELECT version, point_value, issue_fee, validity_months, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
@@ -67,7 +74,7 @@ constexpr Statement kOpen{
     "  ON CONFLICT (id) DO NOTHING RETURNING id) "
     "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
     "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled), "
-    "  (SELECT * FROM index_plans) "
+    "  (SELECT count(*) FROM index_plans) "
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
