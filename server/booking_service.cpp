@@ -55,7 +55,7 @@ void BookingService::submit(storage::BookingInput input, Done done) {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
             waiting_.push_back(Waiting{std::move(input), std::move(done), std::chrono::steady_clock::now()});
-            wake_.notify_one();
+            if (arrival_wakes_batcher()) wake_.notify_one();
             return;
         }
     }
@@ -71,33 +71,54 @@ void BookingService::stop() {
     if (batcher_.joinable()) batcher_.join();
 }
 
+bool BookingService::arrival_wakes_batcher() const {
+    switch (batcher_wait_) {
+        case BatcherWait::arrival:
+            return true;
+        case BatcherWait::deadline:  // a full batch leaves at once
+            return waiting_.size() >= static_cast<std::size_t>(limits_.max_claims);
+        case BatcherWait::slot:     // batch_finished wakes it
+        case BatcherWait::nothing:  // it is not waiting, and reads the queue before it does
+            return false;
+    }
+    return true;
+}
+
 void BookingService::batcher_loop() {
     const auto max_claims = static_cast<std::size_t>(limits_.max_claims);
     const auto max_wait = std::chrono::milliseconds(limits_.max_wait_ms);
     std::unique_lock lock(mutex_);
+    const auto wait = [&](BatcherWait what) {
+        batcher_wait_ = what;
+        wake_.wait(lock);
+        batcher_wait_ = BatcherWait::nothing;
+    };
     while (true) {
         if (waiting_.empty()) {
             if (stopping_) return;
-            wake_.wait(lock);
+            wait(BatcherWait::arrival);
             continue;
         }
         if (!stopping_) {
             // Full slots: the claims wait for a running batch to commit, and the batch grows.
             if (in_flight_ >= limits_.max_in_flight) {
-                wake_.wait(lock);
+                wait(BatcherWait::slot);
                 continue;
             }
-            // Every waiting claim names a member a running batch holds: wait for it to finish.
+            // Every waiting claim names a member a running batch holds: wait for it to finish,
+            // or for a claim on another member.
             const auto ready = ready_claims();
             if (ready.claims == 0) {
-                wake_.wait(lock);
+                wait(BatcherWait::arrival);
                 continue;
             }
             // A batch is running: give the next one until its oldest claim's deadline to fill.
             const auto due = ready.oldest + max_wait;
             if (in_flight_ > 0 && ready.claims < max_claims &&
                 std::chrono::steady_clock::now() < due) {
+                batcher_wait_ = BatcherWait::deadline;
                 wake_.wait_until(lock, due);
+                batcher_wait_ = BatcherWait::nothing;
                 continue;
             }
         }

@@ -106,6 +106,12 @@ private:
     // own rate is unchanged: its batches run one after another either way.)
     std::unordered_map<std::string, int> busy_members_;
     bool stopping_ = false;
+    // What the batcher waits for while it waits. A claim's arrival wakes it only when the
+    // arrival can change what it does (arrival_wakes_batcher): not once per claim while the next
+    // batch fills, which cost a context switch and a scan of the queue for every claim.
+    enum class BatcherWait { nothing, arrival, deadline, slot };
+    BatcherWait batcher_wait_ = BatcherWait::nothing;
+    bool arrival_wakes_batcher() const;
     std::thread batcher_;
 };
 

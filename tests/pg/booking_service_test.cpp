@@ -59,6 +59,21 @@ class BookingServiceTest : public ::testing::Test {
         return tx.exec1("SELECT count(*) FROM claims")[0].as<std::int64_t>();
     }
 
+    // Until some transaction of this database waits on a lock (up to 5 s).
+    void wait_until_a_batch_waits_on_a_lock() {
+        for (int i = 0; i < 200; ++i) {
+            pqxx::connection watcher(db_->conninfo());
+            pqxx::nontransaction watch(watcher);
+            if (watch
+                    .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")[0]
+                    .as<int>() > 0) {
+                return;
+            }
+            std::this_thread::sleep_for(25ms);
+        }
+    }
+
     using Outcomes = std::vector<std::future<BookingOutcome>>;
 
     static Outcomes submit_all(BookingService& service, const std::vector<storage::BookingInput>& inputs) {
@@ -159,17 +174,7 @@ TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
     pqxx::work holder(other);
     holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
     auto first = submit_all(service, {earn("x-1", "M-X", 1)});
-    for (int i = 0; i < 200; ++i) {  // until that batch waits on the row lock
-        pqxx::connection watcher(db_->conninfo());
-        pqxx::nontransaction watch(watcher);
-        if (watch
-                .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND datname = current_database()")[0]
-                .as<int>() > 0) {
-            break;
-        }
-        std::this_thread::sleep_for(25ms);
-    }
+    wait_until_a_batch_waits_on_a_lock();
     auto later = submit_all(service, {earn("x-2", "M-X", 1), earn("y-1", "M-Y", 1)});
     ASSERT_EQ(later[1].wait_for(10s), std::future_status::ready) << "M-Y waited for M-X's lock";
     EXPECT_EQ(result_of(later[1]).status, 201);
@@ -180,6 +185,45 @@ TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
     EXPECT_EQ(result_of(first[0]).status, 201);
     EXPECT_EQ(result_of(later[0]).status, 201);
     EXPECT_EQ(claims_stored(), 4);
+    service.stop();
+    pool.stop();
+}
+
+// Whatever the wait allowed (here 30 s), a batch leaves at once when no batch is running, and
+// while one is, as soon as it is full or the running one commits: the batcher is woken by the
+// arrival or the commit that lets a batch leave, and only by those.
+TEST_F(BookingServiceTest, ABatchLeavesAtOnceWhenFullOrWhenNoneIsRunningWhateverTheWait) {
+    settings_.db_pool_size = 3;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {4, 30'000, 2});
+    auto idle = submit_all(service, {earn("idle", "M-H", 1)});  // nothing running: leaves at once
+    ASSERT_EQ(idle[0].wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(result_of(idle[0]).status, 201);
+
+    // A running batch, held on M-H's row lock by another transaction.
+    pqxx::connection other(db_->conninfo());
+    pqxx::work holder(other);
+    holder.exec("SELECT 1 FROM members WHERE id = 'M-H' FOR UPDATE");
+    auto held = submit_all(service, {earn("held", "M-H", 1)});
+    wait_until_a_batch_waits_on_a_lock();
+
+    // Three claims fill the next batch up to its deadline; the fourth fills it, and it leaves.
+    auto filling =
+        submit_all(service, {earn("f-1", "M-1", 1), earn("f-2", "M-2", 1), earn("f-3", "M-3", 1)});
+    EXPECT_EQ(filling[0].wait_for(300ms), std::future_status::timeout);
+    auto fourth = submit_all(service, {earn("f-4", "M-4", 1)});
+    ASSERT_EQ(fourth[0].wait_for(10s), std::future_status::ready) << "a full batch waited";
+    for (auto& outcome : filling) EXPECT_EQ(result_of(outcome).status, 201);
+    EXPECT_EQ(result_of(fourth[0]).status, 201);
+
+    // One claim waits for its deadline while the held batch runs, and leaves when it commits.
+    auto after = submit_all(service, {earn("after", "M-5", 1)});
+    EXPECT_EQ(after[0].wait_for(300ms), std::future_status::timeout);
+    holder.commit();
+    EXPECT_EQ(result_of(held[0]).status, 201);
+    ASSERT_EQ(after[0].wait_for(10s), std::future_status::ready) << "waited past the commit";
+    EXPECT_EQ(result_of(after[0]).status, 201);
+    EXPECT_EQ(claims_stored(), 7);
     service.stop();
     pool.stop();
 }
