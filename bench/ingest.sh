@@ -61,8 +61,11 @@ readonly SERVER_ENV="${BENCH_SERVER_ENV:-}"
 readonly HISTORY_S="${BENCH_HISTORY_S:-0}"
 # shared_buffers: the benchmark's tables outgrow PostgreSQL's 128 MB default within a run; a
 # database server would give it a quarter of its memory. pg_stat_statements: the per-statement
-# breakdown printed after (b). The pgbench baseline runs on the same cluster. fsync stays on.
-readonly PG_SETTINGS="${BENCH_PG_SETTINGS:-shared_buffers=2GB shared_preload_libraries=pg_stat_statements}"
+# breakdown printed after (b). log_autovacuum_min_duration: every autovacuum is logged, so each
+# load can list those that ran during it (settle_and_mark, maintenance_during). The pgbench
+# baseline runs on the same cluster. fsync stays on.
+readonly PG_SETTINGS="${BENCH_PG_SETTINGS:-shared_buffers=2GB shared_preload_libraries=pg_stat_statements log_autovacuum_min_duration=0}"
+readonly PG_LOG="$PG_DIR/log/postgres.log"
 readonly MEMBER_PREFIX="B-"
 readonly EARN_HEAVY_MIX="earn=80,burn=15,reversal=5"
 readonly HOT_MIX="earn=10,burn=90"
@@ -85,12 +88,35 @@ trap cleanup EXIT
 
 claims_booked() { sql "SELECT count(*) FROM claims"; }
 
+# Before every measured load, of either side: a CHECKPOINT, so that the load does not pay for
+# writing out what the loads before it dirtied, and so that the WAL segments they filled are
+# recycled. A database that has been running recycles its segments; a new cluster instead
+# creates and zero-fills a 16 MB segment every few seconds of load, and a batch whose commit
+# waits for that took ~50 ms (docs/performance.md, "What the tail of (c) is made of"). Prints
+# the log's size, from which maintenance_during reads what ran during the load.
+settle_and_mark() {
+    sql "CHECKPOINT" >/dev/null
+    stat -c %s "$PG_LOG"
+}
+
+# maintenance_during NAME OFFSET: the autovacuums and checkpoints PostgreSQL logged since OFFSET
+# (settle_and_mark), one line: they take CPU and I/O from the load, and show in its tail.
+maintenance_during() {
+    local events
+    events="$(tail -c +"$(($2 + 1))" "$PG_LOG" | sed -n \
+        -e 's/^[0-9-]* \([0-9:]*\)\.[0-9]* .*automatic \(vacuum\|analyze\) of table "[^"]*\.\([a-z_]*\)".*/\1 \2 \3/p' \
+        -e 's/^[0-9-]* \([0-9:]*\)\.[0-9]* .*checkpoint starting: \(.*\)/\1 checkpoint (\2)/p' |
+        paste -sd ',' - | sed 's/,/, /g')"
+    info "$1: maintenance during the load: ${events:-none}"
+}
+
 # loadgen NAME ARGS...: one load; its JSON summary lands in $WORK/NAME.json. Afterwards checks
 # that every 2xx answer is one booked claim (and no more), and that the ledger is consistent.
 run_load() {
     local name="$1"
     shift
-    local before after status=0
+    local before after log_offset status=0
+    log_offset="$(settle_and_mark)"
     before="$(claims_booked)"
     statements_reset
     cpu_seconds >"$WORK/$name.cpu-before"
@@ -101,6 +127,7 @@ run_load() {
     # Before the checks below, which use PostgreSQL too.
     cpu_seconds >"$WORK/$name.cpu-after"
     save_statements "$WORK/$name.statements.txt"
+    maintenance_during "$name" "$log_offset"
     after="$(claims_booked)"
     if [[ ! -s $WORK/$name.json ]]; then
         cat "$WORK/$name.err" >&2
@@ -261,11 +288,13 @@ baseline_tps=0
 baseline_clients=""
 for clients in "${PGBENCH_CLIENTS[@]}"; do
     out="$WORK/pgbench-c$clients.out"
+    log_offset="$(settle_and_mark)"
     "$PG_BIN/pgbench" -n -c "$clients" -j 2 -T "$DURATION_S" -f "$WORK/pgbench-claim.sql" \
         "$BASELINE_DB" >"$out" 2>&1 || { cat "$out" >&2; die "pgbench -c $clients failed"; }
     tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | tail -n 1)"
     [[ -n $tps ]] || { cat "$out" >&2; die "no tps in pgbench's output"; }
     info "pgbench -c $clients: $(printf '%.0f' "$tps") claims/s, latency $(sed -n 's/^latency average = //p' "$out")"
+    maintenance_during "pgbench -c $clients" "$log_offset"
     if greater "$tps" "$baseline_tps"; then
         baseline_tps="$tps"
         baseline_clients="$clients"
@@ -339,6 +368,8 @@ half_rate="$(awk -v a="$max_rate" 'BEGIN { r = a / 2; if (r < 1) r = 1; printf "
 step "(c) fixed rate: $half_rate requests/s (half of (b)), $best_connections connections, $DURATION_S s"
 run_load fixed --connections "$best_connections" --duration-s "$DURATION_S" --rate "$half_rate" \
     --mix "$EARN_HEAVY_MIX" --members "$MEMBERS" --member-prefix "$MEMBER_PREFIX" --seed 3
+print_cpu_per_request fixed
+print_statements fixed
 figure "(c) fixed rate $half_rate/s: achieved $(printf '%.0f' "$(json_field fixed .requests_per_s)") requests/s; latency from intended send, ms: p50 $(json_field fixed .latency_ms.p50) p90 $(json_field fixed .latency_ms.p90) p99 $(json_field fixed .latency_ms.p99) p99.9 $(json_field fixed .latency_ms.p99_9) max $(json_field fixed .latency_ms.max)"
 
 # ---------------------------------------------------------------- (d) hot member
