@@ -1,8 +1,9 @@
 // Group commit (storage::book_claims) against the one-claim path: every claim of a batch gets
 // exactly the answer — status, body bytes, replay flag, error code — that booking the same
 // claims one by one gives, in the batch's documented order (earns and burns in batch order, then
-// reversals; those meeting expired lots last, which these tests list last). Refusals and replays store nothing; batches racing on shared members never
-// deadlock; a hot member is never overdrawn; and the ledger check passes on what batches wrote.
+// reversals; those meeting expired lots last, which these tests list last). Refusals and replays
+// store nothing; batches racing on shared members never deadlock; a hot member is never overdrawn;
+// and the ledger check passes on what batches wrote.
 #include "storage/claim_batch.hpp"
 
 #include "core/crypto.hpp"
@@ -98,8 +99,10 @@ std::vector<std::size_t> booking_order(const std::vector<BookingInput>& batch) {
 }
 
 std::string describe(const BookingResult& result) {
-    std::string out = std::to_string(result.status) + (result.replayed ? " replay " : " ") + result.body;
-    if (result.error) out += " " + std::string(error_name(result.error->code)) + " " + result.error->field;
+    std::string out =
+        std::to_string(result.status) + (result.replayed ? " replay " : " ") + result.body;
+    if (result.error)
+        out += " " + std::string(error_name(result.error->code)) + " " + result.error->field;
     return out;
 }
 
@@ -110,10 +113,12 @@ std::int64_t count_rows(pqxx::connection& connection, const std::string& table) 
 
 std::int64_t balance_of(pqxx::connection& connection, const std::string& member) {
     pqxx::nontransaction tx(connection);
-    return tx.exec_params1("SELECT COALESCE((SELECT sum(points_remaining) FROM lots "
-                           "  WHERE member_id = $1 AND reversed_by_claim_id IS NULL), 0) - "
-                           "  (SELECT debt FROM members WHERE id = $1)",
-                           member)[0]
+    return tx
+        .exec_params1(
+            "SELECT COALESCE((SELECT sum(points_remaining) FROM lots "
+            "  WHERE member_id = $1 AND reversed_by_claim_id IS NULL), 0) - "
+            "  (SELECT debt FROM members WHERE id = $1)",
+            member)[0]
         .as<std::int64_t>();
 }
 
@@ -200,7 +205,8 @@ class ClaimBatch : public ::testing::Test {
         for (const auto i : booking_order(batch)) {
             const auto expected = book_claim(*single_, batch[i]);
             EXPECT_EQ(describe(results[i]), describe(expected))
-                << "claim " << i << " (" << batch[i].partner_id << " " << batch[i].webhook_id << ")";
+                << "claim " << i << " (" << batch[i].partner_id << " " << batch[i].webhook_id
+                << ")";
         }
         return results;
     }
@@ -285,7 +291,8 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
                 // Half of the time a claim of this very batch, when it has one.
                 const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;
                 const auto target = from[random() % from.size()];
-                batch.push_back(claim(target.partner_id, id, ClaimType::reversal, "", 0, target.webhook_id));
+                batch.push_back(
+                    claim(target.partner_id, id, ClaimType::reversal, "", 0, target.webhook_id));
             } else if (!booked.empty()) {
                 const auto& from = !batch.empty() && random() % 2 == 0 ? batch : booked;
                 auto again = from[random() % from.size()];  // a retry, or a reuse of its key
@@ -296,9 +303,12 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
         if (batch.empty()) continue;
         const auto results = book_both_ways(batch);
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (batch[i].request.type != ClaimType::reversal || results[i].status != 201 || results[i].replayed) continue;
+            if (batch[i].request.type != ClaimType::reversal || results[i].status != 201 ||
+                results[i].replayed)
+                continue;
             for (std::size_t t = 0; t < i; ++t) {
-                if (batch[t].webhook_id == batch[i].request.reverses && batch[t].partner_id == batch[i].partner_id) {
+                if (batch[t].webhook_id == batch[i].request.reverses &&
+                    batch[t].partner_id == batch[i].partner_id) {
                     ++in_batch_reversals;
                     break;
                 }
@@ -343,8 +353,9 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
             set_program_setting(tx, "validity_months", "1");
             tx.commit();
         }
-        const auto january = duration_cast<microseconds>(
-            sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9)).count();
+        const auto january =
+            duration_cast<microseconds>(sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9))
+                .count();
         for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
                            claim("fuel", "e-2", ClaimType::earn, "M-1", 500),
                            claim("airline", "b-1", ClaimType::burn, "M-1", 300)}) {
@@ -362,7 +373,8 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
     // r-e2 and r-b1 are booked after r-e3 even if they came first: this batch lists them last,
     // so booking_order() is the order the batch books them in.
     const auto results = book_both_ways(batch);
-    for (std::size_t i = 0; i < batch.size(); ++i) EXPECT_EQ(results[i].status, 201) << describe(results[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        EXPECT_EQ(results[i].status, 201) << describe(results[i]);
     // e-2's and e-1's own expiries (as they stood before the reversals), and the 300 points b-1
     // returned to expired e-1: breakage of today.
     EXPECT_EQ(count_rows(*batched_, "lot_expiries"), 3);
@@ -426,11 +438,14 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
 }
 
 TEST_F(ClaimBatch, AHotMemberIsNeverOverdrawn) {
-    ASSERT_EQ(book_claims(*batched_, std::vector{claim("grocer", "seed", ClaimType::earn, "HOT", 1'000)})[0].status,
+    ASSERT_EQ(book_claims(*batched_,
+                          std::vector{claim("grocer", "seed", ClaimType::earn, "HOT", 1'000)})[0]
+                  .status,
               201);
     std::vector<BookingInput> burns;
     for (std::size_t i = 0; i < 300; ++i) {
-        burns.push_back(claim(kPartners[i % 3], "burn-" + std::to_string(i), ClaimType::burn, "HOT", 10));
+        burns.push_back(
+            claim(kPartners[i % 3], "burn-" + std::to_string(i), ClaimType::burn, "HOT", 10));
     }
     const auto results = book_claims(*batched_, burns);
     int accepted = 0;
@@ -465,9 +480,11 @@ TEST_F(ClaimBatch, BatchesRacingOnSharedMembersNeverDeadlock) {
                 std::vector<BookingInput> batch;
                 for (int i = 0; i < 60; ++i) {
                     const auto member = "M-" + std::to_string(random() % kMembers);
-                    const auto id = "t" + std::to_string(t) + "-" + std::to_string(b) + "-" + std::to_string(i);
+                    const auto id =
+                        "t" + std::to_string(t) + "-" + std::to_string(b) + "-" + std::to_string(i);
                     const auto type = random() % 3 == 0 ? ClaimType::burn : ClaimType::earn;
-                    batch.push_back(claim(kPartners[random() % 3], id, type, member, 1 + static_cast<std::int64_t>(random() % 50)));
+                    batch.push_back(claim(kPartners[random() % 3], id, type, member,
+                                          1 + static_cast<std::int64_t>(random() % 50)));
                 }
                 try {
                     for (const auto& result : book_claims(connection, batch)) {
@@ -483,7 +500,8 @@ TEST_F(ClaimBatch, BatchesRacingOnSharedMembersNeverDeadlock) {
     for (auto& thread : threads) thread.join();
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(count_rows(*batched_, "claims"), stored.load());
-    for (int m = 0; m < kMembers; ++m) EXPECT_GE(balance_of(*batched_, "M-" + std::to_string(m)), 0);
+    for (int m = 0; m < kMembers; ++m)
+        EXPECT_GE(balance_of(*batched_, "M-" + std::to_string(m)), 0);
     expect_ledger_ok(*batched_);
 }
 
