@@ -70,9 +70,9 @@ void read_target_rows(pqxx::work& tx, Batch& batch) {
     for (const auto& row : tx.exec_prepared(kTargetLots, earns.dump(), burns.dump())) {
         auto lot = lot_from_row(row);
         if (row[10].as<bool>()) batch.lot_of_earn.emplace(row[9].as<std::int64_t>(), lot.id);
-        const auto member_id = row[8].as<std::string>();
-        if (batch.members.count(member_id) == 0) continue;  // not locked: its reversal is deferred
-        auto& lots = member_with_lots(batch.members, member_id).lots;
+        auto* member = member_with_lots(batch.members, row[8].as<std::string>());
+        if (member == nullptr) continue;  // not locked: its reversal is deferred
+        auto& lots = member->lots;
         // A lot read as open already may have changed in this batch: keep that state.
         const bool known = std::any_of(lots.begin(), lots.end(),
                                        [&](const ledger::Lot& held) { return held.id == lot.id; });
@@ -232,13 +232,13 @@ bool decide_reversal(Batch& batch, std::size_t index) {
         return true;
     }
     // A claim stored after the members were locked: its member is not held by this batch.
-    if (batch.members.count(target->member_id) == 0) return false;
-    auto& member = member_with_lots(batch.members, target->member_id);
+    auto* member = member_with_lots(batch.members, target->member_id);
+    if (member == nullptr) return false;
 
     BookedClaim claim{index, "reversal", target->member_id, target->points, {}, target->ref, target->type};
     const bool decided = target->type == "earn"
-                             ? decide_earn_reversal(batch, member, *target, claim)
-                             : decide_burn_reversal(batch, member, *target, claim);
+                             ? decide_earn_reversal(batch, *member, *target, claim)
+                             : decide_burn_reversal(batch, *member, *target, claim);
     if (!decided || batch.results[index]) return decided;
     batch.booked_keys.emplace(key_of(input), batch.booked.size());
     batch.reversed.insert(target->ref);

@@ -74,17 +74,19 @@ inline Points balance_of(const MemberState& member, ledger::Date today) {
     return ledger::balance(member.lots, member.debt, today) + member.open_unread;
 }
 
-// A member whose lots a burn or a reversal is about to take from or change: only one whose
-// lots were read. Reaching here with another is a hole in the batch's choice of whose lots to
-// read; the batch then asks to be booked one claim at a time, which reads every member's lots.
-inline MemberState& member_with_lots(std::map<std::string, MemberState>& members,
+// A member whose lots a burn or a reversal is about to take from or change, or null when the
+// batch did not lock it. A locked member must have had its lots read: reaching here with another
+// is a hole in the batch's choice of whose lots to read, and the batch then asks to be booked one
+// claim at a time, which reads every member's lots.
+inline MemberState* member_with_lots(std::map<std::string, MemberState>& members,
                                      const std::string& id) {
-    auto& member = members.at(id);
-    if (!member.lots_read) {
+    const auto found = members.find(id);
+    if (found == members.end()) return nullptr;
+    if (!found->second.lots_read) {
         throw BatchNeedsSingleBookings(
             "a burn or a reversal met a member whose lots were not read");
     }
-    return member;
+    return &found->second;
 }
 
 // A claim of the batch or a stored one, as a reversal names it.

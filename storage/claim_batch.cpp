@@ -274,16 +274,15 @@ std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
     const auto& input = batch.inputs[index];
     const auto& request = input.request;
     const Program& program = batch.program;
-    const auto found = batch.members.find(request.member_id);
-    if (found == batch.members.end() || !found->second.enrolled) {
+    auto* member = member_with_lots(batch.members, request.member_id);
+    if (member == nullptr || !member->enrolled) {
         return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
     }
-    auto& member = member_with_lots(batch.members, request.member_id);
-    auto plan = ledger::plan_burn(member.lots, member.debt, request.points, input.partner_id,
+    auto plan = ledger::plan_burn(member->lots, member->debt, request.points, input.partner_id,
                                   program.point_value, program.settlement_date);
     if (!plan) return refusal(plan.error(), "the member's balance does not cover this burn", "points");
     const auto& burn = plan.value();
-    ledger::apply_lot_updates(member.lots, burn.lot_updates);
+    ledger::apply_lot_updates(member->lots, burn.lot_updates);
     for (const auto& update : burn.lot_updates) record_lot_update(batch, update);
     for (auto slice : burn.slices) {
         slice.id = kFirstNewId + static_cast<std::int64_t>(batch.slices.size());
