@@ -88,12 +88,13 @@ trap cleanup EXIT
 
 claims_booked() { sql "SELECT count(*) FROM claims"; }
 
-# Before every measured load, of either side: a CHECKPOINT, so that the load does not pay for
-# writing out what the loads before it dirtied, and so that the WAL segments they filled are
-# recycled. A database that has been running recycles its segments; a new cluster instead
-# creates and zero-fills a 16 MB segment every few seconds of load, and a batch whose commit
-# waits for that took ~50 ms (docs/performance.md, "What the tail of (c) is made of"). Prints
-# the log's size, from which maintenance_during reads what ran during the load.
+# Before every load (run_load: the unreported warm-up and funding loads too) and every pgbench
+# run: a CHECKPOINT, so that the load does not pay for writing out what the loads before it
+# dirtied, and so that the WAL segments they filled are recycled. A database that has been
+# running recycles its segments; a new cluster instead creates and zero-fills a 16 MB segment
+# every few seconds of load, and a batch whose commit waits for that took ~50 ms
+# (docs/performance.md, "What (c) is made of at the true half rate"). Prints the log's size,
+# from which maintenance_during reads what ran during the load.
 settle_and_mark() {
     sql "CHECKPOINT" >/dev/null
     stat -c %s "$PG_LOG"
