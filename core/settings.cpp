@@ -2,11 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 namespace coalition {
 namespace {
@@ -168,6 +170,12 @@ EnvLookup process_environment() {
         if (value == nullptr) return std::nullopt;
         return std::string(value);
     };
+}
+
+int default_io_threads() {
+    // hardware_concurrency() is 0 when the count is unknown.
+    const auto cores = static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(cores / 2, 1, 256);
 }
 
 Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path) {

@@ -16,6 +16,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// The server's default number of I/O threads: half the machine's cores, at least 1. The I/O
+// threads share the cores with the batcher, the database workers and, often, PostgreSQL itself:
+// on 2 cores one I/O thread booked as many claims as two, for 2–13 % less of the server's CPU
+// per claim (docs/performance.md, "One I/O thread on two cores").
+int default_io_threads();
+
 struct Settings {
     std::string db;  // libpq connection string; empty means "not configured"
     std::string listen_host = "127.0.0.1";
@@ -25,8 +31,8 @@ struct Settings {
     std::string client_ca;  // non-empty enables mutual TLS
     bool client_cert_required = false;
 
-    int threads = 2;          // I/O threads of the server
-    int db_pool_size = 8;     // database connections the server keeps
+    int threads = default_io_threads();  // I/O threads of the server
+    int db_pool_size = 8;                // database connections the server keeps
     int max_connections = 2048;
 
     // A deadline on every I/O step (Beast server-flex habit).

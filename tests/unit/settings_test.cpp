@@ -4,10 +4,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 
 namespace coalition {
 namespace {
@@ -45,6 +47,13 @@ TEST(Settings, DefaultsWithoutFileOrEnvironment) {
     EXPECT_EQ(settings.refresh_interval_ms, 2000);
     EXPECT_FALSE(settings.client_cert_required);
     EXPECT_EQ(settings.log_level, "info");
+}
+
+// On 2 cores one I/O thread books as many claims as two for less CPU (docs/performance.md).
+TEST(Settings, IoThreadsDefaultToHalfTheCoresAtLeastOne) {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    EXPECT_EQ(load_settings(env_of({})).threads, std::max(1, cores / 2));
+    EXPECT_EQ(default_io_threads(), std::max(1, cores / 2));
 }
 
 TEST(Settings, EnvironmentOverridesFile) {
