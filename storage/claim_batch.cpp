@@ -96,9 +96,11 @@ constexpr Statement kLockMembers{
 
 // Read under the locks, in one round trip: the open lots of the members whose lots the batch
 // reads ($2: LOT_COLUMNS, then member_id; in no particular order, the ledger orders them); for
-// the members it only earns for ($4), the sum of their open lots' points (member_id and the
-// sum in column 14, one row for each that has any); and the batch's keys already stored
-// (partner, webhook-id, hash, status, body in columns 9 to 13). Unused columns are NULL.
+// the members it only earns for ($4), the points their unexpired lots hold, from the totals
+// per member and expiry date that the triggers on lots keep (member_points, migration 0007: at
+// most validity_months + 1 rows a member, however many lots; member_id and the sum in column
+// 14, one row for each that has any); and the batch's keys already stored (partner,
+// webhook-id, hash, status, body in columns 9 to 13). Unused columns are NULL.
 #define NO_LOT_COLUMNS                                                                   \
     "NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, " \
     "NULL::text, NULL::boolean"
@@ -112,10 +114,10 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "  AND is_open AND expires_on >= $3::date "
     "UNION ALL "
     "SELECT " NO_LOT_COLUMNS ", member_id, " NO_CLAIM_COLUMNS
-    ", sum(points_remaining)::bigint "
-    "FROM lots "
+    ", sum(points)::bigint "
+    "FROM member_points "
     "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($4::json))) "
-    "  AND is_open AND expires_on >= $3::date "
+    "  AND expires_on >= $3::date "
     "GROUP BY member_id "
     "UNION ALL "
     "SELECT " NO_LOT_COLUMNS

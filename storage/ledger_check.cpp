@@ -75,6 +75,16 @@ constexpr const char* kReversedBurnSlicesUnmirrored =
     "  SELECT 1 FROM slices r WHERE r.reverses_slice_id = b.id AND r.claim_id = rc.id) "
     "ORDER BY b.id";
 
+// Every total of member_points (migration 0007) against the lots it sums, both ways: a total
+// whose lots hold other points, and lots whose member and date have no total.
+constexpr const char* kMemberPointsWrong =
+    "SELECT coalesce(l.member_id, t.member_id), coalesce(l.expires_on, t.expires_on)::text, "
+    "  t.points, l.points "
+    "FROM (SELECT member_id, expires_on, sum(points_remaining)::bigint AS points FROM lots "
+    "      GROUP BY member_id, expires_on) l "
+    "FULL JOIN member_points t ON t.member_id = l.member_id AND t.expires_on = l.expires_on "
+    "WHERE t.points IS DISTINCT FROM l.points ORDER BY 1, 2";
+
 constexpr const char* kExpiryRowsWrong =
     "SELECT l.id, l.points_remaining - coalesce(ret.points, 0), own.points, "
     "       own.settlement_date::text, (l.expires_on + 1)::text "
@@ -209,6 +219,17 @@ void check_slices(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     }
 }
 
+void check_member_points(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+    const auto points = [](const pqxx::field& field) {
+        return field.is_null() ? std::string("none") : field.as<std::string>();
+    };
+    for (const auto& row : tx.exec(kMemberPointsWrong)) {
+        report.violations.push_back("member " + row[0].as<std::string>() + ", points expiring " +
+                                    row[1].as<std::string>() + ": member_points holds " +
+                                    points(row[2]) + ", its lots " + points(row[3]));
+    }
+}
+
 void check_breakage(pqxx::transaction_base& tx, Date today, LedgerCheckReport& report) {
     for (const auto& row : tx.exec_params(kExpiryRowsWrong, date_literal(today))) {
         const std::string expected = row[1].as<std::string>();
@@ -238,6 +259,7 @@ LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us
     LedgerCheckReport report;
     check_members(tx, today, report);
     check_lots(tx, report);
+    check_member_points(tx, report);
     check_slices(tx, report);
     check_breakage(tx, today, report);
     check_runs(tx, report);

@@ -9,6 +9,9 @@
 //    points an earn reversal removed. The removed points are not stored, so for a reversed lot
 //    they are derived (issued − debt_repaid − burnt + returned before the reversal) and must lie
 //    in [0, issued − debt_repaid]; no burn may touch a lot after its reversal;
+//  - member_points: each member's total for an expiry date equals Σ points_remaining of its
+//    lots expiring that day, and every such sum has its total (the batches read balances
+//    from these totals);
 //  - slices: a burn's slices sum to its points, are redeemed by its partner and issued by their
 //    lot's issuer; a reversal slice mirrors its burn slice (same lot, parties, points, price) and
 //    belongs to the reversal of that burn, and a reversed burn has a mirror for every slice;

@@ -437,6 +437,40 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
     expect_ledger_ok(*batched_);
 }
 
+// A lot counts in balances through its expires_on and not a day longer: the batch reads the
+// totals per expiry date (member_points) with the same boundary as the lots.
+TEST_F(ClaimBatch, ALotCountsInBalancesThroughItsExpiryDay) {
+    const auto nine_am = [](year_month_day date) {
+        return duration_cast<microseconds>(sys_days(date).time_since_epoch() + hours(9)).count();
+    };
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        pqxx::work tx(*connection);
+        set_program_setting(tx, "validity_months", "1");
+        tx.commit();
+        auto old = claim("grocer", "old", ClaimType::earn, "M-1", 1'000);  // expires 2025-02-28
+        old.accepted_at_us = nine_am(year(2025) / 1 / 10);
+        ASSERT_EQ(book_claim(*connection, old).status, 201);
+        pqxx::work back(*connection);
+        set_program_setting(back, "validity_months", "36");
+        back.commit();
+    }
+    const auto earns_on = [&](year_month_day date, const std::string& suffix) {
+        auto m1 = claim("fuel", "m1-" + suffix, ClaimType::earn, "M-1", 10);
+        auto m2 = claim("fuel", "m2-" + suffix, ClaimType::earn, "M-2", 20);
+        m1.accepted_at_us = m2.accepted_at_us = nine_am(date);
+        return book_both_ways({m1, m2});
+    };
+    const auto last_day = earns_on(year(2025) / 2 / 28, "last");
+    ASSERT_EQ(last_day[0].status, 201) << describe(last_day[0]);
+    EXPECT_NE(last_day[0].body.find("\"balance\":1010,"), std::string::npos)
+        << describe(last_day[0]);
+    const auto next_day = earns_on(year(2025) / 3 / 1, "next");
+    ASSERT_EQ(next_day[0].status, 201) << describe(next_day[0]);
+    EXPECT_NE(next_day[0].body.find("\"balance\":20,"), std::string::npos) << describe(next_day[0]);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 TEST_F(ClaimBatch, AHotMemberIsNeverOverdrawn) {
     ASSERT_EQ(book_claims(*batched_,
                           std::vector{claim("grocer", "seed", ClaimType::earn, "HOT", 1'000)})[0]

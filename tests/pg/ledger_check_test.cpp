@@ -156,6 +156,15 @@ TEST_F(LedgerCheck, CatchesALotWhoseRemainingDrifted) {
     EXPECT_NE(joined(report).find("lot "), std::string::npos) << joined(report);
 }
 
+TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
+    corrupt("member_points", "member_points_kept_by_lots",
+            "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-2'");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_EQ(report.violations[0],
+              "member M-2, points expiring 2025-02-28: member_points holds 201, its lots 200");
+}
+
 TEST_F(LedgerCheck, CatchesAWrongExpiryRow) {
     corrupt("lot_expiries", "lot_expiries_append_only",
             "UPDATE lot_expiries SET points = points + 5 WHERE claim_id IS NULL");

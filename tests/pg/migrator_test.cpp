@@ -377,6 +377,53 @@ TEST_F(SchemaInvariants, ReversedAtMostOnceIndexesOnlyTheRowsThatReverse) {
     EXPECT_EQ(count(connection, "SELECT count(*) FROM claims WHERE type = 'reversal'"), 0);
 }
 
+// member_points (migration 0007) is the sum of the lots per member and expiry date, kept by
+// the triggers on lots in the statement that changes them; nothing else may write it, and a
+// lot never moves to another member or date (a total would then be left behind).
+TEST_F(SchemaInvariants, MemberPointsFollowTheLotsAndNothingElse) {
+    exec("INSERT INTO members (id, enrolled_by) VALUES ('M-P', 'grocer')");
+    exec(
+        "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+        " accepted_at, settlement_date, settings_version, response_status, response_body)"
+        " SELECT 'grocer', 'c-p' || p, sha256('p'), 'earn', 'M-P', p, now(), current_date, 1,"
+        " 201, '{}' FROM (VALUES (100), (50), (30)) AS e(p)");
+    pqxx::connection reader(db_->conninfo());
+    const auto totals = [&reader]() {
+        pqxx::nontransaction tx(reader);
+        std::string out;
+        for (const auto& row : tx.exec("SELECT expires_on - current_date, points FROM "
+                                       "member_points WHERE member_id = 'M-P' ORDER BY 1")) {
+            out += row[0].as<std::string>() + ":" + row[1].as<std::string>() + " ";
+        }
+        return out;
+    };
+    // Three lots in one statement (one for each earn), two of them on one date.
+    exec(
+        "INSERT INTO lots (member_id, issuer_id, claim_id, points_issued, points_remaining,"
+        " fee_micros, accepted_at, settlement_date, expires_on)"
+        " SELECT 'M-P', 'grocer', c.id, p, p, 0, now(), current_date, current_date + d"
+        " FROM (VALUES (100, 30), (50, 30), (30, 61)) AS l(p, d)"
+        " JOIN claims c ON c.webhook_id = 'c-p' || p");
+    EXPECT_EQ(totals(), "30:150 61:30 ");
+    // One statement takes from all three: each date's total moves by what its lots lost.
+    exec("UPDATE lots SET points_remaining = points_remaining - 20 WHERE member_id = 'M-P'");
+    EXPECT_EQ(totals(), "30:110 61:10 ");
+
+    for (const char* refused :
+         {"UPDATE lots SET member_id = 'M-1' WHERE member_id = 'M-P'",
+          "UPDATE lots SET expires_on = expires_on + 31 WHERE member_id = 'M-P'",
+          "INSERT INTO member_points VALUES ('M-P', current_date + 92, 5)",
+          "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-P'",
+          "DELETE FROM member_points WHERE member_id = 'M-P'", "TRUNCATE member_points"}) {
+        EXPECT_THROW(exec(refused), pqxx::restrict_violation) << refused;
+    }
+    EXPECT_EQ(totals(), "30:110 61:10 ");
+    EXPECT_EQ(count(reader,
+                    "SELECT count(*) FROM lots WHERE member_id = 'M-P' AND "
+                    "expires_on - current_date IN (30, 61)"),
+              3);
+}
+
 TEST_F(SchemaInvariants, BadIdentifiersAndSecretsAreRefused) {
     EXPECT_THROW(exec("INSERT INTO partners (id, name) VALUES ('a b', 'x')"),
                  pqxx::check_violation);
