@@ -61,15 +61,16 @@ struct MemberState {
     Points debt_at_lock{0};
     // Open when locked, lots read for the batch's reversals, then as this batch changes them.
     // Only for a member whose lots the batch reads (lots_read): one the batch only earns for
-    // needs its balance, not its lots, and gets the sum of its open lots instead (open_unread).
+    // needs its balance, not its lots, and gets the points of its unexpired lots instead
+    // (open_unread), summed from its totals per expiry date (member_points).
     std::vector<ledger::Lot> lots;
     bool lots_read = true;
-    Points open_unread{0};  // Σ remaining of the open lots not in `lots` (not read)
+    Points open_unread{0};  // Σ remaining of the unexpired lots not in `lots` (not read)
     bool enrolled = true;   // false until its first earn, for a member this batch enrolls
 };
 
-// Σ remaining of the member's open lots − debt, as ledger::balance, counting the open lots the
-// batch summed instead of reading.
+// Σ remaining of the member's open lots − debt, as ledger::balance, counting the lots the batch
+// took as a sum (open_unread) instead of reading them.
 inline Points balance_of(const MemberState& member, ledger::Date today) {
     return ledger::balance(member.lots, member.debt, today) + member.open_unread;
 }

@@ -43,6 +43,11 @@ std::int64_t noon_today_us() {
     return duration_cast<microseconds>((today + hours(12)).time_since_epoch()).count();
 }
 
+// 09:00 UTC on `date`: a claim of that settlement date in the default (UTC) program.
+std::int64_t nine_am_us(year_month_day date) {
+    return duration_cast<microseconds>(sys_days(date).time_since_epoch() + hours(9)).count();
+}
+
 BookingInput claim(const std::string& partner, const std::string& id, ClaimType type,
                    const std::string& member, std::int64_t points, const std::string& reverses = "",
                    const std::string& body_salt = "") {
@@ -353,9 +358,7 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
             set_program_setting(tx, "validity_months", "1");
             tx.commit();
         }
-        const auto january =
-            duration_cast<microseconds>(sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9))
-                .count();
+        const auto january = nine_am_us(year(2025) / 1 / 10);
         for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
                            claim("fuel", "e-2", ClaimType::earn, "M-1", 500),
                            claim("airline", "b-1", ClaimType::burn, "M-1", 300)}) {
@@ -383,12 +386,11 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
 }
 
 // A batch reads the lots only of the members it burns or reverses for; for one it only earns
-// for, it sums their open lots in SQL. That sum must be the balance the member's lots give:
-// lots that expired while holding points do not count, debt does, a member may have no lots.
+// for, it sums the member's totals per expiry date (member_points). That sum must be the
+// balance the member's lots give: lots that expired while holding points do not count, debt
+// does, a member may have no lots.
 TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
-    const auto january =
-        duration_cast<microseconds>(sys_days(year(2025) / 1 / 10).time_since_epoch() + hours(9))
-            .count();
+    const auto january = nine_am_us(year(2025) / 1 / 10);
     for (auto* connection : {batched_.get(), single_.get()}) {
         {
             pqxx::work tx(*connection);
@@ -440,15 +442,12 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
 // A lot counts in balances through its expires_on and not a day longer: the batch reads the
 // totals per expiry date (member_points) with the same boundary as the lots.
 TEST_F(ClaimBatch, ALotCountsInBalancesThroughItsExpiryDay) {
-    const auto nine_am = [](year_month_day date) {
-        return duration_cast<microseconds>(sys_days(date).time_since_epoch() + hours(9)).count();
-    };
     for (auto* connection : {batched_.get(), single_.get()}) {
         pqxx::work tx(*connection);
         set_program_setting(tx, "validity_months", "1");
         tx.commit();
         auto old = claim("grocer", "old", ClaimType::earn, "M-1", 1'000);  // expires 2025-02-28
-        old.accepted_at_us = nine_am(year(2025) / 1 / 10);
+        old.accepted_at_us = nine_am_us(year(2025) / 1 / 10);
         ASSERT_EQ(book_claim(*connection, old).status, 201);
         pqxx::work back(*connection);
         set_program_setting(back, "validity_months", "36");
@@ -457,7 +456,7 @@ TEST_F(ClaimBatch, ALotCountsInBalancesThroughItsExpiryDay) {
     const auto earns_on = [&](year_month_day date, const std::string& suffix) {
         auto m1 = claim("fuel", "m1-" + suffix, ClaimType::earn, "M-1", 10);
         auto m2 = claim("fuel", "m2-" + suffix, ClaimType::earn, "M-2", 20);
-        m1.accepted_at_us = m2.accepted_at_us = nine_am(date);
+        m1.accepted_at_us = m2.accepted_at_us = nine_am_us(date);
         return book_both_ways({m1, m2});
     };
     const auto last_day = earns_on(year(2025) / 2 / 28, "last");
