@@ -5,13 +5,15 @@
 namespace coalition::ledger {
 
 Result<BurnOutcome> plan_burn(std::span<const Lot> lots, Points debt, Points points,
-                              const PartnerId& redeemer, Micros point_value, Date today) {
+                              const PartnerId& redeemer, Micros point_value, Date today,
+                              Points unread) {
     require(points > Points(0), "plan_burn: points must be > 0");
     require(point_value > Micros(0), "plan_burn: point_value must be > 0");
     require(!redeemer.empty(), "plan_burn: redeemer must be named");
+    require(unread >= Points(0), "plan_burn: unread must be >= 0");
     check_member(lots, debt);
 
-    const Points balance_before = balance(lots, debt, today);
+    const Points balance_before = balance(lots, debt, today) + unread;
     if (balance_before < points) return ErrorCode::insufficient_points;
 
     std::vector<const Lot*> open;
@@ -38,8 +40,11 @@ Result<BurnOutcome> plan_burn(std::span<const Lot> lots, Points debt, Points poi
         out.lot_updates.push_back(LotUpdate{lot->id, lot->remaining, lot->remaining - take});
         left -= take;
     }
-    // balance >= points and debt >= 0 imply the open lots hold at least `points`.
-    require(left == Points(0), "plan_burn: open lots did not cover a burn within the balance");
+    // With every lot given, balance >= points and debt >= 0 imply the open lots hold at least
+    // `points`; with a head only, the caller must have read enough of it.
+    require(left == Points(0), unread == Points(0)
+                                   ? "plan_burn: open lots did not cover a burn within the balance"
+                                   : "plan_burn: the lots given did not cover the burn");
     out.balance_after = balance_before - points;
     return out;
 }

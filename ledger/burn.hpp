@@ -22,10 +22,16 @@ struct BurnOutcome {
 // counts against spending, so a member in debt must earn it back before burning anything,
 // even while some lots still hold points. A refusal changes nothing.
 //
-// Throws LedgerBug when points <= 0, point_value <= 0, the redeemer is unnamed or the lots
-// break their invariants (see check_member).
+// `unread` is for a caller that holds only the head of the member's lots in FIFO order (a
+// batch reads no more than its burns can take): the points of the open lots it left out, every
+// one of which comes after all of `lots` in FIFO order. They count in the balance; the burn
+// itself must be covered by `lots`.
+//
+// Throws LedgerBug when points <= 0, point_value <= 0, the redeemer is unnamed, the lots
+// break their invariants (see check_member), unread < 0, or the burn would need unread lots.
 Result<BurnOutcome> plan_burn(std::span<const Lot> lots, Points debt, Points points,
-                              const PartnerId& redeemer, Micros point_value, Date today);
+                              const PartnerId& redeemer, Micros point_value, Date today,
+                              Points unread = Points(0));
 
 // Applies lot updates to the caller's copy of the lots (the same rows storage will write).
 // Throws LedgerBug when an update names a lot that is absent or whose remaining differs.

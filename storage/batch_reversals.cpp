@@ -70,7 +70,7 @@ void read_target_rows(pqxx::work& tx, Batch& batch) {
     for (const auto& row : tx.exec_prepared(kTargetLots, earns.dump(), burns.dump())) {
         auto lot = lot_from_row(row);
         if (row[10].as<bool>()) batch.lot_of_earn.emplace(row[9].as<std::int64_t>(), lot.id);
-        auto* member = member_with_lots(batch.members, row[8].as<std::string>());
+        auto* member = member_with_lots(batch.members, row[8].as<std::string>(), LotsRead::all);
         if (member == nullptr) continue;  // not locked: its reversal is deferred
         auto& lots = member->lots;
         // A lot read as open already may have changed in this batch: keep that state.
@@ -232,7 +232,7 @@ bool decide_reversal(Batch& batch, std::size_t index) {
         return true;
     }
     // A claim stored after the members were locked: its member is not held by this batch.
-    auto* member = member_with_lots(batch.members, target->member_id);
+    auto* member = member_with_lots(batch.members, target->member_id, LotsRead::all);
     if (member == nullptr) return false;
 
     BookedClaim claim{index, "reversal", target->member_id, target->points, {}, target->ref, target->type};

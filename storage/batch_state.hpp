@@ -56,34 +56,43 @@ inline std::int64_t claim_placeholder(std::size_t booked) {
     return kFirstNewId + static_cast<std::int64_t>(booked);
 }
 
+// How much of a member's open lots a batch read:
+// - none: a member the batch only earns for needs its balance, not its lots; it gets the points
+//   of its unexpired lots as a sum (open_unread), from its totals per expiry date
+//   (member_points);
+// - head: a member the batch burns for, and reverses nothing of, gets the first lots in FIFO
+//   order that its burns can take from, and the points of the rest as a sum (open_unread);
+// - all: every open lot (members the batch's reversals touch, and heads that were all there is).
+enum class LotsRead { none, head, all };
+
 struct MemberState {
     Points debt{0};
     Points debt_at_lock{0};
-    // Open when locked, lots read for the batch's reversals, then as this batch changes them.
-    // Only for a member whose lots the batch reads (lots_read): one the batch only earns for
-    // needs its balance, not its lots, and gets the points of its unexpired lots instead
-    // (open_unread), summed from its totals per expiry date (member_points).
+    // Open when locked (all of them or the head, see lots_read), lots read for the batch's
+    // reversals, then as this batch changes them.
     std::vector<ledger::Lot> lots;
-    bool lots_read = true;
-    Points open_unread{0};  // Σ remaining of the unexpired lots not in `lots` (not read)
-    bool enrolled = true;   // false until its first earn, for a member this batch enrolls
+    LotsRead lots_read = LotsRead::all;
+    std::size_t head_limit = 0;  // head: how many lots were asked for
+    Points burns{0};             // head: Σ points of the member's burns in the batch
+    Points open_unread{0};       // Σ remaining of the unexpired lots not in `lots` (not read)
+    bool enrolled = true;        // false until its first earn, for a member this batch enrolls
 };
 
 // Σ remaining of the member's open lots − debt, as ledger::balance, counting the lots the batch
-// took as a sum (open_unread) instead of reading them.
+// did not read as a sum (open_unread).
 inline Points balance_of(const MemberState& member, ledger::Date today) {
     return ledger::balance(member.lots, member.debt, today) + member.open_unread;
 }
 
-// A member whose lots a burn or a reversal is about to take from or change, or null when the
-// batch did not lock it. A locked member must have had its lots read: reaching here with another
-// is a hole in the batch's choice of whose lots to read, and the batch then asks to be booked one
-// claim at a time, which reads every member's lots.
+// A member whose lots a burn (`needed` head) or a reversal (`needed` all) is about to take from
+// or change, or null when the batch did not lock it. A locked member must have had enough of its
+// lots read: reaching here with another is a hole in the batch's choice of whose lots to read,
+// and the batch then asks to be booked one claim at a time, which reads every member's lots.
 inline MemberState* member_with_lots(std::map<std::string, MemberState>& members,
-                                     const std::string& id) {
+                                     const std::string& id, LotsRead needed) {
     const auto found = members.find(id);
     if (found == members.end()) return nullptr;
-    if (!found->second.lots_read) {
+    if (found->second.lots_read < needed) {
         throw BatchNeedsSingleBookings(
             "a burn or a reversal met a member whose lots were not read");
     }

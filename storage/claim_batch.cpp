@@ -94,13 +94,19 @@ constexpr Statement kLockMembers{
     "  SELECT json_array_elements_text($1::json) UNION SELECT member_id FROM reversed)) "
     "ORDER BY id COLLATE \"C\" FOR UPDATE"};
 
-// Read under the locks, in one round trip: the open lots of the members whose lots the batch
-// reads ($2: LOT_COLUMNS, then member_id; in no particular order, the ledger orders them); for
-// the members it only earns for ($4), the points their unexpired lots hold, from the totals
-// per member and expiry date that the triggers on lots keep (member_points, migration 0007: at
-// most validity_months + 1 rows a member, however many lots; member_id and the sum in column
-// 14, one row for each that has any); and the batch's keys already stored (partner,
-// webhook-id, hash, status, body in columns 9 to 13). Unused columns are NULL.
+// Read under the locks, in one round trip:
+// - the open lots of the members whose lots the batch reads whole ($2);
+// - the first open lots in FIFO order of the members whose burns take from the head ($5: id and
+//   how many lots; the order of the index lots_open_fifo, so the scan stops there: qualified,
+//   for LOT_COLUMNS names the text of expires_on `expires_on`, and a sort by it reads them all);
+// - for the members it only earns for or reads the head of ($4), the points their unexpired lots
+//   hold, from the totals per member and expiry date that the triggers on lots keep
+//   (member_points, migration 0007: at most validity_months + 1 rows a member, however many
+//   lots; member_id and the sum in column 14, one row for each that has any);
+// - the batch's keys already stored ($1: partner, webhook-id, hash, status, body in columns 9
+//   to 13).
+// Lots come as LOT_COLUMNS, then member_id, in no particular order (the ledger orders them).
+// Unused columns are NULL.
 #define NO_LOT_COLUMNS                                                                   \
     "NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, " \
     "NULL::text, NULL::boolean"
@@ -112,6 +118,15 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "FROM lots "
     "WHERE member_id = ANY (ARRAY(SELECT json_array_elements_text($2::json))) "
     "  AND is_open AND expires_on >= $3::date "
+    "UNION ALL "
+    "SELECT head.*, " NO_CLAIM_COLUMNS
+    ", NULL::bigint "
+    "FROM json_to_recordset($5::json) AS m(id text, lots int) "
+    "CROSS JOIN LATERAL ("
+    "  SELECT " LOT_COLUMNS
+    ", member_id FROM lots "
+    "  WHERE member_id = m.id AND is_open AND expires_on >= $3::date "
+    "  ORDER BY lots.expires_on, lots.accepted_at, lots.id LIMIT m.lots) AS head "
     "UNION ALL "
     "SELECT " NO_LOT_COLUMNS ", member_id, " NO_CLAIM_COLUMNS
     ", sum(points)::bigint "
@@ -125,6 +140,11 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "  c.response_status::int, c.response_body, NULL::bigint "
     "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
+
+// How many lots a burn member's head holds, per burn of the member in the batch. A burn takes
+// from one to a few lots unless its member's lots are much smaller than it; a head that holds
+// fewer points than its burns is read whole by a second statement.
+constexpr std::size_t kHeadLotsPerBurn = 8;
 
 constexpr Statement kAllStatements[] = {kOpen, kLockMembers, kStoredClaimsAndOpenLots};
 
@@ -181,16 +201,15 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
     return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }
 
-// The members of the batch's burns, and of its earns that its reversals name (`reversed`: the
-// keys they name): a burn takes from the member's lots and a reversal changes them, so the batch
-// reads their lots. (Members of stored claims a reversal names are known once locked.)
-std::set<std::string> members_whose_lots_are_taken(const Batch& batch,
-                                                   const std::set<Key>& reversed) {
+// The members whose lots the batch reads whole: those of the claims its reversals name (`reversed`:
+// the keys they name) — a reversal changes a lot it names, wherever in FIFO order — and those of
+// its earns reversed by key. (Members of stored claims a reversal names are known once locked.)
+std::set<std::string> members_whose_lots_are_read_whole(const Batch& batch,
+                                                        const std::set<Key>& reversed) {
     std::set<std::string> members;
     for (const auto& input : batch.inputs) {
-        const auto type = input.request.type;
-        if (type == partners::ClaimType::burn ||
-            (type == partners::ClaimType::earn && reversed.count(key_of(input)) != 0)) {
+        if (input.request.type != partners::ClaimType::reversal &&
+            reversed.count(key_of(input)) != 0) {
             members.insert(input.request.member_id);
         }
     }
@@ -199,38 +218,61 @@ std::set<std::string> members_whose_lots_are_taken(const Batch& batch,
 
 // Locks the member of every earn and burn and the member of every claim a reversal reverses
 // (a reversed claim booked by this very batch has its member among the former), and chooses
-// whose lots the batch reads: every member but those it only earns for.
+// how much of each one's lots the batch reads (LotsRead): all for the members its reversals
+// touch, the head for the rest of those it burns for, none for those it only earns for.
 void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& created) {
     std::set<std::string> members;
     std::set<Key> reversed;
+    std::map<std::string, std::pair<std::size_t, Points>> burns;  // member → count, points
     for (const auto& input : batch.inputs) {
-        if (input.request.type == partners::ClaimType::reversal) {
+        const auto type = input.request.type;
+        if (type == partners::ClaimType::reversal) {
             reversed.emplace(input.partner_id, input.request.reverses);
-        } else {
-            members.insert(input.request.member_id);
+            continue;
+        }
+        members.insert(input.request.member_id);
+        if (type == partners::ClaimType::burn) {
+            auto& [count, points] = burns[input.request.member_id];
+            ++count;
+            points += input.request.points;
         }
     }
-    const auto taken = members_whose_lots_are_taken(batch, reversed);
+    const auto whole = members_whose_lots_are_read_whole(batch, reversed);
     const auto ids = strings_json({members.begin(), members.end()});
     for (const auto& row : tx.exec_prepared(kLockMembers.name, ids, keys_json(reversed))) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
         state.enrolled = created.count(id) == 0;
-        state.lots_read = row[2].as<bool>() || taken.count(id) != 0;
+        const auto burning = burns.find(id);
+        if (row[2].as<bool>() || whole.count(id) != 0) {
+            state.lots_read = LotsRead::all;
+        } else if (burning != burns.end()) {
+            state.lots_read = LotsRead::head;
+            state.head_limit = kHeadLotsPerBurn * burning->second.first;
+            state.burns = burning->second.second;
+        } else {
+            state.lots_read = LotsRead::none;
+        }
         batch.members.emplace(std::move(id), std::move(state));
     }
 }
 
-void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
-    std::set<Key> keys;
-    for (const auto& input : batch.inputs) keys.insert(key_of(input));
-    std::vector<std::string_view> read;
-    std::vector<std::string_view> summed;
-    for (const auto& [id, member] : batch.members) (member.lots_read ? read : summed).push_back(id);
-    for (const auto& row :
-         tx.exec_prepared(kStoredClaimsAndOpenLots.name, keys_json(keys), strings_json(read),
-                          date_literal(batch.program.settlement_date), strings_json(summed))) {
+// Σ remaining of the lots read (all open and unexpired: the read filters on both).
+Points points_read(const MemberState& member) {
+    Points sum{0};
+    for (const auto& lot : member.lots) sum += lot.remaining;
+    return sum;
+}
+
+// One run of kStoredClaimsAndOpenLots: stored keys, lots, and the sums of member_points (in
+// open_unread, still the member's whole total for a head).
+void read_rows(pqxx::work& tx, Batch& batch, const std::set<Key>& keys,
+               const std::vector<std::string_view>& whole, const std::string& heads,
+               const std::vector<std::string_view>& summed) {
+    for (const auto& row : tx.exec_prepared(
+             kStoredClaimsAndOpenLots.name, keys_json(keys), strings_json(whole),
+             date_literal(batch.program.settlement_date), strings_json(summed), heads)) {
         if (!row[0].is_null()) {
             batch.members.at(row[8].as<std::string>()).lots.push_back(lot_from_row(row));
             continue;
@@ -245,6 +287,60 @@ void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
                              StoredClaim{crypto::Bytes(sha256.begin(), sha256.end()),
                                          row[12].as<int>(), row[13].as<std::string>()});
     }
+}
+
+// A head read, settled: the points of the lots left unread are the member's total less what
+// was read. A head shorter than asked for is every open lot; one that holds fewer points than
+// the member's burns could take is not enough (returns false) and is read again whole. One
+// that holds at least as many is: burns take in FIFO order, so a burn could reach an unread lot
+// only after emptying every lot of the head, having taken more than the burns' points.
+bool settle_head(MemberState& member) {
+    const Points total = member.open_unread;
+    const Points read = points_read(member);
+    if (total < read) throw std::logic_error("member_points holds less than the lots read");
+    member.open_unread = total - read;
+    if (member.lots.size() < member.head_limit) {
+        if (member.open_unread != Points(0)) {
+            throw std::logic_error("member_points disagrees with the member's open lots");
+        }
+        member.lots_read = LotsRead::all;
+        return true;
+    }
+    return read >= member.burns;
+}
+
+void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
+    std::set<Key> keys;
+    for (const auto& input : batch.inputs) keys.insert(key_of(input));
+    std::vector<std::string_view> whole;
+    std::vector<std::string_view> summed;
+    JsonText heads;
+    heads.begin_array();
+    for (const auto& [id, member] : batch.members) {
+        if (member.lots_read == LotsRead::all) {
+            whole.push_back(id);
+            continue;
+        }
+        summed.push_back(id);
+        if (member.lots_read == LotsRead::head) {
+            heads.begin_object()
+                .field("id", id)
+                .field("lots", static_cast<std::int64_t>(member.head_limit))
+                .end_object();
+        }
+    }
+    read_rows(tx, batch, keys, whole, heads.end_array().take(), summed);
+
+    std::vector<std::string_view> short_heads;
+    for (auto& [id, member] : batch.members) {
+        if (member.lots_read == LotsRead::head && !settle_head(member)) {
+            member.lots.clear();
+            member.open_unread = Points(0);
+            member.lots_read = LotsRead::all;
+            short_heads.push_back(id);
+        }
+    }
+    if (!short_heads.empty()) read_rows(tx, batch, {}, short_heads, "[]", {});
 }
 
 // ---- Step 4: deciding each claim in memory --------------------------------------------------
@@ -276,12 +372,13 @@ std::optional<BookingResult> decide_burn(Batch& batch, std::size_t index) {
     const auto& input = batch.inputs[index];
     const auto& request = input.request;
     const Program& program = batch.program;
-    auto* member = member_with_lots(batch.members, request.member_id);
+    auto* member = member_with_lots(batch.members, request.member_id, LotsRead::head);
     if (member == nullptr || !member->enrolled) {
         return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
     }
-    auto plan = ledger::plan_burn(member->lots, member->debt, request.points, input.partner_id,
-                                  program.point_value, program.settlement_date);
+    auto plan =
+        ledger::plan_burn(member->lots, member->debt, request.points, input.partner_id,
+                          program.point_value, program.settlement_date, member->open_unread);
     if (!plan) return refusal(plan.error(), "the member's balance does not cover this burn", "points");
     const auto& burn = plan.value();
     ledger::apply_lot_updates(member->lots, burn.lot_updates);

@@ -684,6 +684,46 @@ TEST_F(ClaimBatch, AMembersEmptiedLotsAreReadPastOnceNotByEveryBatch) {
     expect_ledger_ok(*batched_);
 }
 
+// A batch reads of a member it burns for only the first lots in FIFO order (8 a burn) and the
+// total of the rest (member_points): a regular shopper's burn need not read the dozens of lots
+// the member holds. When the head holds fewer points than the burns could take, the batch reads
+// the member's lots whole before deciding. Either way every answer and row is the one-by-one
+// path's, which reads every lot.
+TEST_F(ClaimBatch, ABurnReadsTheHeadOfItsMembersLotsAndTheWholeWhenTheHeadFallsShort) {
+    constexpr std::size_t kLots = 60;
+    std::vector<BookingInput> earns;
+    for (std::size_t i = 0; i < kLots; ++i) {
+        earns.push_back(
+            claim(kPartners[i % 3], "e-" + std::to_string(i), ClaimType::earn, "M-1", 10));
+    }
+    for (const auto& result : book_both_ways(earns)) ASSERT_EQ(result.status, 201);
+
+    // 25 points come from the first three lots; the answers count the 570 left unread.
+    auto before = open_lot_entries_read(*batched_);
+    auto results = book_both_ways({claim("fuel", "b-1", ClaimType::burn, "M-1", 25),
+                                   claim("grocer", "e-x", ClaimType::earn, "M-1", 7),
+                                   claim("airline", "b-2", ClaimType::burn, "M-1", 5)});
+    for (const auto& result : results) ASSERT_EQ(result.status, 201) << describe(result);
+    EXPECT_NE(results[0].body.find("\"balance\":575,"), std::string::npos) << describe(results[0]);
+    EXPECT_NE(results[2].body.find("\"balance\":577,"), std::string::npos) << describe(results[2]);
+    EXPECT_LE(open_lot_entries_read(*batched_) - before, 2 * 8 + 1);
+
+    // 300 points need 30 lots, more than the head of 8: read whole, then decided alike.
+    before = open_lot_entries_read(*batched_);
+    results = book_both_ways({claim("airline", "b-3", ClaimType::burn, "M-1", 300)});
+    ASSERT_EQ(results[0].status, 201) << describe(results[0]);
+    EXPECT_NE(results[0].body.find("\"balance\":277,"), std::string::npos) << describe(results[0]);
+    EXPECT_GE(open_lot_entries_read(*batched_) - before, static_cast<std::int64_t>(kLots) - 3);
+
+    // More than the member holds: refused, as it would be with every lot read.
+    results = book_both_ways({claim("grocer", "b-4", ClaimType::burn, "M-1", 278)});
+    ASSERT_TRUE(results[0].error) << describe(results[0]);
+    EXPECT_EQ(results[0].error->code, ErrorCode::insufficient_points);
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 277);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
     auto before = claim("grocer", "late", ClaimType::earn, "M-1", 10);
     auto after = claim("grocer", "early", ClaimType::earn, "M-1", 10);

@@ -205,6 +205,29 @@ TEST(LedgerBurn, DebtCountsAgainstSpending) {
     EXPECT_EQ(burn.value().balance_after, Points(0));
 }
 
+// A batch may hold only the FIFO head of a member's lots: the points of the rest count in the
+// balance, and with the debt against them; the burn is taken from the head alone.
+TEST(LedgerBurn, PointsLeftUnreadCountInTheBalanceButAreNeverTaken) {
+    const std::vector<Lot> head = {lot(2, "fuel", 50, ymd(2026, 2, 28)),
+                                   lot(1, "grocer", 100, ymd(2026, 1, 31))};
+    const Date today = ymd(2025, 1, 1);
+    // 150 read, 400 unread, 320 owed: 230 can be spent.
+    EXPECT_EQ(
+        plan_burn(head, Points(320), Points(231), "r", kPointValue, today, Points(400)).error(),
+        ErrorCode::insufficient_points);
+    auto burn = plan_burn(head, Points(320), Points(130), "r", kPointValue, today, Points(400));
+    ASSERT_TRUE(burn.ok());
+    EXPECT_EQ(taken(burn.value()),
+              (std::vector<std::pair<LotId, std::int64_t>>{{1, 100}, {2, 30}}));
+    EXPECT_EQ(burn.value().balance_after, Points(100));
+    // Within the balance but beyond the head: the caller read too little, a bug.
+    EXPECT_THROW(
+        (void)plan_burn(head, Points(0), Points(151), "r", kPointValue, today, Points(400)),
+        LedgerBug);
+    EXPECT_THROW((void)plan_burn(head, Points(0), Points(1), "r", kPointValue, today, Points(-1)),
+                 LedgerBug);
+}
+
 TEST(LedgerBurn, BrokenPreconditionsAreBugs) {
     std::vector<Lot> lots = {lot(1, "grocer", 100, ymd(2026, 1, 31))};
     const Date today = ymd(2025, 1, 1);
