@@ -70,13 +70,21 @@ void read_target_rows(pqxx::work& tx, Batch& batch) {
     for (const auto& row : tx.exec_prepared(kTargetLots, earns.dump(), burns.dump())) {
         auto lot = lot_from_row(row);
         if (row[10].as<bool>()) batch.lot_of_earn.emplace(row[9].as<std::int64_t>(), lot.id);
-        auto* member = member_with_lots(batch.members, row[8].as<std::string>(), LotsRead::all);
+        auto* member = member_with_lots(batch.members, row[8].as<std::string>(), LotsRead::none);
         if (member == nullptr) continue;  // not locked: its reversal is deferred
         auto& lots = member->lots;
         // A lot read as open already may have changed in this batch: keep that state.
         const bool known = std::any_of(lots.begin(), lots.end(),
                                        [&](const ledger::Lot& held) { return held.id == lot.id; });
-        if (!known) lots.push_back(std::move(lot));
+        if (known) continue;
+        // Its points, when they count, were in the member's unread total: now they are read.
+        if (ledger::is_open(lot, batch.program.settlement_date)) {
+            member->open_unread -= lot.remaining;
+            if (member->open_unread < Points(0)) {
+                throw std::logic_error("member_points holds less than the lots read");
+            }
+        }
+        lots.push_back(std::move(lot));
     }
     if (burns.empty()) return;
     for (const auto& row : tx.exec_prepared(kBurnSlices, burns.dump())) {
@@ -150,8 +158,8 @@ bool decide_earn_reversal(Batch& batch, MemberState& member, const Target& targe
     }
     const auto& reversal = plan.value();
     if (reversal.expiry_snapshot) return false;
-    const Points balance = ledger::balance(member.lots, member.debt, today) -
-                           reversal.removed_from_balance - reversal.debt_added;
+    const Points balance =
+        balance_of(member, today) - reversal.removed_from_balance - reversal.debt_added;
     const auto index = batch.booked.size();
     if (auto* change = record_lot_update(batch, reversal.lot_update)) {
         change->reversed_by = index;
@@ -207,8 +215,9 @@ bool decide_burn_reversal(Batch& batch, MemberState& member, const Target& targe
         member.lots.push_back(std::move(lot));
     }
     member.debt = reversal.new_debt;
+    // The ledger's balance is over the lots read; the points left unread count too.
     claim.body = accepted_body(input, "reversal", target.member_id, target.points,
-                               reversal.balance_after, today);
+                               reversal.balance_after + member.open_unread, today);
     return true;
 }
 
@@ -232,7 +241,7 @@ bool decide_reversal(Batch& batch, std::size_t index) {
         return true;
     }
     // A claim stored after the members were locked: its member is not held by this batch.
-    auto* member = member_with_lots(batch.members, target->member_id, LotsRead::all);
+    auto* member = member_with_lots(batch.members, target->member_id, LotsRead::none);
     if (member == nullptr) return false;
 
     BookedClaim claim{index, "reversal", target->member_id, target->points, {}, target->ref, target->type};

@@ -57,19 +57,21 @@ inline std::int64_t claim_placeholder(std::size_t booked) {
 }
 
 // How much of a member's open lots a batch read:
-// - none: a member the batch only earns for needs its balance, not its lots; it gets the points
-//   of its unexpired lots as a sum (open_unread), from its totals per expiry date
+// - none: a member the batch does not burn for needs its balance, not its lots; it gets the
+//   points of its unexpired lots as a sum (open_unread), from its totals per expiry date
 //   (member_points);
-// - head: a member the batch burns for, and reverses nothing of, gets the first lots in FIFO
-//   order that its burns can take from, and the points of the rest as a sum (open_unread);
-// - all: every open lot (members the batch's reversals touch, and heads that were all there is).
+// - head: a member the batch burns for gets the first lots in FIFO order that its burns can take
+//   from, and the points of the rest as a sum (open_unread);
+// - all: every open lot (a head that was all there is, or that fell short of the burns).
+// A reversal changes only the lots of the claim it reverses: read_reversal_targets adds those,
+// and takes their points out of open_unread.
 enum class LotsRead { none, head, all };
 
 struct MemberState {
     Points debt{0};
     Points debt_at_lock{0};
-    // Open when locked (all of them or the head, see lots_read), lots read for the batch's
-    // reversals, then as this batch changes them.
+    // Open lots read when locked (see lots_read), lots read for the batch's reversals, then as
+    // this batch changes them.
     std::vector<ledger::Lot> lots;
     LotsRead lots_read = LotsRead::all;
     std::size_t head_limit = 0;  // head: how many lots were asked for
@@ -84,10 +86,11 @@ inline Points balance_of(const MemberState& member, ledger::Date today) {
     return ledger::balance(member.lots, member.debt, today) + member.open_unread;
 }
 
-// A member whose lots a burn (`needed` head) or a reversal (`needed` all) is about to take from
-// or change, or null when the batch did not lock it. A locked member must have had enough of its
-// lots read: reaching here with another is a hole in the batch's choice of whose lots to read,
-// and the batch then asks to be booked one claim at a time, which reads every member's lots.
+// A member whose lots a burn (`needed` head) or a reversal (`needed` none: it reads its own) is
+// about to take from or change, or null when the batch did not lock it. A locked member must
+// have had enough of its lots read: reaching here with another is a hole in the batch's choice
+// of whose lots to read, and the batch then asks to be booked one claim at a time, which reads
+// every member's lots.
 inline MemberState* member_with_lots(std::map<std::string, MemberState>& members,
                                      const std::string& id, LotsRead needed) {
     const auto found = members.find(id);

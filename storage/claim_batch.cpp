@@ -78,8 +78,8 @@ constexpr Statement kOpen{
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
-// their keys), locked in one statement, each with its debt and whether a reversal's stored
-// claim names it. LockRows sits above the sort: rows are locked in this order.
+// their keys), locked in one statement, each with its debt. LockRows sits above the sort: rows
+// are locked in this order.
 // `= ANY (ARRAY(…))` rather than `IN (SELECT …)`: the planner then probes the primary key instead
 // of hashing the whole table (it guesses 100 rows for any set-returning function); the same
 // holds for the lots below.
@@ -89,7 +89,7 @@ constexpr Statement kLockMembers{
     "  SELECT c.member_id FROM claims c "
     "  JOIN json_to_recordset($2::json) AS k(partner_id text, webhook_id text) "
     "    ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id) "
-    "SELECT id, debt, id = ANY (ARRAY(SELECT member_id FROM reversed)) "
+    "SELECT id, debt "
     "FROM members WHERE id = ANY (ARRAY("
     "  SELECT json_array_elements_text($1::json) UNION SELECT member_id FROM reversed)) "
     "ORDER BY id COLLATE \"C\" FOR UPDATE"};
@@ -201,25 +201,11 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
     return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }
 
-// The members whose lots the batch reads whole: those of the claims its reversals name (`reversed`:
-// the keys they name) — a reversal changes a lot it names, wherever in FIFO order — and those of
-// its earns reversed by key. (Members of stored claims a reversal names are known once locked.)
-std::set<std::string> members_whose_lots_are_read_whole(const Batch& batch,
-                                                        const std::set<Key>& reversed) {
-    std::set<std::string> members;
-    for (const auto& input : batch.inputs) {
-        if (input.request.type != partners::ClaimType::reversal &&
-            reversed.count(key_of(input)) != 0) {
-            members.insert(input.request.member_id);
-        }
-    }
-    return members;
-}
-
 // Locks the member of every earn and burn and the member of every claim a reversal reverses
 // (a reversed claim booked by this very batch has its member among the former), and chooses
-// how much of each one's lots the batch reads (LotsRead): all for the members its reversals
-// touch, the head for the rest of those it burns for, none for those it only earns for.
+// how much of each one's open lots the batch reads (LotsRead): the head for those it burns for,
+// none for the others. A reversal needs only the lots of the claim it reverses, which
+// read_reversal_targets adds, and the member's balance.
 void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& created) {
     std::set<std::string> members;
     std::set<Key> reversed;
@@ -237,17 +223,13 @@ void lock_members(pqxx::work& tx, Batch& batch, const std::set<std::string>& cre
             points += input.request.points;
         }
     }
-    const auto whole = members_whose_lots_are_read_whole(batch, reversed);
     const auto ids = strings_json({members.begin(), members.end()});
     for (const auto& row : tx.exec_prepared(kLockMembers.name, ids, keys_json(reversed))) {
         MemberState state;
         state.debt = state.debt_at_lock = Points(row[1].as<std::int64_t>());
         auto id = row[0].as<std::string>();
         state.enrolled = created.count(id) == 0;
-        const auto burning = burns.find(id);
-        if (row[2].as<bool>() || whole.count(id) != 0) {
-            state.lots_read = LotsRead::all;
-        } else if (burning != burns.end()) {
+        if (const auto burning = burns.find(id); burning != burns.end()) {
             state.lots_read = LotsRead::head;
             state.head_limit = kHeadLotsPerBurn * burning->second.first;
             state.burns = burning->second.second;

@@ -724,6 +724,33 @@ TEST_F(ClaimBatch, ABurnReadsTheHeadOfItsMembersLotsAndTheWholeWhenTheHeadFallsS
     expect_ledger_ok(*batched_);
 }
 
+// A reversal changes only the lots of the claim it reverses: the batch reads those (by the
+// claim, wherever they are in FIFO order, emptied or not) and counts the member's other lots as
+// a total, also when the same batch burns from the member's head.
+TEST_F(ClaimBatch, AReversalReadsOnlyTheLotsOfTheClaimItReverses) {
+    std::vector<BookingInput> earns;
+    for (std::size_t i = 0; i < 40; ++i) {
+        earns.push_back(
+            claim(kPartners[i % 3], "e-" + std::to_string(i), ClaimType::earn, "M-1", 10));
+    }
+    earns.push_back(claim("fuel", "b-0", ClaimType::burn, "M-1", 15));  // empties e-0
+    for (const auto& result : book_both_ways(earns)) ASSERT_EQ(result.status, 201);
+
+    const auto before = open_lot_entries_read(*batched_);
+    const auto results = book_both_ways({claim("airline", "b-1", ClaimType::burn, "M-1", 20),
+                                         claim("airline", "r-e30", ClaimType::reversal, "", 0,
+                                               "e-30"),  // beyond the head
+                                         claim("fuel", "r-b0", ClaimType::reversal, "", 0, "b-0")});
+    for (const auto& result : results) ASSERT_EQ(result.status, 201) << describe(result);
+    // 385, then 365 after the burn, 355 without e-30's lot, 370 with b-0's points back.
+    EXPECT_NE(results[0].body.find("\"balance\":365,"), std::string::npos) << describe(results[0]);
+    EXPECT_NE(results[1].body.find("\"balance\":355,"), std::string::npos) << describe(results[1]);
+    EXPECT_NE(results[2].body.find("\"balance\":370,"), std::string::npos) << describe(results[2]);
+    EXPECT_LE(open_lot_entries_read(*batched_) - before, 8 + 1);  // the burn's head alone
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
     auto before = claim("grocer", "late", ClaimType::earn, "M-1", 10);
     auto after = claim("grocer", "early", ClaimType::earn, "M-1", 10);
