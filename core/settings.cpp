@@ -1,5 +1,7 @@
 #include "core/settings.hpp"
 
+#include "core/cores.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <thread>
 
 namespace coalition {
 namespace {
@@ -172,11 +173,7 @@ EnvLookup process_environment() {
     };
 }
 
-int default_io_threads() {
-    // hardware_concurrency() is 0 when the count is unknown.
-    const auto cores = static_cast<int>(std::thread::hardware_concurrency());
-    return std::clamp(cores / 2, 1, 256);
-}
+int default_io_threads() { return std::clamp(available_cores() / 2, 1, 256); }
 
 Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path) {
     Settings settings;

@@ -1,5 +1,7 @@
 #include "core/settings.hpp"
 
+#include "core/cores.hpp"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -9,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <string>
-#include <thread>
 
 namespace coalition {
 namespace {
@@ -51,7 +52,7 @@ TEST(Settings, DefaultsWithoutFileOrEnvironment) {
 
 // On 2 cores one I/O thread books as many claims as two for less CPU (docs/performance.md).
 TEST(Settings, IoThreadsDefaultToHalfTheCoresAtLeastOne) {
-    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    const int cores = available_cores();
     EXPECT_EQ(load_settings(env_of({})).threads, std::max(1, cores / 2));
     EXPECT_EQ(default_io_threads(), std::max(1, cores / 2));
 }
