@@ -21,7 +21,7 @@ constexpr const char* kTargetsSql =
     "SELECT k.partner_id, k.webhook_id, c.id, c.type, c.member_id, c.points, "
     "       EXISTS (SELECT 1 FROM claims r WHERE r.reverses_claim_id = c.id) "
     "FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
-    "JOIN claims c ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id";
+    "CROSS JOIN LATERAL " CLAIM_BY_KEY("id, type, member_id, points") " AS c";
 
 // The lot each earn ($1: claim ids) created, and every lot the burns ($2) drew on, whatever
 // they hold now (LOT_COLUMNS, then member_id, claim_id and whether it is an earn's own lot).

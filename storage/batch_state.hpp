@@ -35,6 +35,24 @@ inline std::string keys_json(const std::set<Key>& keys) {
     return rows.end_array().take();
 }
 
+// The stored claim with key (k.partner_id, k.webhook_id), its `columns`, for
+// `json_to_recordset(…) AS k(…) CROSS JOIN LATERAL CLAIM_BY_KEY(…) AS c`: one probe of the key's
+// unique index whatever the table's statistics. Statements are planned once per connection, and
+// a plan made while claims is tiny (a new database) is kept until an ANALYZE, however the table
+// grows meanwhile:
+// - a plain join with claims was planned as a hash join over a scan of the whole index (10,000
+//   entries read a batch at 5,000 claims); a LATERAL subquery with a LIMIT is never merged into a
+//   join, so it stays one look-up a key;
+// - on a tiny table the other unique index led by partner_id, (partner_id, id, type, member_id),
+//   costs the same as the key's and was chosen, reading every claim of the partner. The
+//   webhook-id is therefore compared as a range of one value (>= and <=, equal only for equal
+//   strings), which leaves an ORDER BY webhook_id that only the key's index gives without a sort.
+#define CLAIM_BY_KEY(columns)                                         \
+    "(SELECT " columns                                                \
+    " FROM claims "                                                   \
+    "WHERE partner_id = k.partner_id AND webhook_id >= k.webhook_id " \
+    "AND webhook_id <= k.webhook_id ORDER BY webhook_id LIMIT 1)"
+
 // Strings (member ids) as the JSON array the batch statements expand with
 // json_array_elements_text(…).
 inline std::string strings_json(const std::vector<std::string_view>& strings) {

@@ -86,9 +86,8 @@ constexpr Statement kOpen{
 constexpr Statement kLockMembers{
     "batch_lock_members",
     "WITH reversed AS MATERIALIZED ("
-    "  SELECT c.member_id FROM claims c "
-    "  JOIN json_to_recordset($2::json) AS k(partner_id text, webhook_id text) "
-    "    ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id) "
+    "  SELECT c.member_id FROM json_to_recordset($2::json) AS k(partner_id text, webhook_id text) "
+    "  CROSS JOIN LATERAL " CLAIM_BY_KEY("member_id") " AS c) "
     "SELECT id, debt "
     "FROM members WHERE id = ANY (ARRAY("
     "  SELECT json_array_elements_text($1::json) UNION SELECT member_id FROM reversed)) "
@@ -138,8 +137,9 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "SELECT " NO_LOT_COLUMNS
     ", NULL::text, c.partner_id, c.webhook_id, c.request_sha256, "
     "  c.response_status::int, c.response_body, NULL::bigint "
-    "FROM claims c JOIN json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
-    "  ON c.partner_id = k.partner_id AND c.webhook_id = k.webhook_id"};
+    "FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
+    "CROSS JOIN LATERAL " CLAIM_BY_KEY("partner_id, webhook_id, request_sha256, response_status, "
+                                       "response_body") " AS c"};
 
 // How many lots a burn member's head holds, per burn of the member in the batch. A burn takes
 // from one to a few lots unless its member's lots are much smaller than it; a head that holds
