@@ -27,6 +27,10 @@ namespace {
 // closed-date guards are checked at the end of the statement, when every row of it is in place.
 // It returns how many rows each part wrote, which write_decisions compares with what it sent.
 //
+// The lot updates also name their ids as `= ANY (ARRAY(…))`: a plan made while lots was tiny
+// otherwise hashed a scan of its whole primary key, on every batch until the next ANALYZE
+// (ABatchProbesItsRowsEvenWithPlansMadeOnTinyTables).
+//
 // DRAW_IDS's count is a subquery, not a bare parameter, so that the planner's row estimate for
 // the series is the same with or without the parameter's value: the generic plan then costs
 // what a custom one does, and PostgreSQL keeps it instead of planning the statement on every
@@ -80,6 +84,7 @@ constexpr const char* kWriteSql =
     "  FROM json_to_recordset($3::json) AS u(id bigint, remaining_before bigint, "
     "    remaining_after bigint, reversed_by bigint) "
     "  WHERE l.id = u.id AND l.points_remaining = u.remaining_before "
+    "    AND l.id = ANY (ARRAY(SELECT id FROM json_to_recordset($3::json) AS x(id bigint))) "
     "    AND (u.reversed_by IS NULL OR l.reversed_by_claim_id IS NULL) "
     "  RETURNING 1), "
     "new_slices AS ("

@@ -94,14 +94,15 @@ constexpr Statement kLockMembers{
     "ORDER BY id COLLATE \"C\" FOR UPDATE"};
 
 // Read under the locks, in one round trip:
-// - the open lots of the members whose lots the batch reads whole ($2);
+// - the open lots of the members whose lots the batch reads whole ($2: in a second run, the
+//   heads that fell short);
 // - the first open lots in FIFO order of the members whose burns take from the head ($5: id and
 //   how many lots; the order of the index lots_open_fifo, so the scan stops there: qualified,
 //   for LOT_COLUMNS names the text of expires_on `expires_on`, and a sort by it reads them all);
-// - for the members it only earns for or reads the head of ($4), the points their unexpired lots
-//   hold, from the totals per member and expiry date that the triggers on lots keep
-//   (member_points, migration 0007: at most validity_months + 1 rows a member, however many
-//   lots; member_id and the sum in column 14, one row for each that has any);
+// - for the members not read whole ($4), the points their unexpired lots hold, from the totals
+//   per member and expiry date that the triggers on lots keep (member_points, migration 0007:
+//   at most validity_months + 1 rows a member, however many lots; member_id and the sum in
+//   column 14, one row for each that has any);
 // - the batch's keys already stored ($1: partner, webhook-id, hash, status, body in columns 9
 //   to 13).
 // Lots come as LOT_COLUMNS, then member_id, in no particular order (the ledger orders them).

@@ -624,20 +624,19 @@ TEST_F(ClaimBatch, ABatchNeverScansALedgerTableWholeEvenWhenItWasPlannedOnTinyTa
     EXPECT_EQ(count_rows(*batched_, "claims"), 4 + 8 * 3);
 }
 
-// Entries of the indexes of claims read so far, all of them together.
-std::int64_t claim_index_entries_read(pqxx::connection& connection) {
-    return statistic_so_far(connection,
-                            "SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes "
-                            "WHERE relname = 'claims'");
+// Index entries of the ledger tables read so far, all indexes together.
+std::int64_t ledger_index_entries_read(pqxx::connection& connection) {
+    return statistic_so_far(
+        connection,
+        "SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes "
+        "WHERE relname IN ('claims', 'lots', 'slices', 'members', 'member_points')");
 }
 
 // Plans made while the tables were tiny, kept while they grow (no ANALYZE re-plans them): each
-// batch must still look its claims up by key, not read a whole index of claims (a join planned
-// at a few rows hashes a scan of the whole index) nor every claim of a partner (another index
-// led by partner_id costs the same on a tiny table). Not covered: the write statement's update
-// of lots can still be planned as a scan of the whole primary key (docs/performance.md, "Plans
-// that do not go stale as tables grow").
-TEST_F(ClaimBatch, ABatchLooksClaimsUpByKeyEvenWithPlansMadeOnTinyTables) {
+// batch must still probe the rows it names, not read a whole index (a join planned at a few
+// rows hashes a scan of the whole index) nor every claim of a partner (another index led by
+// partner_id costs the same as the key's on a tiny table).
+TEST_F(ClaimBatch, ABatchProbesItsRowsEvenWithPlansMadeOnTinyTables) {
     {
         pqxx::nontransaction tx(*batched_);
         for (const char* table : {"claims", "lots", "slices", "members", "member_points"}) {
@@ -670,15 +669,15 @@ TEST_F(ClaimBatch, ABatchLooksClaimsUpByKeyEvenWithPlansMadeOnTinyTables) {
         book_claims(*batched_, many);
     }
 
-    const auto read_before = claim_index_entries_read(*batched_);
+    const auto read_before = ledger_index_entries_read(*batched_);
     const auto seq_scans_before = ledger_seq_scans(*batched_);
     for (int b = 0; b < 3; ++b) {
         const auto results = mixed_batch("late-" + std::to_string(b), b);
         for (const auto& result : results) ASSERT_EQ(result.status, 201) << describe(result);
     }
-    // A few probes a batch; a single scan of an index, or of a partner's claims, would read
-    // thousands of entries.
-    EXPECT_LT(claim_index_entries_read(*batched_) - read_before, 100);
+    // A few dozen probes a batch; a single scan of an index, or of a partner's claims, would
+    // read thousands of entries.
+    EXPECT_LT(ledger_index_entries_read(*batched_) - read_before, 300);
     EXPECT_EQ(ledger_seq_scans(*batched_), seq_scans_before);
     expect_ledger_ok(*batched_);
 }
