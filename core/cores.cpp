@@ -1,11 +1,12 @@
 #include "core/cores.hpp"
 
+#include "core/files.hpp"
+
 #include <sched.h>
 
 #include <algorithm>
 #include <charconv>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -28,14 +29,6 @@ std::optional<int> cores_of_quota(long long quota, long long period) {
     if (quota <= 0 || period <= 0) return std::nullopt;
     const long long cores = (quota + period - 1) / period;
     return static_cast<int>(std::clamp(cores, 1LL, 1LL << 20));
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream file(path);
-    if (!file) return std::nullopt;
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
 }
 
 // This process's cgroup v2 directory, from /proc/self/cgroup's "0::/path" line.

@@ -1,6 +1,7 @@
 #include "core/settings.hpp"
 
 #include "core/cores.hpp"
+#include "core/files.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
-#include <sstream>
 
 namespace coalition {
 namespace {
@@ -145,11 +145,9 @@ std::string json_scalar_to_string(const std::string& key, const nlohmann::json& 
 }
 
 void apply_config_file(Settings& settings, const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw SettingsError("config file '" + path + "' cannot be read");
-    std::stringstream text;
-    text << in.rdbuf();
-    const auto doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    const auto text = read_file(path);
+    if (!text) throw SettingsError("config file '" + path + "' cannot be read");
+    const auto doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded()) throw SettingsError("config file '" + path + "' is not valid JSON");
     if (!doc.is_object()) throw SettingsError("config file '" + path + "' must hold a JSON object");
     for (const auto& [key, value] : doc.items()) {

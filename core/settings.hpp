@@ -16,11 +16,11 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// The server's default number of I/O threads: half the cores this process may use (available_cores:
-// a container's CPU quota, not the host's cores), at least 1. The I/O
-// threads share the cores with the batcher, the database workers and, often, PostgreSQL itself:
-// on 2 cores one I/O thread booked as many claims as two, for 2–13 % less of the server's CPU
-// per claim (docs/performance.md, "One I/O thread on two cores").
+// The server's default number of I/O threads: half the cores this process may use
+// (available_cores: a container's CPU quota, not the host's cores), at least 1. The I/O threads
+// share the cores with the batcher, the database workers and, often, PostgreSQL itself: on 2
+// cores one I/O thread booked as many claims as two, for 2–13 % less of the server's CPU per
+// claim (docs/performance.md, "One I/O thread on two cores").
 int default_io_threads();
 
 struct Settings {

@@ -42,9 +42,7 @@ Result<BurnOutcome> plan_burn(std::span<const Lot> lots, Points debt, Points poi
     }
     // With every lot given, balance >= points and debt >= 0 imply the open lots hold at least
     // `points`; with a head only, the caller must have read enough of it.
-    require(left == Points(0), unread == Points(0)
-                                   ? "plan_burn: open lots did not cover a burn within the balance"
-                                   : "plan_burn: the lots given did not cover the burn");
+    require(left == Points(0), "plan_burn: the lots given did not cover a burn within the balance");
     out.balance_after = balance_before - points;
     return out;
 }

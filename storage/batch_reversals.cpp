@@ -78,12 +78,8 @@ void read_target_rows(pqxx::work& tx, Batch& batch) {
                                        [&](const ledger::Lot& held) { return held.id == lot.id; });
         if (known) continue;
         // Its points, when they count, were in the member's unread total: now they are read.
-        if (ledger::is_open(lot, batch.program.settlement_date)) {
-            member->open_unread -= lot.remaining;
-            if (member->open_unread < Points(0)) {
-                throw std::logic_error("member_points holds less than the lots read");
-            }
-        }
+        if (ledger::is_open(lot, batch.program.settlement_date))
+            count_as_read(*member, lot.remaining);
         lots.push_back(std::move(lot));
     }
     if (burns.empty()) return;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -91,7 +92,7 @@ struct MemberState {
     // Open lots read when locked (see lots_read), lots read for the batch's reversals, then as
     // this batch changes them.
     std::vector<ledger::Lot> lots;
-    LotsRead lots_read = LotsRead::all;
+    LotsRead lots_read = LotsRead::none;
     std::size_t head_limit = 0;  // head: how many lots were asked for
     Points burns{0};             // head: Σ points of the member's burns in the batch
     Points open_unread{0};       // Σ remaining of the unexpired lots not in `lots` (not read)
@@ -102,6 +103,15 @@ struct MemberState {
 // did not read as a sum (open_unread).
 inline Points balance_of(const MemberState& member, ledger::Date today) {
     return ledger::balance(member.lots, member.debt, today) + member.open_unread;
+}
+
+// Moves `points` of the member's lots read from its unread total to the lots in hand; a total
+// smaller than the lots it sums is a drift of member_points (coalitionctl check names it).
+inline void count_as_read(MemberState& member, Points points) {
+    member.open_unread -= points;
+    if (member.open_unread < Points(0)) {
+        throw std::logic_error("member_points holds less than the lots read");
+    }
 }
 
 // A member whose lots a burn (`needed` head) or a reversal (`needed` none: it reads its own) is

@@ -278,10 +278,8 @@ void read_rows(pqxx::work& tx, Batch& batch, const std::set<Key>& keys,
 // that holds at least as many is: burns take in FIFO order, so a burn could reach an unread lot
 // only after emptying every lot of the head, having taken more than the burns' points.
 bool settle_head(MemberState& member) {
-    const Points total = member.open_unread;
     const Points read = points_read(member);
-    if (total < read) throw std::logic_error("member_points holds less than the lots read");
-    member.open_unread = total - read;
+    count_as_read(member, read);
     if (member.lots.size() < member.head_limit) {
         if (member.open_unread != Points(0)) {
             throw std::logic_error("member_points disagrees with the member's open lots");
@@ -295,16 +293,12 @@ bool settle_head(MemberState& member) {
 void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
     std::set<Key> keys;
     for (const auto& input : batch.inputs) keys.insert(key_of(input));
-    std::vector<std::string_view> whole;
-    std::vector<std::string_view> summed;
+    // Every member's total; the heads of those the batch burns for (lock_members chose).
+    std::vector<std::string_view> members;
     JsonText heads;
     heads.begin_array();
     for (const auto& [id, member] : batch.members) {
-        if (member.lots_read == LotsRead::all) {
-            whole.push_back(id);
-            continue;
-        }
-        summed.push_back(id);
+        members.push_back(id);
         if (member.lots_read == LotsRead::head) {
             heads.begin_object()
                 .field("id", id)
@@ -312,7 +306,7 @@ void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
                 .end_object();
         }
     }
-    read_rows(tx, batch, keys, whole, heads.end_array().take(), summed);
+    read_rows(tx, batch, keys, {}, heads.end_array().take(), members);
 
     std::vector<std::string_view> short_heads;
     for (auto& [id, member] : batch.members) {

@@ -1,15 +1,15 @@
 #include "storage/migrator.hpp"
 
 #include "core/crypto.hpp"
+#include "core/files.hpp"
 
 #include <pqxx/pqxx>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
+#include <utility>
 
 namespace coalition::storage {
 namespace {
@@ -81,11 +81,9 @@ std::vector<Migration> load_migrations(const std::string& directory) {
         if (!is_valid_migration_name(name)) {
             throw MigrationError("migration " + name + ": name must look like NNNN_name.sql");
         }
-        std::ifstream in(entry.path(), std::ios::binary);
-        if (!in) throw MigrationError("migration " + name + ": cannot be read");
-        std::stringstream text;
-        text << in.rdbuf();
-        out.push_back(Migration{name, text.str()});
+        auto text = read_file(entry.path().string());
+        if (!text) throw MigrationError("migration " + name + ": cannot be read");
+        out.push_back(Migration{name, std::move(*text)});
     }
     std::sort(out.begin(), out.end(),
               [](const Migration& a, const Migration& b) { return a.name < b.name; });
