@@ -7,7 +7,7 @@
 
 COALITION_APT_PACKAGES=(
     build-essential cmake pkg-config g++
-    libboost1.81-dev libpqxx-dev nlohmann-json3-dev libssl-dev
+    libboost1.81-dev libpqxx-dev nlohmann-json3-dev libssl-dev libmimalloc-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     postgresql-15 postgresql-client-15
     openssl curl ca-certificates faketime
