@@ -61,7 +61,7 @@ struct Settings {
     // the next batch grows while the previous ones commit. batch_max_claims = 1 books one claim
     // per transaction.
     int batch_max_claims = 256;
-    int batch_max_wait_ms = 2;
+    int batch_max_wait_ms = 5;
     int batch_max_in_flight = 2;
 
     // The daily clearing job closes a date this long after it ended.

@@ -44,7 +44,7 @@ using BookingOutcome = std::variant<storage::BookingResult, BookingUnavailable, 
 
 struct BatchLimits {
     int max_claims = 256;
-    int max_wait_ms = 2;
+    int max_wait_ms = 5;
     int max_in_flight = 2;
 };
 

@@ -48,6 +48,9 @@ TEST(Settings, DefaultsWithoutFileOrEnvironment) {
     EXPECT_EQ(settings.refresh_interval_ms, 2000);
     EXPECT_FALSE(settings.client_cert_required);
     EXPECT_EQ(settings.log_level, "info");
+    EXPECT_EQ(settings.batch_max_claims, 256);
+    EXPECT_EQ(settings.batch_max_wait_ms, 5);  // docs/performance.md, "How long a batch waits"
+    EXPECT_EQ(settings.batch_max_in_flight, 2);
 }
 
 // On 2 cores one I/O thread books as many claims as two for less CPU (docs/performance.md).
