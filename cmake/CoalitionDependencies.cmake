@@ -15,9 +15,11 @@ target_link_libraries(coalition_third_party INTERFACE
 # The allocator of the long-running executables (coalition-server, loadgen): mimalloc. Under load
 # the server allocates and frees per request (HTTP buffers, JSON, strings); with glibc's malloc
 # that was ~12 % of its CPU, and with mimalloc the server used less CPU a claim in six of seven
-# alternating runs, median 58 against 62 µs (docs/performance.md, "The allocator"). Linked as a shared library, its malloc
-# and free take the place of glibc's for the whole process. Not with the sanitizers, which
-# replace malloc themselves; COALITION_MIMALLOC=OFF keeps glibc's (to compare).
+# alternating runs, median 58 against 62 µs (docs/performance.md, "The allocator"). Linked as a
+# shared library, its malloc and free take the place of glibc's for the whole process. Not with
+# the sanitizers, which replace malloc themselves; COALITION_MIMALLOC=OFF keeps glibc's (to
+# compare). jemalloc was measured too and is not usable here: the server cannot start under
+# libfaketime with it, and the settlement-day tests run it so.
 option(COALITION_MIMALLOC "Link coalition-server and loadgen with mimalloc" ON)
 add_library(coalition_allocator INTERFACE)
 if(COALITION_MIMALLOC AND NOT COALITION_SANITIZE)
