@@ -42,10 +42,12 @@ struct BookingFailed {
 
 using BookingOutcome = std::variant<storage::BookingResult, BookingUnavailable, BookingFailed>;
 
+// Always given whole: the server fills it from Settings' batch_max_*, which hold the defaults
+// (and docs/operators.md says them); a second copy here would drift.
 struct BatchLimits {
-    int max_claims = 256;
-    int max_wait_ms = 5;
-    int max_in_flight = 2;
+    int max_claims;
+    int max_wait_ms;
+    int max_in_flight;
 };
 
 class BookingService {

@@ -49,7 +49,8 @@ TEST(Settings, DefaultsWithoutFileOrEnvironment) {
     EXPECT_FALSE(settings.client_cert_required);
     EXPECT_EQ(settings.log_level, "info");
     EXPECT_EQ(settings.batch_max_claims, 256);
-    EXPECT_EQ(settings.batch_max_wait_ms, 5);  // docs/performance.md, "How long the next batch waits"
+    // docs/performance.md, "How long the next batch waits".
+    EXPECT_EQ(settings.batch_max_wait_ms, 5);
     EXPECT_EQ(settings.batch_max_in_flight, 2);
 }
 
