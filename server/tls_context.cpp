@@ -46,6 +46,16 @@ void configure_tls(boost::asio::ssl::context& context, const Settings& settings)
             "COALITION_TLS_KEY '" + settings.tls_key + "'");
     require(SSL_CTX_check_private_key(ctx) == 1, "COALITION_TLS_KEY does not match the certificate");
 
+    // Clients resume sessions (TLS 1.3 tickets, TLS 1.2 session ids): Node's https agent and curl
+    // do by default. A context that verifies peers (a client CA, below) and has no session id
+    // context makes OpenSSL refuse every resumption with a fatal alert instead of a full
+    // handshake, so with mutual TLS on, a partner's reconnections failed. A resumed session keeps
+    // the client certificate verified in its first handshake, so the partner check still holds.
+    static constexpr unsigned char kSessionIdContext[] = "coalition-server";
+    require(
+        SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1) == 1,
+        "TLS session id context");
+
     if (!settings.client_ca.empty()) {
         require(SSL_CTX_load_verify_locations(ctx, settings.client_ca.c_str(), nullptr) == 1,
                 "COALITION_CLIENT_CA '" + settings.client_ca + "'");

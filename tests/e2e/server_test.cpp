@@ -154,6 +154,38 @@ TEST_F(ServerTest, MutualTlsRequiresACertificateFromTheClientCa) {
     });
 }
 
+// Clients resume TLS sessions on reconnection (Node's https agent and curl do by default). Until
+// the server set a session id context, every resumption was refused with a fatal alert as soon
+// as a client CA was configured: with a certificate or without, in TLS 1.2 and 1.3.
+TEST_F(ServerTest, ClientsResumeTheirTlsSessionsWithMutualTlsOn) {
+    const auto certs = test_certs_dir();
+    for (const bool required : {false, true}) {
+        ServerProcess server(database_->conninfo(),
+                             {{"COALITION_CLIENT_CA", certs + "/ca.pem"},
+                              {"COALITION_CLIENT_CERT_REQUIRED", required ? "true" : "false"}});
+        for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+            for (const bool with_cert : {true, false}) {
+                if (required && !with_cert) continue;
+                SCOPED_TRACE(std::string(required ? "certificate required" : "optional") +
+                             ", TLS version " + std::to_string(version) +
+                             (with_cert ? ", with a certificate" : ", without"));
+                TlsClientOptions options{.min_version = version, .max_version = version};
+                if (with_cert) {
+                    options.cert_file = certs + "/client-grocer.pem";
+                    options.key_file = certs + "/client-grocer.key";
+                }
+                TlsClient first(server.port(), options);
+                ASSERT_EQ(first.request("GET", "/healthz").status, 200);
+                EXPECT_FALSE(first.session_reused());
+                options.resume = first.session();
+                TlsClient second(server.port(), options);
+                EXPECT_TRUE(second.session_reused());
+                EXPECT_EQ(second.request("GET", "/healthz").status, 200);
+            }
+        }
+    }
+}
+
 TEST_F(ServerTest, ReadyzFollowsTheDatabaseWithoutARestart) {
     ServerProcess server(database_->conninfo(), {{"COALITION_DB_CONNECT_TIMEOUT_S", "1"}});
     TlsClient client(server.port());

@@ -66,6 +66,10 @@ TlsClient::TlsClient(int port, TlsClientOptions options) : impl_(std::make_uniqu
     static char kServerName[] = "localhost";
     SSL_ctrl(impl_->stream->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
              kServerName);
+    if (options.resume &&
+        SSL_set_session(impl_->stream->native_handle(), options.resume.get()) != 1) {
+        throw std::runtime_error("the TLS session cannot be offered");
+    }
 
     bool done = false;
     beast::error_code result;
@@ -168,6 +172,19 @@ bool TlsClient::closed_by_peer_within(int timeout_ms) {
 }
 
 std::string TlsClient::protocol() const { return SSL_get_version(impl_->stream->native_handle()); }
+
+TlsSession TlsClient::session() const {
+    SSL_SESSION* session = SSL_get1_session(impl_->stream->native_handle());
+    if (session == nullptr || SSL_SESSION_is_resumable(session) != 1) {
+        SSL_SESSION_free(session);
+        throw std::runtime_error("the connection has no resumable TLS session");
+    }
+    return TlsSession(session, SSL_SESSION_free);
+}
+
+bool TlsClient::session_reused() const {
+    return SSL_session_reused(impl_->stream->native_handle()) == 1;
+}
 
 IdleTcpConnection::IdleTcpConnection(int port) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);

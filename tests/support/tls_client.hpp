@@ -5,7 +5,13 @@
 #include <memory>
 #include <string>
 
+struct ssl_session_st;  // OpenSSL's SSL_SESSION, kept out of this header
+
 namespace coalition::testing {
+
+// A TLS session a client may resume on a later connection (TLS 1.2 session id or TLS 1.3
+// ticket), as browsers, curl and Node's https agent do.
+using TlsSession = std::shared_ptr<ssl_session_st>;
 
 struct TlsClientOptions {
     std::string ca_file;            // verify the server against it (empty: no verification)
@@ -15,6 +21,7 @@ struct TlsClientOptions {
     int max_version = 0;
     std::string cipher_list;        // for forcing legacy protocols in refusal tests
     int timeout_ms = 10000;
+    TlsSession resume;  // offer this session in the handshake (empty: none)
 };
 
 struct HttpResult {
@@ -40,8 +47,12 @@ public:
     // True if the server closes the connection within timeout_ms (reads and discards data).
     bool closed_by_peer_within(int timeout_ms);
     std::string protocol() const;  // "TLSv1.3", ...
+    // The connection's session, to resume later. In TLS 1.3 the server sends its tickets after
+    // the handshake, so call this after a request has been answered.
+    TlsSession session() const;
+    bool session_reused() const;  // the handshake resumed options.resume
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -132,7 +132,8 @@ export function pgctl(verb) {
 // ---------------------------------------------------------------- HTTPS
 
 // One request, on its own connection unless `agent` (a keep-alive https.Agent) is given.
-// Resolves with {status, headers, text, json}; rejects only when no response arrived
+// Resolves with {status, headers, text, json, sessionReused} (sessionReused: the connection's
+// TLS handshake resumed an earlier session); rejects only when no response arrived
 // (connection refused, TLS handshake refused, timeout).
 export function request(port, method, urlPath, { headers = {}, body, clientCert, agent } = {}) {
     return new Promise((resolve, reject) => {
@@ -165,7 +166,13 @@ export function request(port, method, urlPath, { headers = {}, body, clientCert,
                 } catch {
                     json = undefined;
                 }
-                resolve({ status: res.statusCode, headers: res.headers, text, json });
+                resolve({
+                    status: res.statusCode,
+                    headers: res.headers,
+                    text,
+                    json,
+                    sessionReused: res.socket.isSessionReused(),
+                });
             });
         });
         req.on("timeout", () => req.destroy(new Error(`${method} ${urlPath}: no answer in time`)));

@@ -1,6 +1,7 @@
 // Contract §2 refusals that need a server of their own: rate limit (429), suspended partner and
 // mutual TLS (403), secret rotation, and the database going away (503).
 import assert from "node:assert/strict";
+import https from "node:https";
 import {
     assertAccepted,
     assertError,
@@ -161,6 +162,53 @@ e2eTest(
                 points: 1,
                 balance: 11,
             });
+        });
+        await server.stopAndCheck();
+    },
+);
+
+e2eTest(
+    "mutual TLS on: an https.Agent resumes its TLS session, and the certificate still counts",
+    async (t) => {
+        // Node's https agents cache TLS sessions and resume them on every new connection. Until
+        // the server set a session id context, each resumption failed its handshake once a
+        // client CA was configured.
+        const server = await startServer({ COALITION_CLIENT_CA: `${env.certsDir}/ca.pem` });
+        const member = memberId("resume");
+        const grocerAgent = new https.Agent({ keepAlive: false });
+        const first = await server.postClaim(
+            "grocer",
+            { type: "earn", member_id: member, points: 10 },
+            { clientCert: "grocer", agent: grocerAgent },
+        );
+        assertAccepted(first, { id: first.id, type: "earn", member, points: 10, balance: 10 });
+        assert.equal(first.sessionReused, false);
+
+        await t.test("a new connection resumes the session and books", async () => {
+            const again = await server.postClaim(
+                "grocer",
+                { type: "earn", member_id: member, points: 5 },
+                { clientCert: "grocer", agent: grocerAgent },
+            );
+            assert.equal(again.sessionReused, true, "the handshake did not resume");
+            assertAccepted(again, { id: again.id, type: "earn", member, points: 5, balance: 15 });
+        });
+        await t.test("a resumed session keeps its certificate: fuel's cannot post for grocer", async () => {
+            const fuelAgent = new https.Agent({ keepAlive: false });
+            const health = await request(server.port, "GET", "/healthz", {
+                clientCert: "fuel",
+                agent: fuelAgent,
+            });
+            assert.equal(health.status, 200);
+            const before = await snapshot(server, [member]);
+            const response = await server.postClaim(
+                "grocer",
+                { type: "earn", member_id: member, points: 10 },
+                { clientCert: "fuel", agent: fuelAgent },
+            );
+            assert.equal(response.sessionReused, true, "the handshake did not resume");
+            assertError(response, 403, "certificate_mismatch");
+            await assertNothingBooked(server, before);
         });
         await server.stopAndCheck();
     },
