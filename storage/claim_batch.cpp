@@ -33,13 +33,14 @@ struct Statement {
     const char* sql;
 };
 
-// Opens the batch in one round trip: the program in force; the settlement dates of the batch's
-// earliest ($1) and latest ($2) claims; the earliest date's advisory lock, shared (a close of
-// that date, exclusive, waits for the batch, as for one claim); then the members of the batch's
-// new earns ($3) enrolled, inserted in id order so that two batches enrolling common members
-// wait in the same order. No member is inserted before the date's lock is held: every inserted
-// row passes a filter that reads the lock's row, so a batch never holds a new member's row while
-// it waits behind a close. The enrolled ids come back as a JSON array.
+// Opens the batch in one round trip: the program in force when its earliest claim was accepted,
+// and the version in force for its latest (program_in_force_at, migration 0008); the settlement
+// dates of the batch's earliest ($1) and latest ($2) claims; the earliest date's advisory lock,
+// shared (a close of that date, exclusive, waits for the batch, as for one claim); then the members
+// of the batch's new earns ($3) enrolled, inserted in id order so that two batches enrolling common
+// members wait in the same order. No member is inserted before the date's lock is held: every
+// inserted row passes a filter that reads the lock's row, so a batch never holds a new member's row
+// while it waits behind a close. The enrolled ids come back as a JSON array.
 //
 // It also turns sequential and bitmap scans off for the rest of the batch's transaction, so that
 // every later statement reads by plain index scans:
@@ -61,8 +62,9 @@ constexpr Statement kOpen{
     "program AS MATERIALIZED ("
     "  SELECT version, point_value, issue_fee, validity_months, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
-    "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date "
-    "  FROM program_settings ORDER BY version DESC LIMIT 1), "
+    "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
+    "    (SELECT version FROM program_in_force_at($2::timestamptz)) AS last_version "
+    "  FROM program_in_force_at($1::timestamptz)), "
     "date_locked AS MATERIALIZED ("
     "  SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("first_date") ") "
     "  FROM program), "
@@ -74,7 +76,7 @@ constexpr Statement kOpen{
     "  ON CONFLICT (id) DO NOTHING RETURNING id) "
     "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
     "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled), "
-    "  (SELECT count(*) FROM index_plans) "
+    "  (SELECT count(*) FROM index_plans), last_version "
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
@@ -198,6 +200,11 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
                             parse_date(row[4].as<std::string>())};
     if (parse_date(row[5].as<std::string>()) != batch.program.settlement_date) {
         throw BatchNeedsSingleBookings("the batch spans two settlement dates");
+    }
+    // Each claim is priced by the program in force when it was accepted (migration 0008); one
+    // batch has one program, so a batch across a change is booked claim by claim.
+    if (row[9].as<std::int64_t>() != batch.program.version) {
+        throw BatchNeedsSingleBookings("the batch spans a program change");
     }
     return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }

@@ -23,11 +23,12 @@ constexpr const char* kFindPriorClaim =
     "SELECT request_sha256, response_status, response_body FROM claims "
     "WHERE partner_id = $1 AND webhook_id = $2";
 
-// The program in force and the claim's settlement date in the program's time zone.
+// The program in force when the claim was accepted, and the claim's settlement date in that
+// program's time zone (migration 0008: a change applies to claims accepted after it only).
 constexpr const char* kProgramAt =
     "SELECT version, point_value, issue_fee, validity_months, "
     "       ($1::timestamptz AT TIME ZONE timezone)::date "
-    "FROM program_settings ORDER BY version DESC LIMIT 1";
+    "FROM program_in_force_at($1::timestamptz)";
 
 constexpr const char* kEnrolMember =
     "INSERT INTO members (id, enrolled_by) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";

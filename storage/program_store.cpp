@@ -14,6 +14,12 @@ constexpr const char* kSelectCurrentSql =
 // Self-conflicting but compatible with readers and with claims referencing a version: two
 // concurrent changes queue up instead of both copying the same old row.
 constexpr const char* kLockSql = "LOCK TABLE program_settings IN SHARE ROW EXCLUSIVE MODE";
+// Waits for the bookings in flight, which hold it shared since they read the program in force,
+// and holds new ones until this change commits: a claim is priced by the row in force when it
+// was accepted, and no booking can miss a row stamped before its claims' acceptance.
+// effective_from is stamped after it (clock_timestamp() at the insert).
+constexpr const char* kLockBookingsSql =
+    "SELECT pg_advisory_xact_lock(" PROGRAM_CHANGE_LOCK_KEYS ")";
 constexpr const char* kAnyClaimSql = "SELECT EXISTS (SELECT 1 FROM claims)";
 constexpr const char* kTimezoneExistsSql =
     "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
@@ -108,6 +114,7 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
                                     std::string_view value) {
     validate_program_setting(key, value);
     tx.exec(kLockSql);
+    tx.exec(kLockBookingsSql);
     ProgramSettings next = current_program(tx);
     if (key == "currency") {
         // Clearing nets amounts of one currency; a run cannot mix two.

@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+// The keys of the program's advisory lock (migration 0008): program_in_force_at takes it shared
+// in every booking, a change exclusive before it writes its row.
+#define PROGRAM_CHANGE_LOCK_KEYS "6190879, 0"
+
 namespace pqxx {
 class transaction_base;
 }

@@ -14,6 +14,8 @@
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
+#include "tests/support/booking_input.hpp"
+#include "tests/support/program_history.hpp"
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
@@ -31,17 +33,12 @@
 namespace coalition::storage {
 namespace {
 
+using coalition::testing::noon_today_us;
 using coalition::testing::TestDatabase;
 using partners::ClaimType;
 using namespace std::chrono;
 
 const std::vector<std::string> kPartners = {"airline", "fuel", "grocer"};
-
-// Noon UTC today: one settlement date in any program time zone within ±11 h.
-std::int64_t noon_today_us() {
-    const auto today = floor<days>(system_clock::now());
-    return duration_cast<microseconds>((today + hours(12)).time_since_epoch()).count();
-}
 
 // 09:00 UTC on `date`: a claim of that settlement date in the default (UTC) program.
 std::int64_t nine_am_us(year_month_day date) {
@@ -51,17 +48,8 @@ std::int64_t nine_am_us(year_month_day date) {
 BookingInput claim(const std::string& partner, const std::string& id, ClaimType type,
                    const std::string& member, std::int64_t points, const std::string& reverses = "",
                    const std::string& body_salt = "") {
-    BookingInput input;
-    input.partner_id = partner;
-    input.webhook_id = id;
-    input.request.type = type;
-    input.request.member_id = member;
-    input.request.points = Points(points);
-    input.request.reverses = reverses;
-    input.request_sha256 = crypto::sha256(partner + "|" + id + "|" + member + "|" +
-                                          std::to_string(points) + "|" + reverses + body_salt);
-    input.accepted_at_us = noon_today_us();
-    return input;
+    return coalition::testing::booking_input(partner, id, type, member, points, reverses,
+                                             body_salt);
 }
 
 // Adds, by `roll`, the optional fields a partner may send (stored as sent, not used by the
@@ -364,7 +352,7 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
     for (auto* connection : {batched_.get(), single_.get()}) {
         {
             pqxx::work tx(*connection);
-            set_program_setting(tx, "validity_months", "1");
+            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
             tx.commit();
         }
         const auto january = nine_am_us(year(2025) / 1 / 10);
@@ -403,7 +391,7 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
     for (auto* connection : {batched_.get(), single_.get()}) {
         {
             pqxx::work tx(*connection);
-            set_program_setting(tx, "validity_months", "1");
+            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
             tx.commit();
         }
         // M-1: 1,000 points that expired unspent, and a lot that expired spent in part.
@@ -415,7 +403,7 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
         }
         {
             pqxx::work tx(*connection);
-            set_program_setting(tx, "validity_months", "36");
+            coalition::testing::set_program_since_2000(tx, "validity_months", "36");
             tx.commit();
         }
         // Today: M-1 holds 250 open points; M-2 owes 250 (its earn was reversed after a burn
@@ -453,13 +441,13 @@ TEST_F(ClaimBatch, MembersABatchOnlyEarnsForGetTheBalanceTheirLotsGive) {
 TEST_F(ClaimBatch, ALotCountsInBalancesThroughItsExpiryDay) {
     for (auto* connection : {batched_.get(), single_.get()}) {
         pqxx::work tx(*connection);
-        set_program_setting(tx, "validity_months", "1");
+        coalition::testing::set_program_since_2000(tx, "validity_months", "1");
         tx.commit();
         auto old = claim("grocer", "old", ClaimType::earn, "M-1", 1'000);  // expires 2025-02-28
         old.accepted_at_us = nine_am_us(year(2025) / 1 / 10);
         ASSERT_EQ(book_claim(*connection, old).status, 201);
         pqxx::work back(*connection);
-        set_program_setting(back, "validity_months", "36");
+        coalition::testing::set_program_since_2000(back, "validity_months", "36");
         back.commit();
     }
     const auto earns_on = [&](year_month_day date, const std::string& suffix) {

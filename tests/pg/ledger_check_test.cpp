@@ -9,6 +9,7 @@
 #include "storage/program_store.hpp"
 #include "storage/settlement_store.hpp"
 
+#include "tests/support/program_history.hpp"
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
@@ -42,7 +43,7 @@ class LedgerCheck : public ::testing::Test {
         connection_ = std::make_unique<pqxx::connection>(db_->conninfo());
         pqxx::work tx(*connection_);
         for (const char* id : {"fuel", "grocer"}) add_partner(tx, NewPartner{id, id, 1, {}});
-        set_program_setting(tx, "validity_months", "1");
+        coalition::testing::set_program_since_2000(tx, "validity_months", "1");
         tx.commit();
         book_ledger();
     }

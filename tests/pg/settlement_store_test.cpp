@@ -11,6 +11,7 @@
 #include "storage/program_store.hpp"
 #include "storage/sql_time.hpp"
 
+#include "tests/support/program_history.hpp"
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ class SettlementStore : public ::testing::Test {
 
     void set_program(const std::string& key, const std::string& value) {
         pqxx::work tx(*connection_);
-        set_program_setting(tx, key, value);
+        coalition::testing::set_program_since_2000(tx, key, value);
         tx.commit();
     }
 

@@ -1,0 +1,182 @@
+// A price change applies to claims accepted after it only (CONTRACT.md §1; migration 0008): a
+// claim is priced by the program in force at its accepted_at, whenever its booking runs, on the
+// one-claim path and in a batch; a batch across a change is booked claim by claim; a change
+// waits for the bookings in flight, and a booking that starts during a change waits for it and
+// then sees it.
+#include "storage/claim_batch.hpp"
+#include "storage/claim_booking.hpp"
+#include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
+#include "storage/sql_time.hpp"
+
+#include "tests/support/booking_input.hpp"
+#include "tests/support/test_database.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coalition::storage {
+namespace {
+
+using coalition::testing::TestDatabase;
+using partners::ClaimType;
+using namespace std::chrono;
+
+BookingInput claim(const std::string& partner, const std::string& id, ClaimType type,
+                   const std::string& member, std::int64_t points, std::int64_t accepted_at_us) {
+    auto input = coalition::testing::booking_input(partner, id, type, member, points);
+    input.accepted_at_us = accepted_at_us;
+    return input;
+}
+
+class ProgramChange : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        db_ = std::make_unique<TestDatabase>("program_change");
+        connection_ = std::make_unique<pqxx::connection>(db_->conninfo());
+        pqxx::work tx(*connection_);
+        for (const char* id : {"grocer", "fuel"}) add_partner(tx, NewPartner{id, id, 1, {}});
+        tx.commit();
+    }
+
+    // Sets point_value (micro-units per point) and returns the new version.
+    std::int64_t set_point_value(pqxx::connection& connection, const std::string& value) {
+        pqxx::work tx(connection);
+        const auto version = set_program_setting(tx, "point_value", value).version;
+        tx.commit();
+        return version;
+    }
+
+    std::int64_t scalar(const std::string& sql) {
+        pqxx::nontransaction tx(*connection_);
+        return tx.exec1(sql)[0].as<std::int64_t>();
+    }
+
+    // The version and the slice amount (micro-units) a burn was booked with.
+    std::pair<std::int64_t, std::int64_t> burn_priced(const std::string& webhook_id) {
+        pqxx::nontransaction tx(*connection_);
+        const auto row = tx.exec_params1(
+            "SELECT c.settings_version, s.amount_micros FROM claims c "
+            "JOIN slices s ON s.claim_id = c.id WHERE c.webhook_id = $1",
+            webhook_id);
+        return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
+    }
+
+    std::unique_ptr<TestDatabase> db_;
+    std::unique_ptr<pqxx::connection> connection_;
+};
+
+TEST_F(ProgramChange, ClaimsAcceptedBeforeAChangeKeepTheOldPriceWhenBookedAfterIt) {
+    const auto funded = now_unix_micros();
+    ASSERT_EQ(
+        book_claim(*connection_, claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000, funded))
+            .status,
+        201);
+    const std::int64_t old_version = scalar("SELECT max(version) FROM program_settings");
+    // Accepted, then still queued for booking when the price doubles.
+    const auto before = now_unix_micros();
+    std::this_thread::sleep_for(milliseconds(2));
+    const auto new_version = set_point_value(*connection_, "20000");
+    const auto after = now_unix_micros();
+
+    // The one-claim path, and a batch of claims all accepted before the change: the old price.
+    ASSERT_EQ(
+        book_claim(*connection_, claim("fuel", "b-1", ClaimType::burn, "M-1", 10, before)).status,
+        201);
+    const auto batched = book_claims(
+        *connection_, std::vector{claim("fuel", "b-2", ClaimType::burn, "M-1", 10, before),
+                                  claim("fuel", "b-3", ClaimType::burn, "M-1", 10, before)});
+    for (const auto& result : batched) EXPECT_EQ(result.status, 201) << result.body;
+    for (const char* id : {"b-1", "b-2", "b-3"}) {
+        EXPECT_EQ(burn_priced(id), std::make_pair(old_version, std::int64_t{100'000})) << id;
+    }
+
+    // Accepted after it: the new price, on both paths.
+    ASSERT_EQ(
+        book_claim(*connection_, claim("fuel", "b-4", ClaimType::burn, "M-1", 10, after)).status,
+        201);
+    const auto later = book_claims(
+        *connection_, std::vector{claim("fuel", "b-5", ClaimType::burn, "M-1", 10, after)});
+    EXPECT_EQ(later.at(0).status, 201) << later.at(0).body;
+    for (const char* id : {"b-4", "b-5"}) {
+        EXPECT_EQ(burn_priced(id), std::make_pair(new_version, std::int64_t{200'000})) << id;
+    }
+}
+
+TEST_F(ProgramChange, ABatchAcrossAChangeAsksForOneByOneAndStoresNothing) {
+    const auto before = now_unix_micros();
+    std::this_thread::sleep_for(milliseconds(2));
+    set_point_value(*connection_, "20000");
+    const auto after = now_unix_micros();
+    EXPECT_THROW(
+        book_claims(*connection_,
+                    std::vector{claim("grocer", "e-1", ClaimType::earn, "M-1", 10, before),
+                                claim("grocer", "e-2", ClaimType::earn, "M-2", 10, after)}),
+        BatchNeedsSingleBookings);
+    EXPECT_EQ(scalar("SELECT count(*) FROM claims"), 0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM members"), 0);
+}
+
+TEST_F(ProgramChange, AChangeWaitsForTheBookingsInFlight) {
+    // A booking that has read the program in force holds the program's lock, shared.
+    pqxx::connection booking_connection(db_->conninfo());
+    pqxx::work booking(booking_connection);
+    booking.exec("SELECT version FROM program_in_force_at(now())");
+
+    auto change = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        set_point_value(connection, "20000");
+    });
+    EXPECT_EQ(change.wait_for(milliseconds(300)), std::future_status::timeout)
+        << "the change did not wait for the booking in flight";
+    const auto released = now_unix_micros();
+    booking.commit();
+    change.get();
+    // Stamped after the booking ended: no claim that booking priced is accepted after it.
+    EXPECT_GE(scalar("SELECT (extract(epoch FROM max(effective_from)) * 1e6)::bigint "
+                     "FROM program_settings"),
+              released);
+}
+
+TEST_F(ProgramChange, ABookingDuringAChangeWaitsAndThenSeesIt) {
+    ASSERT_EQ(book_claim(*connection_,
+                         claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000, now_unix_micros()))
+                  .status,
+              201);
+    // The change has stamped its row but not committed yet.
+    pqxx::connection change_connection(db_->conninfo());
+    pqxx::work change(change_connection);
+    const auto new_version = set_program_setting(change, "point_value", "20000").version;
+    const auto accepted = now_unix_micros();  // after effective_from: the new price applies
+
+    auto batch = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        return book_claims(connection,
+                           std::vector{claim("fuel", "b-1", ClaimType::burn, "M-1", 10, accepted)});
+    });
+    auto single = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        return book_claim(connection, claim("fuel", "b-2", ClaimType::burn, "M-1", 10, accepted));
+    });
+    EXPECT_EQ(batch.wait_for(milliseconds(300)), std::future_status::timeout)
+        << "the batch did not wait for the change";
+    EXPECT_EQ(single.wait_for(milliseconds(0)), std::future_status::timeout)
+        << "the one-claim booking did not wait for the change";
+    change.commit();
+    EXPECT_EQ(batch.get().at(0).status, 201);
+    EXPECT_EQ(single.get().status, 201);
+    // Each read the program after the change committed, not with a snapshot from before it.
+    for (const char* id : {"b-1", "b-2"}) {
+        EXPECT_EQ(burn_priced(id), std::make_pair(new_version, std::int64_t{200'000})) << id;
+    }
+}
+
+}  // namespace
+}  // namespace coalition::storage
