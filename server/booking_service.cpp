@@ -77,7 +77,7 @@ bool BookingService::arrival_wakes_batcher() const {
             return true;
         case BatcherWait::deadline:  // a full batch leaves at once
             return waiting_.size() >= static_cast<std::size_t>(limits_.max_claims);
-        case BatcherWait::slot:     // batch_finished wakes it
+        case BatcherWait::slot:     // release() wakes it
         case BatcherWait::nothing:  // it is not waiting, and reads the queue before it does
             return false;
     }
@@ -167,13 +167,16 @@ std::shared_ptr<BookingService::Batch> BookingService::take_batch(std::size_t ma
     return batch;
 }
 
-void BookingService::batch_finished(const Batch& batch) {
+void BookingService::release(const Batch& batch, bool slot, bool members) {
     {
         std::lock_guard lock(mutex_);
-        --in_flight_;
-        for (const auto& member_id : batch.members) {
-            const auto found = busy_members_.find(member_id);
-            if (found != busy_members_.end() && --found->second == 0) busy_members_.erase(found);
+        if (slot) --in_flight_;
+        if (members) {
+            for (const auto& member_id : batch.members) {
+                const auto found = busy_members_.find(member_id);
+                if (found != busy_members_.end() && --found->second == 0)
+                    busy_members_.erase(found);
+            }
         }
     }
     wake_.notify_all();
@@ -187,7 +190,6 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
             *results = storage::book_claims(connection, batch->inputs);
         },
         [this, batch, results, sent](std::exception_ptr failure) {
-            batch_finished(*batch);
             const auto size = batch->inputs.size();
             if (logger_.enabled(LogLevel::debug)) {
                 const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - sent;
@@ -195,12 +197,14 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
                             {{"claims", size}, {"ms", took.count()}, {"failed", failure != nullptr}});
             }
             if (!failure) {
+                release(*batch, true, true);
                 for (std::size_t i = 0; i < size; ++i) batch->dones[i](std::move((*results)[i]));
                 return;
             }
             try {
                 std::rethrow_exception(failure);
             } catch (const DatabaseUnavailable& e) {
+                release(*batch, true, true);
                 logger_.log(LogLevel::warn, "claims not booked: database unavailable",
                             {{"claims", size}, {"error", e.what()}});
                 for (auto& done : batch->dones) done(BookingUnavailable{});
@@ -213,22 +217,49 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
                 logger_.log(LogLevel::warn, "batch failed, booking its claims one at a time",
                             {{"claims", size}, {"error", e.what()}});
             }
-            for (std::size_t i = 0; i < size; ++i) {
-                book_one(std::move(batch->inputs[i]), std::move(batch->dones[i]));
-            }
+            // The batch's transaction is over: its slot is free for other members' claims.
+            release(*batch, true, false);
+            book_one_by_one(batch);
         });
 }
 
-void BookingService::book_one(storage::BookingInput input, Done done) {
-    auto claim = std::make_shared<std::pair<storage::BookingInput, Done>>(std::move(input), std::move(done));
+// Each claim in a transaction of its own, one after another in the order the batch books them
+// (earns and burns in arrival order, then reversals): an earn of the batch is booked before the
+// burn it funds and before its reversal, so every claim gets the answer the batch would have
+// given. Booked side by side on the pool, a reversal could run before its earn and be refused
+// for good (422 reversal_target_not_found). Each claim is answered once its own transaction has
+// committed; the batch's members stay held until the last, so that their claims that arrived
+// later still wait behind these.
+void BookingService::book_one_by_one(std::shared_ptr<Batch> batch) {
+    auto order = std::make_shared<std::vector<std::size_t>>();
+    for (const bool reversals : {false, true}) {
+        for (std::size_t i = 0; i < batch->inputs.size(); ++i) {
+            if ((batch->inputs[i].request.type == partners::ClaimType::reversal) == reversals) {
+                order->push_back(i);
+            }
+        }
+    }
+    book_in_order(std::move(batch), std::move(order), 0);
+}
+
+void BookingService::book_in_order(std::shared_ptr<Batch> batch,
+                                   std::shared_ptr<const std::vector<std::size_t>> order,
+                                   std::size_t next) {
+    if (next == order->size()) return release(*batch, false, true);
+    const std::size_t claim = (*order)[next];
     auto result = std::make_shared<storage::BookingResult>();
     database_.submit(
-        [claim, result](pqxx::connection& connection) {
-            *result = storage::book_claim(connection, claim->first);
+        [batch, claim, result](pqxx::connection& connection) {
+            *result = storage::book_claim(connection, batch->inputs[claim]);
         },
-        [this, claim, result](std::exception_ptr failure) {
-            if (!failure) return claim->second(std::move(*result));
-            claim->second(failure_outcome(failure, claim->first.partner_id, logger_));
+        [this, batch, order, next, claim, result](std::exception_ptr failure) {
+            auto& done = batch->dones[claim];
+            if (failure) {
+                done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
+            } else {
+                done(std::move(*result));
+            }
+            book_in_order(batch, order, next + 1);
         });
 }
 

@@ -9,9 +9,10 @@
 // arrived; at most `max_in_flight` batches run at once, so that under load the next batch grows
 // while the running ones commit, and no two of them name the same member. If a batch fails as a
 // whole for a reason that is not the database being away (a key booked meanwhile by another
-// process, a deadlock with a one-claim reversal, claims across midnight), each of its claims is
-// booked again on its own: the one-claim path decides exactly as the batch would have, and
-// idempotency keys make the retry safe.
+// process, a deadlock with a one-claim reversal, claims across midnight or a program change),
+// each of its claims is booked again in a transaction of its own, one after another in the
+// batch's order: the one-claim path decides exactly as the batch would have, and idempotency
+// keys make the retry safe.
 #include "storage/claim_booking.hpp"
 
 #include <chrono>
@@ -90,8 +91,11 @@ private:
     // Up to `max_claims` ready claims in arrival order (every claim when `flush`), marked busy.
     std::shared_ptr<Batch> take_batch(std::size_t max_claims, bool flush);
     void send(std::shared_ptr<Batch> batch);
-    void book_one(storage::BookingInput input, Done done);
-    void batch_finished(const Batch& batch);
+    void book_one_by_one(std::shared_ptr<Batch> batch);
+    void book_in_order(std::shared_ptr<Batch> batch,
+                       std::shared_ptr<const std::vector<std::size_t>> order, std::size_t next);
+    // Frees the batch's in-flight slot and/or its members for the batches after it.
+    void release(const Batch& batch, bool slot, bool members);
 
     DatabasePool& database_;
     Logger& logger_;

@@ -48,6 +48,7 @@ class BookingServiceTest : public ::testing::Test {
         pqxx::connection connection(db_->conninfo());
         pqxx::work tx(connection);
         storage::add_partner(tx, storage::NewPartner{"grocer", "grocer", 1, {}});
+        storage::add_partner(tx, storage::NewPartner{"fuel", "fuel", 1, {}});
         tx.commit();
         settings_.db = db_->conninfo();
         settings_.db_pool_size = 2;
@@ -155,6 +156,55 @@ TEST_F(BookingServiceTest, ABatchThatFailsAsAWholeIsBookedClaimByClaim) {
     pqxx::nontransaction read(check);
     EXPECT_EQ(read.exec1("SELECT count(*) FROM members WHERE id = 'M-1'")[0].as<int>(), 0)
         << "the refused claim's member was enrolled";
+    service.stop();
+    pool.stop();
+}
+
+// A batch booked again claim by claim (here because it spans midnight) keeps the batch's order:
+// the earn first, then the burns it funds, then its reversal. Booked side by side on the pool's
+// eight connections, burns ran before the earn (422 unknown_member) and the reversal could too
+// (422 reversal_target_not_found, a refusal the partner has no reason to retry).
+TEST_F(BookingServiceTest, ABatchBookedAgainClaimByClaimKeepsItsOrder) {
+    settings_.db_pool_size = 8;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 1});
+    auto enrolled = submit_all(service, {earn("enrol", "M-X", 1)});
+    ASSERT_EQ(result_of(enrolled[0]).status, 201);
+    // The one batch slot is held by a batch stuck on M-X's row lock, so the claims below queue
+    // up and leave together as one batch when it commits.
+    pqxx::connection other(db_->conninfo());
+    pqxx::work holder(other);
+    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+    auto held = submit_all(service, {earn("held", "M-X", 1)});
+    wait_until_a_batch_waits_on_a_lock();
+
+    const auto midnight_us = storage::now_unix_micros() / 86'400'000'000 * 86'400'000'000;
+    std::vector<storage::BookingInput> batch;
+    batch.push_back(earn("e-1", "M-N", 100));
+    batch.back().accepted_at_us = midnight_us - 1'000;  // yesterday, the batch's earliest claim
+    for (int i = 0; i < 10; ++i) {
+        auto burn = earn("b-" + std::to_string(i), "M-N", 10);
+        burn.request.type = partners::ClaimType::burn;
+        burn.partner_id = "fuel";
+        batch.push_back(burn);
+    }
+    storage::BookingInput reversal = earn("r-1", "", 0);
+    reversal.request.type = partners::ClaimType::reversal;
+    reversal.request.reverses = "e-1";
+    batch.insert(batch.begin() + 1, reversal);  // listed early, booked after the earns and burns
+    auto outcomes = submit_all(service, batch);
+    holder.commit();
+    EXPECT_EQ(result_of(held[0]).status, 201);
+
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto result = result_of(outcomes[i]);
+        EXPECT_EQ(result.status, 201) << batch[i].webhook_id << ": " << result.body
+                                      << (result.error ? result.error->message : "");
+    }
+    pqxx::connection check(db_->conninfo());
+    pqxx::nontransaction read(check);
+    EXPECT_EQ(read.exec1("SELECT debt FROM members WHERE id = 'M-N'")[0].as<int>(), 100)
+        << "the reversal came after the ten burns spent the earn";
     service.stop();
     pool.stop();
 }
