@@ -77,6 +77,25 @@ class BookingServiceTest : public ::testing::Test {
 
     using Outcomes = std::vector<std::future<BookingOutcome>>;
 
+    // A running batch stuck on another transaction's lock of `member`'s row (the member must
+    // exist): it holds an in-flight slot and the member until `holder` commits.
+    struct HeldBatch {
+        std::unique_ptr<pqxx::connection> connection;
+        std::unique_ptr<pqxx::work> holder;
+        Outcomes claim;  // the claim `id` on `member`, 1 point
+    };
+    HeldBatch hold_a_batch_on(BookingService& service, const std::string& member,
+                              const std::string& id) {
+        HeldBatch held;
+        held.connection = std::make_unique<pqxx::connection>(db_->conninfo());
+        held.holder = std::make_unique<pqxx::work>(*held.connection);
+        held.holder->exec("SELECT 1 FROM members WHERE id = " + held.holder->quote(member) +
+                          " FOR UPDATE");
+        held.claim = submit_all(service, {earn(id, member, 1)});
+        wait_until_a_batch_waits_on_a_lock();
+        return held;
+    }
+
     static Outcomes submit_all(BookingService& service, const std::vector<storage::BookingInput>& inputs) {
         Outcomes outcomes;
         for (const auto& input : inputs) {
@@ -172,11 +191,7 @@ TEST_F(BookingServiceTest, ABatchBookedAgainClaimByClaimKeepsItsOrder) {
     ASSERT_EQ(result_of(enrolled[0]).status, 201);
     // The one batch slot is held by a batch stuck on M-X's row lock, so the claims below queue
     // up and leave together as one batch when it commits.
-    pqxx::connection other(db_->conninfo());
-    pqxx::work holder(other);
-    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
-    auto held = submit_all(service, {earn("held", "M-X", 1)});
-    wait_until_a_batch_waits_on_a_lock();
+    auto held = hold_a_batch_on(service, "M-X", "held");
 
     const auto midnight_us = storage::now_unix_micros() / 86'400'000'000 * 86'400'000'000;
     std::vector<storage::BookingInput> batch;
@@ -193,8 +208,8 @@ TEST_F(BookingServiceTest, ABatchBookedAgainClaimByClaimKeepsItsOrder) {
     reversal.request.reverses = "e-1";
     batch.insert(batch.begin() + 1, reversal);  // listed early, booked after the earns and burns
     auto outcomes = submit_all(service, batch);
-    holder.commit();
-    EXPECT_EQ(result_of(held[0]).status, 201);
+    held.holder->commit();
+    EXPECT_EQ(result_of(held.claim[0]).status, 201);
 
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const auto result = result_of(outcomes[i]);
@@ -220,18 +235,15 @@ TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
     auto enrolled = submit_all(service, {earn("enrol", "M-X", 1)});
     ASSERT_EQ(result_of(enrolled[0]).status, 201);
 
-    pqxx::connection other(db_->conninfo());
-    pqxx::work holder(other);
-    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
-    auto first = submit_all(service, {earn("x-1", "M-X", 1)});
-    wait_until_a_batch_waits_on_a_lock();
+    auto held = hold_a_batch_on(service, "M-X", "x-1");
+    auto& first = held.claim;
     auto later = submit_all(service, {earn("x-2", "M-X", 1), earn("y-1", "M-Y", 1)});
     ASSERT_EQ(later[1].wait_for(10s), std::future_status::ready) << "M-Y waited for M-X's lock";
     EXPECT_EQ(result_of(later[1]).status, 201);
     EXPECT_EQ(later[0].wait_for(200ms), std::future_status::timeout);
     EXPECT_EQ(first[0].wait_for(0s), std::future_status::timeout);
 
-    holder.commit();
+    held.holder->commit();
     EXPECT_EQ(result_of(first[0]).status, 201);
     EXPECT_EQ(result_of(later[0]).status, 201);
     EXPECT_EQ(claims_stored(), 4);
@@ -251,11 +263,7 @@ TEST_F(BookingServiceTest, ABatchLeavesAtOnceWhenFullOrWhenNoneIsRunningWhatever
     EXPECT_EQ(result_of(idle[0]).status, 201);
 
     // A running batch, held on M-H's row lock by another transaction.
-    pqxx::connection other(db_->conninfo());
-    pqxx::work holder(other);
-    holder.exec("SELECT 1 FROM members WHERE id = 'M-H' FOR UPDATE");
-    auto held = submit_all(service, {earn("held", "M-H", 1)});
-    wait_until_a_batch_waits_on_a_lock();
+    auto held = hold_a_batch_on(service, "M-H", "held");
 
     // Three claims fill the next batch up to its deadline; the fourth fills it, and it leaves.
     auto filling =
@@ -269,8 +277,8 @@ TEST_F(BookingServiceTest, ABatchLeavesAtOnceWhenFullOrWhenNoneIsRunningWhatever
     // One claim waits for its deadline while the held batch runs, and leaves when it commits.
     auto after = submit_all(service, {earn("after", "M-5", 1)});
     EXPECT_EQ(after[0].wait_for(300ms), std::future_status::timeout);
-    holder.commit();
-    EXPECT_EQ(result_of(held[0]).status, 201);
+    held.holder->commit();
+    EXPECT_EQ(result_of(held.claim[0]).status, 201);
     ASSERT_EQ(after[0].wait_for(10s), std::future_status::ready) << "waited past the commit";
     EXPECT_EQ(result_of(after[0]).status, 201);
     EXPECT_EQ(claims_stored(), 7);
