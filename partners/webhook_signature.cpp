@@ -88,6 +88,16 @@ std::optional<WebhookRejection> verify_webhook(const WebhookHeaders& headers, st
         // would decode to the same digest.
         expected.push_back(as_bytes(crypto::base64_encode(crypto::hmac_sha256(key, content))));
     }
+    // An unknown partner (no keys) costs what a known one with one secret costs: an HMAC with a
+    // decoy key, compared like a real one and never accepted. Otherwise its 401, deliberately
+    // the same as a wrong signature's, would come measurably sooner and tell which partner ids
+    // exist.
+    const bool decoy = expected.empty();
+    if (decoy) {
+        static const crypto::Bytes kDecoyKey(32, 0x5a);
+        expected.push_back(
+            as_bytes(crypto::base64_encode(crypto::hmac_sha256(kDecoyKey, content))));
+    }
 
     std::string_view rest = *headers.signature;  // entries are views into the caller's header
     while (!rest.empty()) {
@@ -100,7 +110,7 @@ std::optional<WebhookRejection> verify_webhook(const WebhookHeaders& headers, st
         if (entry.substr(0, comma) != kSignatureVersion) continue;  // other versions: ignored
         const crypto::Bytes given = as_bytes(entry.substr(comma + 1));
         for (const crypto::Bytes& candidate : expected) {
-            if (crypto::constant_time_equal(given, candidate)) return std::nullopt;
+            if (crypto::constant_time_equal(given, candidate) && !decoy) return std::nullopt;
         }
     }
     return WebhookRejection::no_valid_signature;

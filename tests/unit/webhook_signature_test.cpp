@@ -270,6 +270,18 @@ TEST(WebhookVerify, NoKeysIsRefusedLikeAWrongSignature) {
               WebhookRejection::no_valid_signature);
 }
 
+// For an unknown partner the verifier computes an HMAC with a decoy key, so that its 401 takes
+// as long as a known partner's; that key must never authenticate anything.
+TEST(WebhookVerify, TheDecoyKeyOfAnUnknownPartnerNeverAuthenticates) {
+    const crypto::Bytes decoy(32, 0x5a);
+    const std::string signature = sign_webhook(kMessageId, kNow, kPayload, decoy);
+    const WebhookHeaders headers{std::string(kMessageId), std::string(kNowText), signature};
+    EXPECT_EQ(verify_webhook(headers, kPayload, {}, kNow), WebhookRejection::no_valid_signature);
+    EXPECT_EQ(verify_webhook(headers, kPayload, {crypto::Bytes{}}, kNow),
+              WebhookRejection::no_valid_signature);
+    EXPECT_EQ(verify_webhook(headers, kPayload, {decoy}, kNow), std::nullopt);  // a real key
+}
+
 // Both old and new secrets sign: the partner sends one entry per secret during a rotation.
 TEST(WebhookVerify, SignatureOfEitherRotatedSecretIsAccepted) {
     const crypto::Bytes old_key = key_of(kSecret);
