@@ -57,7 +57,7 @@ bool is_settlement_date(std::string_view text) {
         std::chrono::year{digits_value(text.substr(0, 4))},
         std::chrono::month{static_cast<unsigned>(digits_value(text.substr(5, 2)))},
         std::chrono::day{static_cast<unsigned>(digits_value(text.substr(8, 2)))}};
-    return day.ok();
+    return day.ok() && day.year() >= std::chrono::year{1};  // PostgreSQL has no year 0
 }
 
 bool is_partner_id(std::string_view text) {

@@ -1,5 +1,6 @@
 #include "storage/sql_time.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -37,7 +38,11 @@ Date parse_date(std::string_view text) {
     int year = 0;
     unsigned month = 0;
     unsigned day = 0;
-    const bool shaped = text.size() == 10 && text[4] == '-' && text[7] == '-';
+    // Digits only (from_chars would take a sign, "-001"), and a year PostgreSQL's date holds:
+    // year 0 passes std::chrono but not PostgreSQL, which would turn a bad request into a 500.
+    const bool shaped = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
+                        std::all_of(text.begin(), text.end(),
+                                    [](char c) { return c == '-' || (c >= '0' && c <= '9'); });
     const auto parse = [&](std::size_t from, std::size_t length, auto& out) {
         const auto* begin = text.data() + from;
         const auto [ptr, ec] = std::from_chars(begin, begin + length, out);
@@ -47,7 +52,9 @@ Date parse_date(std::string_view text) {
         throw std::invalid_argument("not a YYYY-MM-DD date: " + std::string(text));
     }
     const Date date{std::chrono::year(year), std::chrono::month(month), std::chrono::day(day)};
-    if (!date.ok()) throw std::invalid_argument("not a calendar date: " + std::string(text));
+    if (!date.ok() || year < 1) {
+        throw std::invalid_argument("not a calendar date: " + std::string(text));
+    }
     return date;
 }
 

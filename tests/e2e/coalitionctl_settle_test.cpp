@@ -115,7 +115,7 @@ TEST_F(CoalitionctlSettle, SettleRefusesAnOpenDate) {
 }
 
 TEST_F(CoalitionctlSettle, SettleRefusesMalformedDates) {
-    for (const auto& text : {"2025-02-30", "2025-3-10", "yesterday", ""}) {
+    for (const auto& text : {"2025-02-30", "2025-3-10", "yesterday", "", "0000-01-01"}) {
         const auto result = ctl({"settle", text});
         EXPECT_EQ(result.exit_code, 2) << text;
         expect_one_line_error(result, "settle");
