@@ -23,6 +23,11 @@ constexpr const char* kLockBookingsSql =
 constexpr const char* kAnyClaimSql = "SELECT EXISTS (SELECT 1 FROM claims)";
 constexpr const char* kTimezoneExistsSql =
     "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
+// Today in the zone $1, and the last closed settlement date on or after it (NULL if none).
+constexpr const char* kClosedDateAheadSql =
+    "SELECT to_char((now() AT TIME ZONE $1)::date, 'YYYY-MM-DD'), "
+    "  (SELECT to_char(max(settlement_date), 'YYYY-MM-DD') FROM settlement_runs "
+    "   WHERE settlement_date >= (now() AT TIME ZONE $1)::date)";
 constexpr const char* kInsertSql =
     "INSERT INTO program_settings (currency, point_value, issue_fee, validity_months, timezone)"
     " VALUES ($1, $2, $3, $4, $5)";
@@ -132,6 +137,17 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
     } else if (key == "timezone") {
         if (!tx.exec_params(kTimezoneExistsSql, std::string(value))[0][0].as<bool>()) {
             throw invalid("timezone: '" + std::string(value) + "' is not a known time zone");
+        }
+        // Claims accepted after the change are dated in the new zone: refused while that
+        // puts them on a date already closed (moving west past a close), where every claim
+        // would be refused for hours. The change can be made once that date has passed there.
+        const auto ahead = tx.exec_params1(kClosedDateAheadSql, std::string(value));
+        if (!ahead[1].is_null()) {
+            throw ProgramSettingError(
+                ProgramSettingError::Kind::conflict,
+                "timezone: it is " + ahead[0].as<std::string>() + " in " + std::string(value) +
+                    ", and settlement date " + ahead[1].as<std::string>() +
+                    " is already closed; claims accepted now would fall on a closed date");
         }
         next.timezone = std::string(value);
     }

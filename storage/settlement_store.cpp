@@ -398,13 +398,15 @@ std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& con
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
     {
         pqxx::work check(connection);
+        // A closed date first: closing it again returns its run, whatever the clock says now (a
+        // time zone change can make a closed date's end lie ahead again).
+        if (auto closed = read_closed(check, date)) {
+            return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
+        }
         if (!date_has_ended(check, date, now_us)) {
             SettlementRead empty;
             empty.run.date = date_literal(date);
             return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
-        }
-        if (auto closed = read_closed(check, date)) {
-            return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
         }
         check.exec(kBoundLockWait);
         check.exec(kWritersBarrier);

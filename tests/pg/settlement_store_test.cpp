@@ -475,6 +475,33 @@ TEST_F(SettlementStore, DateEndsInTheProgramTimeZone) {
     EXPECT_FALSE(date_has_ended(tx, date, at(date, 23) - 1));  // 23:59:59.999999 in Berlin
 }
 
+// A time zone change dates the claims accepted after it in the new zone. Moving west past a
+// close would date them on the closed date, where every claim is refused: such a change is
+// refused until that date has passed in the new zone. And a closed date is closed whatever its
+// end looks like from the clock now: closing it again returns its run.
+TEST_F(SettlementStore, NoTimeZoneChangeDatesNewClaimsOnAClosedDate) {
+    const Date today{std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())};
+    const auto closed = close_settlement(*connection_, today, at(plus_days(today, 1), 1));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    // Today is closed in UTC; it is today or yesterday in Los Angeles, never later.
+    try {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, "timezone", "America/Los_Angeles");
+        tx.commit();
+        ADD_FAILURE() << "a time zone change dated new claims on a closed date";
+    } catch (const ProgramSettingError& e) {
+        EXPECT_EQ(e.kind(), ProgramSettingError::Kind::conflict);
+        EXPECT_NE(std::string(e.what()).find("already closed"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 1);
+
+    // By the clock now, today has not ended; it is closed all the same.
+    const auto again = close_settlement(*connection_, today, now_unix_micros());
+    EXPECT_EQ(again.outcome, CloseOutcome::already_closed);
+    EXPECT_EQ(settlement::run_to_json_text(again.read.run),
+              settlement::run_to_json_text(closed.read.run));
+}
+
 TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
     set_program("validity_months", "1");
     // Accepted in January, valid through 2025-02-28: breakage of 2025-03-01.
