@@ -155,6 +155,8 @@ export function request(port, method, urlPath, { headers = {}, body, clientCert,
         let responded = false;
         const req = https.request(options, (res) => {
             responded = true;
+            // Read now: a keep-alive agent takes the socket back before the body's end.
+            const sessionReused = res.socket.isSessionReused();
             const chunks = [];
             res.on("data", (chunk) => chunks.push(chunk));
             res.on("error", reject);
@@ -171,7 +173,7 @@ export function request(port, method, urlPath, { headers = {}, body, clientCert,
                     headers: res.headers,
                     text,
                     json,
-                    sessionReused: res.socket.isSessionReused(),
+                    sessionReused,
                 });
             });
         });
