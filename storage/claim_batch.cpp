@@ -162,11 +162,13 @@ void prepare_statements(pqxx::connection& connection) {
 
 // ---- Steps 1–3: open the batch, lock its members, read what is stored -----------------------
 
-// The members of the batch's new earns as the rows kOpen enrols: the member of each earn that
-// will be stored (the first use of its key), by the partner of its first such earn, as one claim
-// at a time would.
-std::string enrolment_rows(const Batch& batch) {
-    std::map<std::string, std::string> enrolled_by;
+// The members of the batch's new earns, each by the partner that enrols it as one claim at a time
+// would: the member of each earn that will be stored (the first use of its key), by the partner
+// of its first such earn. kOpen enrols those not stored yet.
+using Enrolments = std::map<std::string, std::string>;  // member → enrolled_by
+
+Enrolments enrolments(const Batch& batch) {
+    Enrolments enrolled_by;
     std::set<Key> seen;
     for (const auto& input : batch.inputs) {
         // Reversals are booked after the earns and burns, so they never use a key first here.
@@ -175,6 +177,10 @@ std::string enrolment_rows(const Batch& batch) {
         if (input.request.type != partners::ClaimType::earn) continue;
         enrolled_by.emplace(input.request.member_id, input.partner_id);
     }
+    return enrolled_by;
+}
+
+std::string enrolment_rows(const Enrolments& enrolled_by) {
     JsonText rows;
     rows.begin_array();
     for (const auto& [member, partner] : enrolled_by) {
@@ -184,14 +190,14 @@ std::string enrolment_rows(const Batch& batch) {
 }
 
 // Runs kOpen: sets the batch's program and returns the members it enrolled.
-std::set<std::string> open_batch(pqxx::work& tx, Batch& batch) {
+std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments& enrolled_by) {
     const auto [earliest, latest] = std::minmax_element(
         batch.inputs.begin(), batch.inputs.end(), [](const BookingInput& a, const BookingInput& b) {
             return a.accepted_at_us < b.accepted_at_us;
         });
     const auto rows =
         tx.exec_prepared(kOpen.name, timestamp_literal(earliest->accepted_at_us),
-                         timestamp_literal(latest->accepted_at_us), enrolment_rows(batch));
+                         timestamp_literal(latest->accepted_at_us), enrolment_rows(enrolled_by));
     if (rows.size() != 1) throw std::logic_error("no program settings");
     const auto& row = rows[0];
     if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");
@@ -407,16 +413,28 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     batch.accepted_at.reserve(inputs.size());
     for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
 
-    const auto created = open_batch(tx, batch);
+    const auto enrolled_by = enrolments(batch);
+    const auto created = open_batch(tx, batch, enrolled_by);
     lock_members(tx, batch, created);
     read_stored_claims_and_open_lots(tx, batch);
     read_reversal_targets(tx, batch);
 
     decide(batch);
-    // A member enrolled above whose earn turned out to be a conflicting reuse of a key stored
-    // meanwhile: members are never deleted, so the batch must not commit that enrolment.
+    // A member enrolled above must be enrolled as one claim at a time would: by the partner of
+    // its first booked earn. The earn it was enrolled for may have turned out to be a conflicting
+    // reuse of a stored key (409), leaving the member with no booked earn, or with another
+    // partner's. Members are never deleted and enrolled_by is kept: the batch must not commit it.
+    Enrolments first_earn_by;  // member → partner of its first booked earn
+    for (const auto& claim : batch.booked) {
+        if (created.empty()) break;  // the usual case under load: nothing to check
+        const auto& input = inputs[claim.input];
+        if (input.request.type == partners::ClaimType::earn) {
+            first_earn_by.emplace(claim.member_id, input.partner_id);
+        }
+    }
     for (const auto& member : created) {
-        if (!batch.members.at(member).enrolled) {
+        const auto first = first_earn_by.find(member);
+        if (first == first_earn_by.end() || first->second != enrolled_by.at(member)) {
             throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
         }
     }

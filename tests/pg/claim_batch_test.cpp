@@ -806,6 +806,29 @@ TEST_F(ClaimBatch, AReversalReadsOnlyTheLotsOfTheClaimItReverses) {
     expect_ledger_ok(*batched_);
 }
 
+// One claim at a time, a key reused with another body (409) stores nothing, so the next earn for
+// the same new member enrols it, by that earn's partner. The batch enrols its new members before
+// it reads which keys are stored, here by the reused key's partner: it must not commit that.
+TEST_F(ClaimBatch, AMemberIsEnrolledByThePartnerOfItsFirstBookedEarn) {
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        ASSERT_EQ(
+            book_claim(*connection, claim("grocer", "k-1", ClaimType::earn, "M-X", 10)).status,
+            201);
+    }
+    const std::vector<BookingInput> batch = {
+        claim("grocer", "k-1", ClaimType::earn, "M-N", 10),  // the key again, another body: 409
+        claim("fuel", "k-2", ClaimType::earn, "M-N", 20),
+    };
+    EXPECT_THROW(book_claims(*batched_, batch), BatchNeedsSingleBookings);
+    EXPECT_EQ(count_rows(*batched_, "members"), 1);
+    // What the booking service then does: the claims one at a time, in order.
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        EXPECT_EQ(book_claim(*connection, batch[0]).status, 409);
+        EXPECT_EQ(book_claim(*connection, batch[1]).status, 201);
+    }
+    expect_same_ledger(*batched_, *single_);  // members' enrolled_by included
+}
+
 TEST_F(ClaimBatch, ABatchAcrossMidnightAsksForOneByOneAndStoresNothing) {
     auto before = claim("grocer", "late", ClaimType::earn, "M-1", 10);
     auto after = claim("grocer", "early", ClaimType::earn, "M-1", 10);
