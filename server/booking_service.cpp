@@ -43,6 +43,16 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
     }
 }
 
+bool is_database_unavailable(std::exception_ptr failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const DatabaseUnavailable&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
 }  // namespace
 
 BookingService::BookingService(DatabasePool& database, Logger& logger, BatchLimits limits)
@@ -254,12 +264,20 @@ void BookingService::book_in_order(std::shared_ptr<Batch> batch,
         },
         [this, batch, order, next, claim, result](std::exception_ptr failure) {
             auto& done = batch->dones[claim];
-            if (failure) {
-                done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
-            } else {
+            if (!failure) {
                 done(std::move(*result));
+                return book_in_order(batch, order, next + 1);
             }
-            book_in_order(batch, order, next + 1);
+            done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
+            if (!is_database_unavailable(failure)) return book_in_order(batch, order, next + 1);
+            // The database is away (or the pool refused the job: stopping, or its queue full):
+            // the rest are answered 503 at once, not each after its own connect timeout while
+            // their members stay held, nor by a recursion as deep as the batch when the pool
+            // answers refusals inline. Nothing of theirs was booked; retries are safe.
+            for (std::size_t rest = next + 1; rest < order->size(); ++rest) {
+                batch->dones[(*order)[rest]](BookingUnavailable{});
+            }
+            release(*batch, false, true);
         });
 }
 
