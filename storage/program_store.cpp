@@ -18,6 +18,10 @@ constexpr const char* kLockSql = "LOCK TABLE program_settings IN SHARE ROW EXCLU
 // and holds new ones until this change commits: a claim is priced by the row in force when it
 // was accepted, and no booking can miss a row stamped before its claims' acceptance.
 // effective_from is stamped after it (clock_timestamp() at the insert).
+// Bounded: while it waits, new bookings queue behind it, so a booking in flight that is itself
+// stuck (on a member's row lock, behind a close) would stall every booking. After
+// kBookingsWaitMax the change gives up, changes nothing, and asks to be tried again.
+constexpr const char* kBookingsWaitMax = "2s";
 constexpr const char* kLockBookingsSql =
     "SELECT pg_advisory_xact_lock(" PROGRAM_CHANGE_LOCK_KEYS ")";
 constexpr const char* kAnyClaimSql = "SELECT EXISTS (SELECT 1 FROM claims)";
@@ -119,7 +123,16 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
                                     std::string_view value) {
     validate_program_setting(key, value);
     tx.exec(kLockSql);
-    tx.exec(kLockBookingsSql);
+    tx.exec(std::string("SET LOCAL lock_timeout = '") + kBookingsWaitMax + "'");
+    try {
+        tx.exec(kLockBookingsSql);
+    } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() != "55P03") throw;  // lock_not_available
+        throw ProgramSettingError(ProgramSettingError::Kind::conflict,
+                                  std::string("bookings in flight did not finish within ") +
+                                      kBookingsWaitMax + "; nothing changed, try again");
+    }
+    tx.exec("SET LOCAL lock_timeout TO DEFAULT");
     ProgramSettings next = current_program(tx);
     if (key == "currency") {
         // Clearing nets amounts of one currency; a run cannot mix two.

@@ -145,6 +145,32 @@ TEST_F(ProgramChange, AChangeWaitsForTheBookingsInFlight) {
               released);
 }
 
+// A change waits for the bookings in flight, and new bookings wait behind it: so it waits a
+// bounded time. A booking stuck longer makes the change give up, change nothing, and say so.
+TEST_F(ProgramChange, AChangeGivesUpOnABookingStuckInFlight) {
+    pqxx::connection booking_connection(db_->conninfo());
+    pqxx::work stuck(booking_connection);
+    stuck.exec("SELECT version FROM program_in_force_at(now())");
+
+    const auto started = steady_clock::now();
+    try {
+        set_point_value(*connection_, "20000");
+        ADD_FAILURE() << "the change did not give up";
+    } catch (const ProgramSettingError& e) {
+        EXPECT_EQ(e.kind(), ProgramSettingError::Kind::conflict);
+        EXPECT_NE(std::string(e.what()).find("try again"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(steady_clock::now() - started, seconds(10));
+    stuck.commit();
+    EXPECT_EQ(scalar("SELECT count(*) FROM program_settings"), 1);
+    // Nothing left behind: the next change and the next booking go through.
+    set_point_value(*connection_, "20000");
+    EXPECT_EQ(book_claim(*connection_,
+                         claim("grocer", "e-1", ClaimType::earn, "M-1", 10, now_unix_micros()))
+                  .status,
+              201);
+}
+
 TEST_F(ProgramChange, ABookingDuringAChangeWaitsAndThenSeesIt) {
     ASSERT_EQ(book_claim(*connection_,
                          claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000, now_unix_micros()))
