@@ -6,6 +6,7 @@
 #include "settlement/netting.hpp"
 #include "settlement/run_json.hpp"
 #include "storage/database.hpp"
+#include "storage/program_store.hpp"
 
 #include <pqxx/pqxx>
 
@@ -25,6 +26,11 @@ constexpr const char* kProgramInForce =
 constexpr const char* kDateHasEnded =
     "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "
     "FROM program_settings ORDER BY version DESC LIMIT 1";
+
+// The program's lock (migration 0008), shared: a time zone change, which takes it exclusive,
+// then cannot commit between this close's check that the date has ended and its run.
+constexpr const char* kLockProgramShared =
+    "SELECT pg_advisory_xact_lock_shared(" PROGRAM_CHANGE_LOCK_KEYS ")";
 
 constexpr const char* kLockDateExclusive =
     "SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
@@ -414,10 +420,19 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     }
 
     pqxx::work tx(connection);
+    // The program's lock before the date's, in the order bookings take them.
+    tx.exec(kLockProgramShared);
     tx.exec_params(kLockDateExclusive, date_literal(date));
-    // Read committed: after the lock, this sees a run another closer committed meanwhile.
+    // Read committed: after the locks, this sees a run another closer committed meanwhile...
     if (auto closed = read_closed(tx, date)) {
         return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
+    }
+    // ...and a time zone change committed since the check above: moved west, the date may not
+    // have ended any more, and closing it would date the claims accepted now on a closed date.
+    if (!date_has_ended(tx, date, now_us)) {
+        SettlementRead empty;
+        empty.run.date = date_literal(date);
+        return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
     }
     tx.exec_params(kInsertDueExpiries, date_literal(date));
     const auto program = program_in_force(tx);

@@ -18,6 +18,7 @@
 #include <pqxx/pqxx>
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -500,6 +501,28 @@ TEST_F(SettlementStore, NoTimeZoneChangeDatesNewClaimsOnAClosedDate) {
     EXPECT_EQ(again.outcome, CloseOutcome::already_closed);
     EXPECT_EQ(settlement::run_to_json_text(again.read.run),
               settlement::run_to_json_text(closed.read.run));
+}
+
+// A close that checked the date had ended, racing a time zone change that moves the zone west:
+// the close waits for the change and checks again under it. Otherwise it would close a date
+// that has not ended in the new zone, and the claims accepted now would fall on it.
+TEST_F(SettlementStore, ACloseRacingATimeZoneChangeChecksTheDateAgainUnderIt) {
+    const Date today{std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())};
+    // 00:30 UTC tomorrow: today has ended in UTC, not in Los Angeles (16:30 or 17:30 there).
+    const auto close_at = at(plus_days(today, 1), 0) + 30LL * 60 * 1'000'000;
+    pqxx::connection change_connection(db_->conninfo());
+    pqxx::work change(change_connection);
+    set_program_setting(change, "timezone", "America/Los_Angeles");  // not committed yet
+
+    auto close = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        return close_settlement(connection, today, close_at);
+    });
+    EXPECT_EQ(close.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+        << "the close did not wait for the time zone change";
+    change.commit();
+    EXPECT_EQ(close.get().outcome, CloseOutcome::date_not_ended);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 0);
 }
 
 TEST_F(SettlementStore, BreakageAppearsOnTheDayAfterExpiryOnce) {
