@@ -48,17 +48,20 @@ int digits_value(std::string_view text) {
 
 }  // namespace
 
-bool is_settlement_date(std::string_view text) {
-    if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+std::optional<std::chrono::year_month_day> parse_settlement_date(std::string_view text) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
     for (std::size_t i : {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U}) {
-        if (!is_digit(text[i])) return false;
+        if (!is_digit(text[i])) return std::nullopt;
     }
     const std::chrono::year_month_day day{
         std::chrono::year{digits_value(text.substr(0, 4))},
         std::chrono::month{static_cast<unsigned>(digits_value(text.substr(5, 2)))},
         std::chrono::day{static_cast<unsigned>(digits_value(text.substr(8, 2)))}};
-    return day.ok() && day.year() >= std::chrono::year{1};  // PostgreSQL has no year 0
+    if (!day.ok() || day.year() < std::chrono::year{1}) return std::nullopt;
+    return day;
 }
+
+bool is_settlement_date(std::string_view text) { return parse_settlement_date(text).has_value(); }
 
 bool is_partner_id(std::string_view text) {
     if (text.empty() || text.size() > 64 || text == kOperatorId) return false;

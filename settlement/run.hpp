@@ -2,6 +2,7 @@
 // The data of one settlement date: what the storage layer reads from SQL aggregates
 // (SettlementInput) and the netted result (SettlementRun), the shape of contract §3.
 // Plain values only; compute_settlement_run (netting.hpp) turns one into the other.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,7 +26,9 @@ enum class SliceKind { burn, burn_reversal };
 std::string_view to_string(SliceKind kind);
 std::optional<SliceKind> parse_slice_kind(std::string_view text);
 
-// YYYY-MM-DD naming a real calendar day.
+// YYYY-MM-DD, digits only, naming a real calendar day in a year PostgreSQL's date holds (not
+// year 0, which std::chrono allows): the day, or nullopt.
+std::optional<std::chrono::year_month_day> parse_settlement_date(std::string_view text);
 bool is_settlement_date(std::string_view text);
 // The schema's entity_id alphabet ([A-Za-z0-9._-]{1,64}), minus kOperatorId. The alphabet is
 // also why statement CSV cells never need quoting.

@@ -1,7 +1,7 @@
 #include "storage/sql_time.hpp"
 
-#include <algorithm>
-#include <charconv>
+#include "settlement/run.hpp"
+
 #include <cstdio>
 #include <ctime>
 #include <stdexcept>
@@ -35,27 +35,10 @@ std::string date_literal(Date date) {
 }
 
 Date parse_date(std::string_view text) {
-    int year = 0;
-    unsigned month = 0;
-    unsigned day = 0;
-    // Digits only (from_chars would take a sign, "-001"), and a year PostgreSQL's date holds:
-    // year 0 passes std::chrono but not PostgreSQL, which would turn a bad request into a 500.
-    const bool shaped = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
-                        std::all_of(text.begin(), text.end(),
-                                    [](char c) { return c == '-' || (c >= '0' && c <= '9'); });
-    const auto parse = [&](std::size_t from, std::size_t length, auto& out) {
-        const auto* begin = text.data() + from;
-        const auto [ptr, ec] = std::from_chars(begin, begin + length, out);
-        return ec == std::errc() && ptr == begin + length;
-    };
-    if (!shaped || !parse(0, 4, year) || !parse(5, 2, month) || !parse(8, 2, day)) {
-        throw std::invalid_argument("not a YYYY-MM-DD date: " + std::string(text));
-    }
-    const Date date{std::chrono::year(year), std::chrono::month(month), std::chrono::day(day)};
-    if (!date.ok() || year < 1) {
-        throw std::invalid_argument("not a calendar date: " + std::string(text));
-    }
-    return date;
+    // The one rule for a settlement date the system takes in (settlement/run.hpp).
+    const auto date = settlement::parse_settlement_date(text);
+    if (!date) throw std::invalid_argument("not a YYYY-MM-DD calendar date: " + std::string(text));
+    return *date;
 }
 
 }  // namespace coalition::storage

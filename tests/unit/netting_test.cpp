@@ -16,6 +16,7 @@
 
 #include "settlement/invariants.hpp"
 #include "settlement/rounding.hpp"
+#include "settlement/run.hpp"
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
 #include "settlement/statement_csv.hpp"
@@ -55,6 +56,20 @@ Obligation obligation(std::string from, std::string to, std::int64_t points, std
 
 Instruction instruction(std::string from, std::string to, std::int64_t amount) {
     return {std::move(from), std::move(to), MinorUnits(amount)};
+}
+
+// Every settlement date the system takes in (API path, coalitionctl, a run's date) passes this
+// one rule; what PostgreSQL's date cannot hold must be refused here, not fail as a 500 there.
+TEST(SettlementDate, DigitsOnlyRealDaysFromYearOne) {
+    using namespace std::chrono;
+    EXPECT_EQ(parse_settlement_date("2026-03-10"), year_month_day(year(2026), month(3), day(10)));
+    EXPECT_EQ(parse_settlement_date("0001-01-01"), year_month_day(year(1), month(1), day(1)));
+    EXPECT_EQ(parse_settlement_date("2024-02-29"), year_month_day(year(2024), month(2), day(29)));
+    for (const char* bad : {"0000-01-01", "-001-01-01", "+026-01-01", "2026-02-29", "2026-13-01",
+                            "2026-3-10", "20260310", "2026-03-1x", " 2026-03-1", ""}) {
+        EXPECT_FALSE(parse_settlement_date(bad).has_value()) << bad;
+        EXPECT_FALSE(is_settlement_date(bad)) << bad;
+    }
 }
 
 TEST(Netting, ThreePartnersWithCrossRedemptions) {
