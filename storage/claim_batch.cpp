@@ -189,6 +189,23 @@ std::string enrolment_rows(const Enrolments& enrolled_by) {
     return rows.end_array().take();
 }
 
+// Whether each member kOpen created is enrolled as one claim at a time would enrol it: by the
+// partner of its first booked earn.
+bool enrolled_as_one_by_one(const Batch& batch, const std::set<std::string>& created,
+                            const Enrolments& enrolled_by) {
+    std::map<std::string_view, std::string_view> first_earn_by;
+    for (const auto& claim : batch.booked) {
+        const auto& input = batch.inputs[claim.input];
+        if (input.request.type == partners::ClaimType::earn && created.count(claim.member_id)) {
+            first_earn_by.emplace(claim.member_id, input.partner_id);
+        }
+    }
+    return std::all_of(created.begin(), created.end(), [&](const std::string& member) {
+        const auto first = first_earn_by.find(member);
+        return first != first_earn_by.end() && first->second == enrolled_by.at(member);
+    });
+}
+
 // Runs kOpen: sets the batch's program and returns the members it enrolled.
 std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments& enrolled_by) {
     const auto [earliest, latest] = std::minmax_element(
@@ -424,19 +441,8 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     // its first booked earn. The earn it was enrolled for may have turned out to be a conflicting
     // reuse of a stored key (409), leaving the member with no booked earn, or with another
     // partner's. Members are never deleted and enrolled_by is kept: the batch must not commit it.
-    Enrolments first_earn_by;  // member → partner of its first booked earn
-    for (const auto& claim : batch.booked) {
-        if (created.empty()) break;  // the usual case under load: nothing to check
-        const auto& input = inputs[claim.input];
-        if (input.request.type == partners::ClaimType::earn) {
-            first_earn_by.emplace(claim.member_id, input.partner_id);
-        }
-    }
-    for (const auto& member : created) {
-        const auto first = first_earn_by.find(member);
-        if (first == first_earn_by.end() || first->second != enrolled_by.at(member)) {
-            throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
-        }
+    if (!created.empty() && !enrolled_as_one_by_one(batch, created, enrolled_by)) {
+        throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
     }
     write_decisions(tx, batch);
 

@@ -401,6 +401,16 @@ std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& con
     return settlement::build_statement(run, partner_id);
 }
 
+namespace {
+
+CloseResult not_ended(Date date) {
+    SettlementRead empty;
+    empty.run.date = date_literal(date);
+    return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
+}
+
+}  // namespace
+
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
     {
         pqxx::work check(connection);
@@ -409,11 +419,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
         if (auto closed = read_closed(check, date)) {
             return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
         }
-        if (!date_has_ended(check, date, now_us)) {
-            SettlementRead empty;
-            empty.run.date = date_literal(date);
-            return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
-        }
+        if (!date_has_ended(check, date, now_us)) return not_ended(date);
         check.exec(kBoundLockWait);
         check.exec(kWritersBarrier);
         check.commit();
@@ -429,11 +435,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     }
     // ...and a time zone change committed since the check above: moved west, the date may not
     // have ended any more, and closing it would date the claims accepted now on a closed date.
-    if (!date_has_ended(tx, date, now_us)) {
-        SettlementRead empty;
-        empty.run.date = date_literal(date);
-        return CloseResult{CloseOutcome::date_not_ended, std::move(empty)};
-    }
+    if (!date_has_ended(tx, date, now_us)) return not_ended(date);
     tx.exec_params(kInsertDueExpiries, date_literal(date));
     const auto program = program_in_force(tx);
     SettlementRead read;
