@@ -46,7 +46,7 @@ std::string_view rejection_name(WebhookRejection rejection) {
 bool is_valid_webhook_id(std::string_view id) {
     if (id.empty() || id.size() > kWebhookIdLengthMax) return false;
     for (const char c : id) {
-        if (c < '\x21' || c > '\x7e') return false;  // char may be signed: bytes >= 0x80 are < 0
+        if (c < '\x20' || c > '\x7e') return false;  // char may be signed: bytes >= 0x80 are < 0
     }
     return true;
 }

@@ -39,7 +39,8 @@ enum class WebhookRejection {
 
 std::string_view rejection_name(WebhookRejection rejection);
 
-// 1-128 characters of 0x21-0x7E: the webhook-id rule, also used for a reversal's `reverses`.
+// 1-128 printable ASCII characters, 0x20-0x7E (the space included, as CONTRACT.md §2 says): the
+// webhook-id rule, also used for a reversal's `reverses`.
 bool is_valid_webhook_id(std::string_view id);
 
 // Canonical decimal Unix seconds: digits only, no sign, no leading zero (except "0" itself), no

@@ -292,7 +292,8 @@ TEST_F(SchemaInvariants, NoIndexOfLotsHoldsPointsRemaining) {
 }
 
 // The identifier rules at their edges: 1..64 characters of [A-Za-z0-9._-] for an entity_id,
-// 1..128 printable ASCII characters for a webhook id (migration 0005 rewrote both checks).
+// 1..128 printable ASCII characters (0x20-0x7E) for a webhook id (migration 0005 rewrote both
+// checks; 0009 admitted the space).
 TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     pqxx::connection reader(db_->conninfo());
     const auto rows = [&reader](const std::string& table) {
@@ -317,10 +318,12 @@ TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     };
     EXPECT_NO_THROW(exec(claim("'" + std::string(128, 'w') + "'")));
     EXPECT_NO_THROW(exec(claim("'!~'")));
+    EXPECT_NO_THROW(
+        exec(claim("'till 7 / receipt 1'")));  // the space is printable (migration 0009)
     const auto claims_stored = rows("claims");
     for (const std::string& bad :
-         {"'" + std::string(129, 'v') + "'", std::string("''"), std::string("'a b'"),
-          std::string("E'a\\x7f'"), std::string("'caf\xc3\xa9'")}) {
+         {"'" + std::string(129, 'v') + "'", std::string("''"), std::string("E'a\\tb'"),
+          std::string("E'a\\x7f'"), std::string("E'a\\x1fb'"), std::string("'caf\xc3\xa9'")}) {
         EXPECT_THROW(exec(claim(bad)), pqxx::check_violation) << bad;
     }
     EXPECT_EQ(rows("claims"), claims_stored);

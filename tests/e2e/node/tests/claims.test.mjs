@@ -269,6 +269,43 @@ it("idempotency: the same webhook-id from another partner is another claim (201)
     assert.equal(claimCount(), claimsBefore + 1);
 });
 
+// CONTRACT.md §2: an id is 1–128 *printable ASCII* characters, and the space is one of them.
+it("webhook-id with spaces: booked, replayed and reversed like any other id", async (t) => {
+    const member = memberId("spaced");
+    const id = `till 7 / receipt ${webhookId("r")}`;
+    const body = { type: "earn", member_id: member, points: 30 };
+    const first = await server.postClaim("grocer", body, { id });
+    assertAccepted(first, { id, type: "earn", member, points: 30, balance: 30 });
+    await t.test("its retry is a replay", async () => {
+        const before = await snapshot(server, [member]);
+        const again = await server.postClaim("grocer", body, { id });
+        assert.equal(again.text, first.text);
+        assert.equal(again.headers["idempotent-replayed"], "true");
+        await assertNothingBooked(server, before, "by a replay");
+    });
+    await t.test("a reversal names it", async () => {
+        const reversal = await server.postClaim("grocer", { type: "reversal", reverses: id });
+        assertAccepted(reversal, { id: reversal.id, type: "reversal", member, balance: 0 });
+    });
+    // HTTP strips the spaces around a header's value: the server receives another id than the
+    // one signed, so the signature cannot match (docs/partners.md says so).
+    for (const [name, edged] of [
+        ["leading", ` ${webhookId("edge")}`],
+        ["trailing", `${webhookId("edge")} `],
+    ]) {
+        await t.test(`a ${name} space: 401 invalid_signature, nothing booked`, async () => {
+            const before = await snapshot(server, [member]);
+            const refused = await server.postClaim(
+                "grocer",
+                { type: "earn", member_id: member, points: 1 },
+                { id: edged },
+            );
+            assertError(refused, 401, "invalid_signature");
+            await assertNothingBooked(server, before);
+        });
+    }
+});
+
 // Sends `count` identical requests at once (connections opened first, so they really arrive
 // together) and returns the answers.
 async function postAtOnce(partner, body, count) {
