@@ -1,8 +1,8 @@
 // BookingService, the group-commit front of booking, on a real pool and database: claims submitted
 // together are answered once each, after their commit; a batch that fails as a whole (a key
 // committed meanwhile by another process) is booked again claim by claim, and the claim whose key
-// was taken gets its 409; no two running batches name one member; stop() answers every waiting
-// claim.
+// was taken gets its 409, and a database lost meanwhile answers the rest 503 at once; no two
+// running batches name one member; stop() answers every waiting claim.
 #include "server/booking_service.hpp"
 
 #include "core/crypto.hpp"
@@ -220,6 +220,59 @@ TEST_F(BookingServiceTest, ABatchBookedAgainClaimByClaimKeepsItsOrder) {
     pqxx::nontransaction read(check);
     EXPECT_EQ(read.exec1("SELECT debt FROM members WHERE id = 'M-N'")[0].as<int>(), 100)
         << "the reversal came after the ten burns spent the earn";
+    service.stop();
+    pool.stop();
+}
+
+// The database lost while a batch is booked again claim by claim: the claim that met the loss
+// and every claim after it are answered unavailable (503) at once, and none is stored. Without
+// that, each would wait for its own connect timeout while its members stay held. Here the
+// batch spans midnight (so it is booked claim by claim), its first claim waits on a row lock
+// another transaction holds, and that claim's backend is terminated.
+TEST_F(BookingServiceTest, ADatabaseLostDuringTheFallbackAnswersTheRestUnavailableAtOnce) {
+    settings_.db_pool_size = 2;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 1});
+    auto enrolled = submit_all(service, {earn("enrol-h", "M-H", 1), earn("enrol-l", "M-L", 1)});
+    for (auto& outcome : enrolled) ASSERT_EQ(result_of(outcome).status, 201);
+    const auto stored_before = claims_stored();
+
+    // The one batch slot is held, so the three claims below leave together as one batch.
+    auto held = hold_a_batch_on(service, "M-H", "held");
+    std::vector<storage::BookingInput> batch{earn("e-1", "M-L", 5), earn("e-2", "M-2", 5),
+                                             earn("e-3", "M-3", 5)};
+    const auto midnight_us = storage::now_unix_micros() / 86'400'000'000 * 86'400'000'000;
+    batch[0].accepted_at_us = midnight_us - 1'000;  // yesterday: the batch is booked one by one
+    auto outcomes = submit_all(service, batch);
+
+    pqxx::connection locker(db_->conninfo());
+    pqxx::work lock_m_l(locker);
+    lock_m_l.exec("SELECT 1 FROM members WHERE id = 'M-L' FOR UPDATE");
+    held.holder->commit();
+    EXPECT_EQ(result_of(held.claim[0]).status, 201);
+    // e-1, booked alone, waits on M-L's row lock. The pool retries a job once on a fresh
+    // connection when its pooled one broke (it may have gone stale while idle), so e-1's backend
+    // is terminated twice: the second loss is on a connection opened for the job, and final.
+    for (int loss = 0; loss < 2; ++loss) {
+        wait_until_a_batch_waits_on_a_lock();
+        pqxx::connection killer(db_->conninfo());
+        pqxx::nontransaction kill(killer);
+        ASSERT_EQ(kill.exec1("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                             "WHERE wait_event_type = 'Lock' AND datname = current_database()")[0]
+                      .as<int>(),
+                  1);
+    }
+    for (auto& outcome : outcomes) {
+        ASSERT_EQ(outcome.wait_for(5s), std::future_status::ready);
+        EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(outcome.get()));
+    }
+    lock_m_l.abort();
+    EXPECT_EQ(claims_stored(), stored_before + 1) << "only the held batch's claim is stored";
+
+    // Their retries are booked: nothing of them was half-stored.
+    auto retried = submit_all(service, batch);
+    for (auto& outcome : retried) EXPECT_EQ(result_of(outcome).status, 201);
+    EXPECT_EQ(claims_stored(), stored_before + 4);
     service.stop();
     pool.stop();
 }
