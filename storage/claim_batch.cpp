@@ -34,7 +34,9 @@ struct Statement {
 };
 
 // Opens the batch in one round trip: the program in force when its earliest claim was accepted,
-// and the version in force for its latest (program_in_force_at, migration 0008); the settlement
+// and the version in force for its latest (program_in_force_at, migrations 0008 and 0010: $4 is
+// this host's clock when the statement is sent, which maps acceptance onto the database's clock,
+// the one that stamps program changes); the settlement
 // dates of the batch's earliest ($1) and latest ($2) claims; the earliest date's advisory lock,
 // shared (a close of that date, exclusive, waits for the batch, as for one claim); then the members
 // of the batch's new earns ($3) enrolled, inserted in id order so that two batches enrolling common
@@ -63,8 +65,9 @@ constexpr Statement kOpen{
     "  SELECT version, point_value, issue_fee, validity_months, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
     "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
-    "    (SELECT version FROM program_in_force_at($2::timestamptz)) AS last_version "
-    "  FROM program_in_force_at($1::timestamptz)), "
+    "    (SELECT version FROM program_in_force_at($2::timestamptz, $4::timestamptz)) "
+    "      AS last_version "
+    "  FROM program_in_force_at($1::timestamptz, $4::timestamptz)), "
     "date_locked AS MATERIALIZED ("
     "  SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("first_date") ") "
     "  FROM program), "
@@ -214,7 +217,8 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
         });
     const auto rows =
         tx.exec_prepared(kOpen.name, timestamp_literal(earliest->accepted_at_us),
-                         timestamp_literal(latest->accepted_at_us), enrolment_rows(enrolled_by));
+                         timestamp_literal(latest->accepted_at_us), enrolment_rows(enrolled_by),
+                         timestamp_literal(now_unix_micros()));
     if (rows.size() != 1) throw std::logic_error("no program settings");
     const auto& row = rows[0];
     if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");

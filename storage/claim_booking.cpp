@@ -28,7 +28,7 @@ constexpr const char* kFindPriorClaim =
 constexpr const char* kProgramAt =
     "SELECT version, point_value, issue_fee, validity_months, "
     "       ($1::timestamptz AT TIME ZONE timezone)::date "
-    "FROM program_in_force_at($1::timestamptz)";
+    "FROM program_in_force_at($1::timestamptz, $2::timestamptz)";
 
 constexpr const char* kEnrolMember =
     "INSERT INTO members (id, enrolled_by) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
@@ -99,7 +99,9 @@ constexpr const char* kInsertReturnedBreakage =
 namespace booking_steps {
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at) {
-    const auto row = tx.exec_params1(kProgramAt, accepted_at);
+    // The host's clock as the statement leaves: migration 0010 maps accepted_at onto the clock
+    // of the database, which stamps program changes.
+    const auto row = tx.exec_params1(kProgramAt, accepted_at, timestamp_literal(now_unix_micros()));
     return Program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
                    Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
                    parse_date(row[4].as<std::string>())};

@@ -238,9 +238,9 @@ void expect_same_but_status(T provisional, const T& closed) {
 TEST_F(SettlementDay, FinanceExample) {
     setup_->set_program("issue_fee", "100");
     setup_->set_program("validity_months", "1");
-    // The server books on 2026-03-10 under faketime, and a claim is priced by the program in
-    // force when it was accepted; the database stamped these changes with its real clock.
-    setup_->program_in_force_since_2000();
+    // The server books on 2026-03-10 under faketime, while the database stamped these changes
+    // with its real clock, today: a claim is priced by the program in force when it was
+    // accepted, compared on the database's clock (migration 0010), so they apply.
     const std::string day = "2026-03-10";
 
     // ---- 2026-03-10: the day's claims; the date is open. ----

@@ -1,6 +1,7 @@
 // A price change applies to claims accepted after it only (CONTRACT.md §1; migration 0008): a
 // claim is priced by the program in force at its accepted_at, whenever its booking runs, on the
-// one-claim path and in a batch; a batch across a change is booked claim by claim; a change
+// one-claim path and in a batch, whatever the skew between the server's clock and the
+// database's (migration 0010); a batch across a change is booked claim by claim; a change
 // waits for the bookings in flight, and a booking that starts during a change waits for it and
 // then sees it.
 #include "storage/claim_batch.hpp"
@@ -124,11 +125,32 @@ TEST_F(ProgramChange, ABatchAcrossAChangeAsksForOneByOneAndStoresNothing) {
     EXPECT_EQ(scalar("SELECT count(*) FROM members"), 0);
 }
 
+// A change is stamped by the database's clock, a claim's acceptance by the server host's
+// (migration 0010): the booking passes its own clock's time as it sends the statement, so that
+// a server whose clock is far behind the database's (run under faketime, as the contract
+// invites) or ahead of it still prices a claim by the change it was accepted after, and only by
+// that. Here a server clock 200 days behind, then 200 days ahead, accepts one claim a second
+// before the change and one a second after it, on the database's clock.
+TEST_F(ProgramChange, AChangeAppliesByTheDatabasesClockWhateverTheServersClock) {
+    const auto changed = set_point_value(*connection_, "20000");
+    ASSERT_EQ(changed, 2);
+    for (const char* skew : {"-200 days", "+200 days", "0"}) {
+        const auto version_accepted = [&](const char* relative_to_change) {
+            return scalar(std::string("SELECT (SELECT version FROM program_in_force_at(") +
+                          "  p.effective_from + interval '" + skew + "' + interval '" +
+                          relative_to_change + "', statement_timestamp() + interval '" + skew +
+                          "')) " + "FROM program_settings p WHERE version = 2");
+        };
+        EXPECT_EQ(version_accepted("-1 second"), 1) << "server clock " << skew;
+        EXPECT_EQ(version_accepted("+1 second"), 2) << "server clock " << skew;
+    }
+}
+
 TEST_F(ProgramChange, AChangeWaitsForTheBookingsInFlight) {
     // A booking that has read the program in force holds the program's lock, shared.
     pqxx::connection booking_connection(db_->conninfo());
     pqxx::work booking(booking_connection);
-    booking.exec("SELECT version FROM program_in_force_at(now())");
+    booking.exec("SELECT version FROM program_in_force_at(now(), now())");
 
     auto change = std::async(std::launch::async, [&] {
         pqxx::connection connection(db_->conninfo());
@@ -150,7 +172,7 @@ TEST_F(ProgramChange, AChangeWaitsForTheBookingsInFlight) {
 TEST_F(ProgramChange, AChangeGivesUpOnABookingStuckInFlight) {
     pqxx::connection booking_connection(db_->conninfo());
     pqxx::work stuck(booking_connection);
-    stuck.exec("SELECT version FROM program_in_force_at(now())");
+    stuck.exec("SELECT version FROM program_in_force_at(now(), now())");
 
     const auto started = steady_clock::now();
     try {

@@ -2,7 +2,6 @@
 
 #include "partners/credentials.hpp"
 #include "partners/webhook_signature.hpp"
-#include "tests/support/program_history.hpp"
 
 #include <pqxx/pqxx>
 
@@ -142,13 +141,6 @@ void ProgramSetup::set_program(const std::string& key, const std::string& value)
         throw std::runtime_error("coalitionctl program set " + key + " " + value +
                                  " failed: " + result.err);
     }
-}
-
-void ProgramSetup::program_in_force_since_2000() {
-    pqxx::connection connection(conninfo_);
-    pqxx::work tx(connection);
-    testing::program_in_force_since_2000(tx);
-    tx.commit();
 }
 
 std::int64_t ProgramSetup::query_int(const std::string& sql) const {

@@ -78,8 +78,6 @@ class ProgramSetup {
     std::string create_partner_token(const std::string& partner_id);
     // `coalitionctl program set KEY VALUE` (throws if it fails).
     void set_program(const std::string& key, const std::string& value);
-    // The program set now, in force since 2000 too (program_history.hpp): for a faked past.
-    void program_in_force_since_2000();
     // Any coalitionctl command against this database (fails the test on a timeout).
     CommandResult ctl(const std::vector<std::string>& args) const;
 

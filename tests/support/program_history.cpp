@@ -9,10 +9,6 @@ namespace coalition::testing {
 void set_program_since_2000(pqxx::transaction_base& tx, std::string_view key,
                             std::string_view value) {
     storage::set_program_setting(tx, key, value);
-    program_in_force_since_2000(tx);
-}
-
-void program_in_force_since_2000(pqxx::transaction_base& tx) {
     // A copy of the new row, stamped in the past: the newest version whose effective_from is at
     // or before a claim's acceptance is the one in force for it.
     tx.exec(

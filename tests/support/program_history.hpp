@@ -15,9 +15,4 @@ namespace coalition::testing {
 void set_program_since_2000(pqxx::transaction_base& tx, std::string_view key,
                             std::string_view value);
 
-// Makes the program in force now the one in force since 2000-01-01 too: for tests whose server
-// runs in the past under libfaketime, while the database's clock, which stamps a change's
-// effective_from, is not faked.
-void program_in_force_since_2000(pqxx::transaction_base& tx);
-
 }  // namespace coalition::testing
