@@ -1,5 +1,6 @@
 #include "storage/member_store.hpp"
 
+#include "storage/database.hpp"
 #include "storage/ledger_rows.hpp"
 #include "storage/sql_time.hpp"
 
@@ -17,8 +18,10 @@ constexpr const char* kMemberAndToday =
 
 std::optional<ledger::MemberView> read_member(pqxx::connection& connection,
                                               const std::string& member_id, std::int64_t now_us) {
-    // One snapshot for the member row and its lots, so the view is consistent.
-    pqxx::read_transaction tx(connection);
+    // One snapshot for the member row and its lots (repeatable read: a read_transaction is read
+    // committed, a snapshot per statement), so a booking that commits between the two reads
+    // cannot pair the debt before it with the lots after it: a balance that never existed.
+    SnapshotTransaction tx(connection);
     const auto rows = tx.exec_params(kMemberAndToday, member_id, timestamp_literal(now_us));
     if (rows.empty()) return std::nullopt;
     const Points debt(rows[0][0].as<std::int64_t>());

@@ -61,19 +61,7 @@ class BookingServiceTest : public ::testing::Test {
     }
 
     // Until some transaction of this database waits on a lock (up to 5 s).
-    void wait_until_a_batch_waits_on_a_lock() {
-        for (int i = 0; i < 200; ++i) {
-            pqxx::connection watcher(db_->conninfo());
-            pqxx::nontransaction watch(watcher);
-            if (watch
-                    .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                           "AND datname = current_database()")[0]
-                    .as<int>() > 0) {
-                return;
-            }
-            std::this_thread::sleep_for(25ms);
-        }
-    }
+    void wait_until_a_batch_waits_on_a_lock() { db_->wait_until_a_session_waits_on_a_lock(); }
 
     using Outcomes = std::vector<std::future<BookingOutcome>>;
 
@@ -153,16 +141,7 @@ TEST_F(BookingServiceTest, ABatchThatFailsAsAWholeIsBookedClaimByClaim) {
     BookingService service(pool, logger_, {64, 0, 1});
     auto outcomes = submit_all(service, {earn("first", "M-2", 7), taken, earn("last", "M-3", 9)});
     // Wait until the batch is blocked on the other transaction's key, then let that commit.
-    for (int i = 0; i < 200; ++i) {
-        pqxx::connection watcher(db_->conninfo());
-        pqxx::nontransaction watch(watcher);
-        if (watch.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND datname = current_database()")[0]
-                .as<int>() > 0) {
-            break;
-        }
-        std::this_thread::sleep_for(25ms);
-    }
+    wait_until_a_batch_waits_on_a_lock();
     other_tx.commit();
 
     EXPECT_EQ(result_of(outcomes[0]).status, 201);

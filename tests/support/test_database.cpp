@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace coalition::testing {
 namespace {
@@ -68,6 +70,21 @@ TestDatabase::~TestDatabase() {
     } catch (const std::exception& e) {
         ADD_FAILURE() << "could not drop test database " << name_ << ": " << e.what();
     }
+}
+
+bool TestDatabase::wait_until_a_session_waits_on_a_lock() const {
+    pqxx::connection watcher(conninfo_);
+    for (int i = 0; i < 200; ++i) {
+        pqxx::nontransaction watch(watcher);
+        if (watch
+                .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")[0]
+                .as<int>() > 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
 }
 
 void stop_test_cluster() { run_pgctl("stop"); }

@@ -20,7 +20,11 @@ public:
     const std::string& name() const { return name_; }
     const std::string& conninfo() const { return conninfo_; }
 
-private:
+    // Returns once a session of this database waits on a lock; false after 5 s without one. For
+    // tests that hold a lock to pause another transaction at a known step.
+    bool wait_until_a_session_waits_on_a_lock() const;
+
+  private:
     std::string name_;
     std::string conninfo_;
 };
