@@ -45,15 +45,18 @@ bool match(const std::vector<std::string>& pattern, const std::vector<std::strin
 void Router::dispatch(const Request& request, Respond respond) const {
     const auto segments = split_path(request.path);
     std::string allowed;
+    // HEAD is GET without the body (RFC 9110 §9.3.2; the session leaves the body out), so that a
+    // load balancer's HEAD /healthz sees what GET would.
+    const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
     for (const auto& route : routes_) {
         PathParams params;
         if (!match(route.segments, segments, params)) continue;
-        if (route.method == request.method) {
+        if (route.method == method) {
             route.handler(request, params, std::move(respond));
             return;
         }
         if (!allowed.empty()) allowed += ", ";
-        allowed += route.method;
+        allowed += route.method == "GET" ? "GET, HEAD" : route.method;
     }
     if (allowed.empty()) {
         respond(error_response(ErrorCode::not_found, "no resource at this path"));

@@ -180,6 +180,9 @@ void Session::send(Response response, bool close_after) {
     response_.keep_alive(!close_after);
     response_.body() = std::move(response.body);
     response_.prepare_payload();
+    // An answer to HEAD says the length GET's body would have and carries none: bytes after its
+    // header would be read by a keep-alive client as the start of the next answer.
+    if (method_ == "HEAD") response_.body().clear();
     log_request(response.status);
     set_deadline(context_.settings.body_timeout_ms);
     http::async_write(stream_, response_,

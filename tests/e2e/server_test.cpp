@@ -72,7 +72,30 @@ TEST_F(ServerTest, UnknownPathAndMethodGetJsonErrors) {
     const auto wrong_method = client.request("DELETE", "/healthz");
     EXPECT_EQ(wrong_method.status, 405);
     EXPECT_EQ(error_code_of(wrong_method), "method_not_allowed");
-    EXPECT_EQ(wrong_method.headers.at("allow"), "GET");
+    EXPECT_EQ(wrong_method.headers.at("allow"), "GET, HEAD");
+}
+
+// HEAD is GET without the body (a load balancer's HEAD /healthz): same status and length, no
+// body bytes, and the keep-alive connection stays in step for the next request. Pipelined with
+// a GET, so that a body sent after HEAD's header would be read as the GET's answer.
+TEST_F(ServerTest, HeadAnswersAsGetWithoutTheBody) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    const auto get = client.request("GET", "/healthz");
+    ASSERT_EQ(get.status, 200);
+    ASSERT_FALSE(get.body.empty());
+    client.send_raw(
+        "HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const auto head = client.read_response(/*to_head=*/true);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.headers.at("content-length"), std::to_string(get.body.size()));
+    const auto next = client.read_response();
+    EXPECT_EQ(next.status, 200);
+    EXPECT_EQ(next.body, get.body);
+    const auto head_of_missing = client.request("HEAD", "/v1/nothing-here");
+    EXPECT_EQ(head_of_missing.status, 404);
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);
 }
 
 TEST_F(ServerTest, OversizedHeaderGets431AndTheConnectionCloses) {

@@ -111,7 +111,7 @@ HttpResult TlsClient::request(const std::string& method, const std::string& targ
     });
     impl_->wait(done, "write request");
     if (result) throw std::runtime_error("write failed: " + result.message());
-    return read_response();
+    return read_response(method == "HEAD");
 }
 
 void TlsClient::send_raw(const std::string& bytes) {
@@ -125,9 +125,10 @@ void TlsClient::send_raw(const std::string& bytes) {
     if (result) throw std::runtime_error("write failed: " + result.message());
 }
 
-HttpResult TlsClient::read_response() {
+HttpResult TlsClient::read_response(bool to_head) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(16 * 1024 * 1024);
+    parser.skip(to_head);  // an answer to HEAD has no body, whatever its Content-Length says
     bool done = false;
     beast::error_code result;
     http::async_read(*impl_->stream, impl_->buffer, parser, [&](beast::error_code ec, std::size_t) {

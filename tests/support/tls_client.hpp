@@ -43,7 +43,8 @@ public:
                        const std::string& body = {});
     // Sends raw bytes over TLS (for malformed or oversized requests).
     void send_raw(const std::string& bytes);
-    HttpResult read_response();
+    // `to_head`: the answer to a HEAD request, which has no body.
+    HttpResult read_response(bool to_head = false);
     // True if the server closes the connection within timeout_ms (reads and discards data).
     bool closed_by_peer_within(int timeout_ms);
     std::string protocol() const;  // "TLSv1.3", ...

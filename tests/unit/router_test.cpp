@@ -53,6 +53,18 @@ TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
     EXPECT_EQ(response.status, 405);
     EXPECT_EQ(nlohmann::json::parse(response.body)["error"]["code"], "method_not_allowed");
     EXPECT_EQ(find_header(response.headers, "allow"), "POST");
+    const auto on_a_get_route = dispatch(router, "POST", "/v1/members/M-1001");
+    EXPECT_EQ(on_a_get_route.status, 405);
+    EXPECT_EQ(find_header(on_a_get_route.headers, "allow"), "GET, HEAD");
+}
+
+// HEAD runs the GET route (the session sends its answer without the body).
+TEST(Router, HeadIsServedByTheGetRoute) {
+    std::string seen;
+    const auto router = sample_router(seen);
+    EXPECT_EQ(dispatch(router, "HEAD", "/v1/members/M-7").status, 200);
+    EXPECT_EQ(seen, "M-7");
+    EXPECT_EQ(dispatch(router, "HEAD", "/v1/partners/grocer/claims").status, 405);
 }
 
 TEST(Router, SplitPathKeepsEmptySegments) {
