@@ -91,8 +91,22 @@ void Session::read_request() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(header_bytes_max));
     parser_->body_limit(body_bytes_max);
-    set_deadline(requests_served_ == 0 ? context_.settings.header_timeout_ms
-                                       : context_.settings.idle_timeout_ms);
+    if (requests_served_ == 0 || buffer_.size() > 0) return read_header();
+    // Between two requests a keep-alive connection may stay idle for idle_timeout_ms; once the
+    // next request's first bytes arrive, its header has header_timeout_ms, as the first one's
+    // had, so a client sending a header slowly cannot hold the connection for the idle time.
+    set_deadline(context_.settings.idle_timeout_ms);
+    stream_.async_read_some(buffer_.prepare(header_bytes_max),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                                self->buffer_.commit(bytes);
+                                if (ec == asio::error::eof) ec = http::error::end_of_stream;
+                                if (ec) return self->on_header(ec);
+                                self->read_header();
+                            });
+}
+
+void Session::read_header() {
+    set_deadline(context_.settings.header_timeout_ms);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                 self->on_header(ec);

@@ -28,6 +28,11 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     static constexpr std::size_t header_bytes_max = 8 * 1024;
     static constexpr std::size_t body_bytes_max = 64 * 1024;
+    // What the connection may hold read but not yet parsed. Beast 1.81 bounds a header and a
+    // body but not a chunk's size line and extensions: without a bound, a client could feed one
+    // endless chunk line, before any authentication, into memory for as long as the body's
+    // deadline. A request needs at most a header (8 KiB) and one read beside it.
+    static constexpr std::size_t unparsed_bytes_max = 2 * header_bytes_max + body_bytes_max;
 
     Session(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls, ServerContext& context);
     ~Session();
@@ -42,6 +47,7 @@ private:
 
     void on_handshake(boost::beast::error_code ec);
     void read_request();
+    void read_header();
     void on_header(boost::beast::error_code ec);
     void on_body(boost::beast::error_code ec);
     void handle_request();
@@ -54,7 +60,7 @@ private:
 
     Stream stream_;
     ServerContext& context_;
-    boost::beast::flat_buffer buffer_;
+    boost::beast::flat_buffer buffer_{unparsed_bytes_max};
     std::optional<Parser> parser_;
     boost::beast::http::response<boost::beast::http::string_body> response_;
     std::string remote_;

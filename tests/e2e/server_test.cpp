@@ -145,6 +145,38 @@ TEST_F(ServerTest, SilentClientsAreCutOffAfterTheirDeadline) {
     EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(250));
 }
 
+// A keep-alive connection may idle between requests for the idle deadline, but once the next
+// request starts, its header has the header deadline, as the first request's had: a client
+// that sends a header slowly cannot hold the connection for the idle time.
+TEST_F(ServerTest, ASlowHeaderOnAKeepAliveConnectionGetsTheHeaderDeadline) {
+    ServerProcess server(database_->conninfo(), {{"COALITION_HEADER_TIMEOUT_MS", "300"},
+                                                 {"COALITION_IDLE_TIMEOUT_MS", "20000"}});
+    TlsClient client(server.port());
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // idle: longer than a header
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200) << "cut off while idle";
+    client.send_raw("GET /healthz HTTP/1.1\r\nHost: local");  // and no more
+    EXPECT_TRUE(client.closed_by_peer_within(5000)) << "the unfinished header was given 20 s";
+}
+
+// A chunk's size line with an endless extension is not held in memory: the connection is cut
+// once more than a request's worth is unparsed (Beast 1.81 does not bound that line), long
+// before the body's 30 s deadline.
+TEST_F(ServerTest, AnEndlessChunkLineIsCutOff) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    try {
+        client.send_raw(
+            "POST /v1/partners/grocer/claims HTTP/1.1\r\nHost: localhost\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "1;" +
+            std::string(1024 * 1024, 'x'));
+    } catch (const std::runtime_error&) {
+        // The server may close the connection before all of it is written: that is the point.
+    }
+    EXPECT_TRUE(client.closed_by_peer_within(5000));
+}
+
 TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
     ServerProcess server(database_->conninfo(), {{"COALITION_MAX_CONNECTIONS", "2"}});
     TlsClient first(server.port());
