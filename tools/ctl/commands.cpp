@@ -430,6 +430,13 @@ int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     try {
         const int code = dispatch(args, out, env);
         out.flush();
+        // A token or a secret is printed once: output lost to a full disk or a closed pipe must
+        // not exit 0, or the operator would never know it is gone.
+        if (!out) {
+            return fail(err, kExitFailed,
+                        "could not write the output; what the command changed is committed (a "
+                        "token or secret it printed is lost: create or rotate another)");
+        }
         return code;
     } catch (const UsageError& e) {
         return fail(err, kExitUsage, e.what());
