@@ -1,5 +1,7 @@
 #include "storage/program_store.hpp"
 
+#include "settlement/rounding.hpp"
+
 #include <pqxx/pqxx>
 
 #include <charconv>
@@ -36,7 +38,11 @@ constexpr const char* kInsertSql =
     "INSERT INTO program_settings (currency, point_value, issue_fee, validity_months, timezone)"
     " VALUES ($1, $2, $3, $4, $5)";
 
-constexpr std::int64_t kMoneyPerPointMax = 1'000'000'000'000;  // 10^6 major units per point
+// 1,000 major units a point: a claim's amount (at most 10^7 points) stays below 10^16 micro-units,
+// and a day's sums stay inside int64 up to 922 claims of 10^7 points at that price. At 10^12,
+// the bound until 2026-11-23, one burn of 9.3 million points overflowed (a 500 for a valid
+// claim) and a day's sums could too (a date that never closes).
+constexpr std::int64_t kMoneyPerPointMax = 1'000'000'000;
 constexpr std::size_t kTimezoneMaxLength = 64;
 
 ProgramSettingError invalid(const std::string& reason) {
@@ -57,12 +63,11 @@ std::int64_t parse_bounded(std::string_view key, std::string_view text, std::int
     return value;
 }
 
+// A code ISO 4217 lists with a minor unit: the statements round to it (settlement/rounding).
+// Three capital letters alone would let in XAU (gold) or XXX (no currency), which have none,
+// and codes ISO 4217 does not list.
 bool is_currency_code(std::string_view text) {
-    if (text.size() != 3) return false;
-    for (char c : text) {
-        if (c < 'A' || c > 'Z') return false;
-    }
-    return true;
+    return settlement::iso4217_minor_unit_exponent(text).has_value();
 }
 
 // IANA names are ASCII letters, digits and "/_+-"; anything else cannot name a zone.
@@ -93,8 +98,10 @@ ProgramSettings read_row(const pqxx::row& row) {
 void validate_program_setting(std::string_view key, std::string_view value) {
     if (key == "currency") {
         if (!is_currency_code(value)) {
-            throw invalid("currency: expected three capital letters (ISO 4217), got '" +
-                          std::string(value) + "'");
+            throw invalid(
+                "currency: expected an ISO 4217 code of a currency with a minor unit "
+                "(EUR, USD, JPY...), got '" +
+                std::string(value) + "'");
         }
     } else if (key == "point_value") {
         parse_bounded(key, value, 1, kMoneyPerPointMax);

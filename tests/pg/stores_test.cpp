@@ -95,8 +95,11 @@ TEST_F(Stores, BadProgramValuesAreInvalidAndChangeNothing) {
         {"currency", "eur"},
         {"currency", "EURO"},
         {"currency", ""},
+        {"currency", "QQQ"},  // three capital letters, but no ISO 4217 code
+        {"currency", "XAU"},  // ISO 4217, but gold has no minor unit to settle in
         {"point_value", "0"},
-        {"point_value", "1000000000001"},
+        {"point_value", "1000000001"},
+        {"issue_fee", "1000000001"},
         {"point_value", "1.5"},
         {"issue_fee", "-1"},
         {"issue_fee", "x"},
@@ -120,10 +123,13 @@ TEST_F(Stores, BadProgramValuesAreInvalidAndChangeNothing) {
 
 TEST_F(Stores, BoundaryProgramValuesAreAccepted) {
     commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "1"); });
-    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "1000000000000"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "point_value", "1000000000"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "issue_fee", "1000000000"); });
     commit([](pqxx::work& tx) { return set_program_setting(tx, "issue_fee", "0"); });
     commit([](pqxx::work& tx) { return set_program_setting(tx, "validity_months", "1200"); });
-    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 5);
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "currency", "JPY"); });
+    commit([](pqxx::work& tx) { return set_program_setting(tx, "currency", "KWD"); });
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 8);
 }
 
 TEST_F(Stores, CurrencyIsFrozenOnceClaimsExist) {
