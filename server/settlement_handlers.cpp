@@ -1,6 +1,7 @@
 #include "server/settlement_handlers.hpp"
 
 #include "server/authorized_query.hpp"
+#include "server/content_negotiation.hpp"
 #include "server/responses.hpp"
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
@@ -12,7 +13,6 @@
 #include <pqxx/pqxx>
 
 #include <memory>
-#include <strings.h>
 
 namespace coalition::server {
 namespace {
@@ -23,16 +23,6 @@ Response raw_json(int status, std::string body) {
     response.headers.emplace_back("Content-Type", "application/json");
     response.body = std::move(body);
     return response;
-}
-
-bool wants_csv(const Request& request) {
-    const auto accept = request.header("Accept");
-    if (!accept) return false;
-    const std::string_view text = *accept;
-    for (std::size_t i = 0; i + 8 <= text.size(); ++i) {
-        if (strncasecmp(text.data() + i, "text/csv", 8) == 0) return true;
-    }
-    return false;
 }
 
 std::optional<storage::Date> path_date(const PathParams& params) {
@@ -89,7 +79,7 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                [&database, &settings](const Request& request, const PathParams& params, Respond respond) {
         const auto date = path_date(params);
         const std::string partner_id = params.find("partner_id")->second;
-        const bool csv = wants_csv(request);
+        const bool csv = prefers_csv(request.headers);
         run_authorized(database, settings, request, Access::any_token,
                    [date, partner_id, csv](pqxx::connection& connection,
                                            const storage::TokenIdentity& identity) {

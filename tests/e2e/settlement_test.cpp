@@ -363,6 +363,14 @@ TEST_F(SettlementApi, CsvStatementParsesBackToTheJsonOne) {
     const auto listed = call("GET", base + "fuel", "Bearer " + fuel_token_,
                              "application/json;q=0.5, text/csv; charset=utf-8");
     EXPECT_THAT(header_of(listed, "content-type"), ::testing::StartsWith("text/csv"));
+    // ...and a client that refuses CSV (q=0) or ranks it below JSON gets JSON.
+    for (const char* accept :
+         {"text/csv;q=0, application/json", "application/json, text/csv;q=0.1"}) {
+        const auto refused = call("GET", base + "fuel", "Bearer " + fuel_token_, accept);
+        EXPECT_EQ(refused.status, 200) << accept;
+        EXPECT_THAT(header_of(refused, "content-type"), ::testing::StartsWith("application/json"))
+            << accept;
+    }
 }
 
 }  // namespace
