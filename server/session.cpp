@@ -4,16 +4,18 @@
 #include "server/responses.hpp"
 #include "server/server_context.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 namespace coalition::server {
 
@@ -143,6 +145,21 @@ void Session::on_header(beast::error_code ec) {
     path_ = std::string(header.target());
     if (parser_->is_done()) return handle_request();
     set_deadline(context_.settings.body_timeout_ms);
+    if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+        // The client holds its body back until told to go on (curl does for bodies over 1 KiB,
+        // .NET for every POST by default), or until its own wait runs out: 0.35-1 s a claim.
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        return asio::async_write(
+            stream_, asio::buffer(kContinue.data(), kContinue.size()),
+            [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                if (write_ec) return self->close();
+                self->read_body();
+            });
+    }
+    read_body();
+}
+
+void Session::read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
                          self->on_body(read_ec);

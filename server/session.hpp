@@ -49,6 +49,7 @@ private:
     void read_request();
     void read_header();
     void on_header(boost::beast::error_code ec);
+    void read_body();
     void on_body(boost::beast::error_code ec);
     void handle_request();
     void send(Response response, bool close_after);

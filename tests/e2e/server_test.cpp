@@ -129,6 +129,23 @@ TEST_F(ServerTest, ChunkedBodyOver64KiBGets413) {
     EXPECT_EQ(result.status, 413);
 }
 
+// A client that sends `Expect: 100-continue` holds its body back until the server says go on
+// (curl for bodies over 1 KiB, .NET for every POST): it gets the interim 100 at once, and then
+// its answer once the body arrives.
+TEST_F(ServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    client.send_raw(
+        "POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 100);
+    client.send_raw("{}");
+    const auto answer = client.read_response();
+    EXPECT_EQ(answer.status, 405);
+    EXPECT_EQ(error_code_of(answer), "method_not_allowed");
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
 TEST_F(ServerTest, SilentClientsAreCutOffAfterTheirDeadline) {
     ServerProcess server(database_->conninfo(), {{"COALITION_HANDSHAKE_TIMEOUT_MS", "300"},
                                                  {"COALITION_HEADER_TIMEOUT_MS", "300"},
