@@ -26,11 +26,22 @@ Response database_failure_response(std::exception_ptr failure, int retry_after_s
     }
 }
 
+namespace {
+
+// 401 with the challenge RFC 6750 §3 asks for, so a client library knows to send a Bearer token.
+Response unauthorized_response() {
+    auto response = error_response(ErrorCode::unauthorized, "a valid bearer token is required");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"coalition\"");
+    return response;
+}
+
+}  // namespace
+
 void run_authorized(DatabasePool& database, const Settings& settings, const Request& request,
                     Access access, AuthorizedQuery query, Respond respond) {
     const auto token = bearer_token(request);
     if (!token) {
-        return respond(error_response(ErrorCode::unauthorized, "a valid bearer token is required"));
+        return respond(unauthorized_response());
     }
     auto response = std::make_shared<Response>();
     const int retry_after_s = settings.db_retry_after_s;
@@ -42,7 +53,7 @@ void run_authorized(DatabasePool& database, const Settings& settings, const Requ
                 identity = authenticate(tx, token);
             }
             if (!identity) {
-                *response = error_response(ErrorCode::unauthorized, "a valid bearer token is required");
+                *response = unauthorized_response();
             } else if (access == Access::operator_only &&
                        identity->role != storage::TokenRole::kOperator) {
                 *response = error_response(ErrorCode::forbidden, "this action needs an operator token");

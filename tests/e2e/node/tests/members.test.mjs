@@ -17,10 +17,15 @@ it("401 unauthorized without a token or with a bad one", async (t) => {
     const member = memberId("auth");
     await earn(server, "grocer", member, 10);
     await t.test("no Authorization header", async () => {
-        assertError(await server.readMember(member, null), 401, "unauthorized");
+        const response = await server.readMember(member, null);
+        assertError(response, 401, "unauthorized");
+        // RFC 6750 §3: the challenge tells a client library which scheme to answer with.
+        assert.match(String(response.headers["www-authenticate"]), /^Bearer /);
     });
     await t.test("a token nobody issued", async () => {
-        assertError(await server.readMember(member, "not-a-token"), 401, "unauthorized");
+        const response = await server.readMember(member, "not-a-token");
+        assertError(response, 401, "unauthorized");
+        assert.match(String(response.headers["www-authenticate"]), /^Bearer /);
     });
     await t.test("a scheme other than Bearer", async () => {
         const response = await server.request("GET", `/v1/members/${member}`, {
