@@ -4,8 +4,14 @@
 #include "server/db_pool.hpp"
 #include "server/responses.hpp"
 #include "storage/database.hpp"
+#include "storage/migrator.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace coalition::server {
 
@@ -14,15 +20,31 @@ void add_health_routes(Router& router, DatabasePool& database, const Settings& s
         respond(json_response(200, {{"status", "ok"}}));
     });
     const int retry_after_s = settings.db_retry_after_s;
-    router.add("GET", "/readyz",
-               [&database, retry_after_s](const Request&, const PathParams&, Respond respond) {
-                   database.submit(
-                       [](pqxx::connection& connection) { storage::ping(connection); },
-                       [respond, retry_after_s](std::exception_ptr failure) {
-                           if (!failure) return respond(json_response(200, {{"status", "ready"}}));
-                           respond(unavailable_response(retry_after_s));
-                       });
-               });
+    // Ready means the database answers and its schema has every migration this binary was built
+    // with: a server started before `coalitionctl migrate` would fail every claim (500) on the
+    // statements the newer schema adds, so it stays out of a load balancer's rotation instead.
+    auto schema =
+        std::make_shared<const std::vector<storage::Migration>>(storage::embedded_migrations());
+    router.add(
+        "GET", "/readyz",
+        [&database, retry_after_s, schema](const Request&, const PathParams&, Respond respond) {
+            auto missing = std::make_shared<std::optional<std::string>>();
+            database.submit(
+                [schema, missing](pqxx::connection& connection) {
+                    *missing = storage::first_missing_migration(connection, *schema);
+                },
+                [respond, retry_after_s, missing](std::exception_ptr failure) {
+                    if (failure) return respond(unavailable_response(retry_after_s));
+                    if (*missing) {
+                        auto response = error_response(
+                            ErrorCode::unavailable, "the database schema lacks migration " +
+                                                        **missing + ": run coalitionctl migrate");
+                        response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+                        return respond(std::move(response));
+                    }
+                    respond(json_response(200, {{"status", "ready"}}));
+                });
+        });
 }
 
 }  // namespace coalition::server

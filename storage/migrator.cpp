@@ -26,6 +26,9 @@ constexpr const char* kCreateTableSql =
     " checksum text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now())";
 constexpr const char* kSelectAppliedSql = "SELECT name, checksum FROM schema_migrations";
+constexpr const char* kAppliedNamesSql = "SELECT name FROM schema_migrations";
+constexpr const char* kHasMigrationsTableSql =
+    "SELECT to_regclass('schema_migrations') IS NOT NULL";
 constexpr const char* kRecordSql = "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)";
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -164,6 +167,19 @@ MigrationReport migrate(pqxx::connection& connection, const std::vector<Migratio
         unlock();
         throw;
     }
+}
+
+std::optional<std::string> first_missing_migration(pqxx::connection& connection,
+                                                   const std::vector<Migration>& migrations) {
+    pqxx::read_transaction tx(connection);
+    std::set<std::string> applied;
+    if (tx.exec1(kHasMigrationsTableSql)[0].as<bool>()) {
+        for (const auto& row : tx.exec(kAppliedNamesSql)) applied.insert(row[0].as<std::string>());
+    }
+    for (const auto& migration : migrations) {
+        if (applied.count(migration.name) == 0) return migration.name;
+    }
+    return std::nullopt;
 }
 
 }  // namespace coalition::storage

@@ -3,6 +3,7 @@
 // each in its own transaction together with its record (name + SHA-256 checksum) in
 // schema_migrations. A session advisory lock serialises concurrent runs. An applied file whose
 // checksum changed is refused: landed migrations are never edited.
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,5 +38,11 @@ struct MigrationReport {
 // Throws MigrationError (changed checksum, a recorded migration missing from the list, bad
 // order) or a pqxx error (the SQL failed: that migration's transaction is rolled back).
 MigrationReport migrate(pqxx::connection& connection, const std::vector<Migration>& migrations);
+
+// The first of `migrations` the database has not applied (every one if it has none), or
+// nullopt when its schema has them all. Read-only: for a server that must not take claims on
+// a schema older than its code (its /readyz says so).
+std::optional<std::string> first_missing_migration(pqxx::connection& connection,
+                                                   const std::vector<Migration>& migrations);
 
 }  // namespace coalition::storage

@@ -1,5 +1,7 @@
 // The real coalition-server over TLS: protocol versions, health, limits, deadlines, connection
 // cap, mutual TLS, recovery from a database outage, and a clean SIGTERM.
+#include "storage/migrator.hpp"
+
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/test_database.hpp"
@@ -7,8 +9,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include <chrono>
 #include <csignal>
@@ -21,10 +24,10 @@ using ::testing::HasSubstr;
 
 class ServerTest : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() { database_ = new TestDatabase("server_e2e", /*migrated=*/false); }
-    static void TearDownTestSuite() {
-        delete database_;
-        database_ = nullptr;
+  static void SetUpTestSuite() { database_ = new TestDatabase("server_e2e"); }
+  static void TearDownTestSuite() {
+      delete database_;
+      database_ = nullptr;
     }
     static TestDatabase* database_;
 };
@@ -285,6 +288,33 @@ TEST_F(ServerTest, ReadyzFollowsTheDatabaseWithoutARestart) {
     }
     EXPECT_EQ(status, 200);
     EXPECT_TRUE(server.process().running());
+}
+
+// A server whose database lacks a migration its code needs (started before `coalitionctl
+// migrate`) would fail every claim: it is not ready, says which migration is missing, and
+// becomes ready once the schema is migrated, without a restart.
+TEST_F(ServerTest, ReadyzWaitsForTheSchemaToHaveEveryMigration) {
+    TestDatabase behind("server_schema_behind", /*migrated=*/false);
+    auto migrations = storage::embedded_migrations();
+    const auto newest = migrations.back().name;
+    {
+        pqxx::connection connection(behind.conninfo());
+        storage::migrate(connection, {migrations.begin(), migrations.end() - 1});
+    }
+    ServerProcess server(behind.conninfo());
+    TlsClient client(server.port());
+    const auto not_ready = client.request("GET", "/readyz");
+    EXPECT_EQ(not_ready.status, 503);
+    EXPECT_EQ(error_code_of(not_ready), "unavailable");
+    EXPECT_THAT(not_ready.body, HasSubstr(newest));
+    EXPECT_EQ(not_ready.headers.count("retry-after"), 1u);
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);  // alive while not ready
+
+    {
+        pqxx::connection connection(behind.conninfo());
+        storage::migrate(connection, migrations);
+    }
+    EXPECT_EQ(client.request("GET", "/readyz").status, 200);
 }
 
 TEST_F(ServerTest, StartsWhileTheDatabaseIsDownAndBecomesReadyWhenItComesBack) {
