@@ -5,6 +5,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(GTest REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+# libpq itself, for what libpqxx 6.4 does not wrap (PQconninfoParse: checking COALITION_DB).
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
 
 # Third-party headers are SYSTEM so our -Werror never fires inside them.
 add_library(coalition_third_party INTERFACE)

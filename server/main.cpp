@@ -1,6 +1,8 @@
 // coalition-server: loads and validates settings, then serves. All logic lives in the library.
+#include "core/one_line.hpp"
 #include "core/settings.hpp"
 #include "server/server.hpp"
+#include "storage/database.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -22,9 +24,10 @@ int main(int argc, char** argv) {
     try {
         const auto settings = coalition::load_settings(coalition::process_environment(), config_path);
         coalition::require_server_settings(settings);
+        coalition::storage::check_conninfo(settings.db);
         return coalition::server::run_server(settings);
     } catch (const coalition::SettingsError& e) {
-        std::fprintf(stderr, "coalition-server: %s\n", e.what());
+        std::fprintf(stderr, "coalition-server: %s\n", coalition::one_line(e.what()).c_str());
         return 2;
     }
 }

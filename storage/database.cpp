@@ -1,5 +1,8 @@
 #include "storage/database.hpp"
 
+#include "core/one_line.hpp"
+
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 namespace coalition::storage {
@@ -18,7 +21,20 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
     return conninfo + " connect_timeout=" + std::to_string(connect_timeout_s);
 }
 
+void check_conninfo(const std::string& conninfo) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+    if (options != nullptr) {
+        PQconninfoFree(options);
+        return;
+    }
+    std::string reason = error != nullptr ? one_line(error) : "out of memory";
+    PQfreemem(error);
+    throw SettingsError("COALITION_DB is not a libpq connection string: " + reason);
+}
+
 std::unique_ptr<pqxx::connection> connect(const Settings& settings) {
+    check_conninfo(settings.db);
     return std::make_unique<pqxx::connection>(
         conninfo_with_timeout(settings.db, settings.db_connect_timeout_s));
 }

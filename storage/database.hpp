@@ -15,7 +15,12 @@ namespace coalition::storage {
 // The connection string with connect_timeout appended (a later keyword wins in libpq).
 std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s);
 
-// Throws pqxx::broken_connection when the database cannot be reached.
+// Throws SettingsError when `conninfo` (COALITION_DB) is not a libpq connection string: a
+// setting to fix (exit 2), not a database that is down.
+void check_conninfo(const std::string& conninfo);
+
+// Throws SettingsError for a malformed conninfo, pqxx::broken_connection when the database
+// cannot be reached.
 std::unique_ptr<pqxx::connection> connect(const Settings& settings);
 
 // One consistent, read-only snapshot for reads that must not see rows disagree (a settlement

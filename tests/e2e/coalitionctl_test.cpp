@@ -173,6 +173,10 @@ TEST_F(Coalitionctl, SettingsProblems) {
     expect_refused({"partner", "list"}, 2, {{"COALITION_DB", testing::kUnset}});
     expect_refused({"partner", "list"}, 2, {{"COALITION_DB", ""}});
     expect_refused({"partner", "list"}, 2, {{"COALITION_DB_CONNECT_TIMEOUT_S", "zero"}});
+    // Not a libpq connection string: a setting to fix (2), not a database that is down (1).
+    expect_refused({"partner", "list"}, 2, {{"COALITION_DB", "nonsense"}});
+    expect_refused({"program", "show"}, 2, {{"COALITION_DB", "host='unterminated"}});
+    expect_refused({"--config", "/a.json", "--config", "/b.json", "partner", "list"}, 2);
     expect_refused({"--config", "/nonexistent/coalition.json", "partner", "list"}, 2);
     expect_refused({"partner", "add", "grocer", "--name", "G"}, 2,
                    {{"COALITION_CONFIG", "/nonexistent/coalition.json"}});

@@ -383,6 +383,8 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
         {{"COALITION_THREADS", "0"}},
         {{"COALITION_CLIENT_CERT_REQUIRED", "true"}},
         {{"COALITION_CONFIG", "/nonexistent.json"}},
+        {{"COALITION_DB", "nonsense"}},       // not a libpq connection string
+        {{"COALITION_LISTEN", "bad\nport"}},  // a value with a newline: still one line
     };
     for (const auto& overrides : bad) {
         EnvOverrides env = good;

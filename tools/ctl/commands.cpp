@@ -1,5 +1,7 @@
 #include "tools/ctl/commands.hpp"
 
+#include "core/one_line.hpp"
+
 #include "settlement/run.hpp"
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
@@ -66,22 +68,6 @@ class OperationError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
-
-// libpq messages span lines; the contract promises one line on stderr.
-std::string one_line(std::string_view text) {
-    std::string out;
-    bool space = false;
-    for (char c : text) {
-        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-            space = !out.empty();
-            continue;
-        }
-        if (space) out.push_back(' ');
-        space = false;
-        out.push_back(c);
-    }
-    return out.empty() ? "unknown error" : out;
-}
 
 struct Arguments {
     std::vector<std::string> positional;
@@ -386,6 +372,9 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, const EnvL
         if (arg == "--help") {
             print_usage(out);
             return kExitOk;
+        }
+        if ((arg == "--config" || arg.rfind("--config=", 0) == 0) && config_path) {
+            throw UsageError("--config is given twice");
         }
         if (arg == "--config") {
             if (first + 1 >= args.size()) throw UsageError("--config needs a value");
