@@ -5,20 +5,56 @@
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 namespace coalition::storage {
 namespace {
 
 constexpr const char* kPing = "SELECT 1";
 
+// Whether the connection string gives a value to any of `keywords` (libpq's own parser; a
+// malformed string sets nothing, and check_conninfo refuses it).
+bool sets_any_of(const std::string& conninfo, std::initializer_list<std::string_view> keywords) {
+    PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr);
+    if (options == nullptr) return false;
+    bool found = false;
+    for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+        if (option->val == nullptr) continue;
+        for (const auto keyword : keywords) found = found || keyword == option->keyword;
+    }
+    PQconninfoFree(options);
+    return found;
+}
+
 }  // namespace
 
 std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s) {
-    // URIs take parameters after '?'; key=value strings take another keyword.
-    if (conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0) {
-        const char separator = conninfo.find('?') == std::string::npos ? '?' : '&';
-        return conninfo + separator + "connect_timeout=" + std::to_string(connect_timeout_s);
+    std::vector<std::pair<std::string, std::string>> added{
+        {"connect_timeout", std::to_string(connect_timeout_s)}};
+    if (!sets_any_of(conninfo, {"keepalives", "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout"})) {
+        added.insert(added.end(),
+                     {{"keepalives_idle", std::to_string(kDeadPeerKeepalivesIdleS)},
+                      {"keepalives_interval", std::to_string(kDeadPeerKeepalivesIntervalS)},
+                      {"keepalives_count", std::to_string(kDeadPeerKeepalivesCount)},
+                      {"tcp_user_timeout", std::to_string(kDeadPeerTcpUserTimeoutMs)}});
     }
-    return conninfo + " connect_timeout=" + std::to_string(connect_timeout_s);
+    // URIs take parameters after '?', joined by '&'; key=value strings take more keywords.
+    const bool uri =
+        conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
+    std::string out = conninfo;
+    for (const auto& [keyword, value] : added) {
+        if (uri) {
+            out += out.find('?') == std::string::npos ? '?' : '&';
+        } else {
+            out += ' ';
+        }
+        out += keyword + "=" + value;
+    }
+    return out;
 }
 
 void check_conninfo(const std::string& conninfo) {
