@@ -64,6 +64,7 @@ bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::
     connection.reset();
     try {
         connection = std::make_unique<pqxx::connection>(conninfo);
+        storage::set_up_session(*connection);
     } catch (const pqxx::broken_connection& e) {
         throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
     }

@@ -14,6 +14,7 @@ namespace coalition::storage {
 namespace {
 
 constexpr const char* kPing = "SELECT 1";
+constexpr const char* kSessionSetUp = "SET DateStyle = 'ISO, YMD'";
 
 // Whether the connection string gives a value to any of `keywords` (libpq's own parser; a
 // malformed string sets nothing, and check_conninfo refuses it).
@@ -71,8 +72,15 @@ void check_conninfo(const std::string& conninfo) {
 
 std::unique_ptr<pqxx::connection> connect(const Settings& settings) {
     check_conninfo(settings.db);
-    return std::make_unique<pqxx::connection>(
+    auto connection = std::make_unique<pqxx::connection>(
         conninfo_with_timeout(settings.db, settings.db_connect_timeout_s));
+    set_up_session(*connection);
+    return connection;
+}
+
+void set_up_session(pqxx::connection& connection) {
+    pqxx::nontransaction tx(connection);
+    tx.exec(kSessionSetUp);
 }
 
 void ping(pqxx::connection& connection) {

@@ -29,8 +29,13 @@ inline constexpr int kDeadPeerTcpUserTimeoutMs = 60'000;
 void check_conninfo(const std::string& conninfo);
 
 // Throws SettingsError for a malformed conninfo, pqxx::broken_connection when the database
-// cannot be reached.
+// cannot be reached. The connection is set up by set_up_session.
 std::unique_ptr<pqxx::connection> connect(const Settings& settings);
+
+// What every connection of the programs needs whatever the database's or role's defaults: dates
+// read back as text in ISO form (YYYY-MM-DD), the only form the code parses. A database set to
+// DateStyle 'SQL, DMY' would otherwise turn every member look-up and the daily close into 500s.
+void set_up_session(pqxx::connection& connection);
 
 // One consistent, read-only snapshot for reads that must not see rows disagree (a settlement
 // read, the ledger check) while bookings go on.

@@ -4,6 +4,7 @@
 #include "storage/member_store.hpp"
 
 #include "storage/claim_booking.hpp"
+#include "storage/database.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/sql_time.hpp"
 
@@ -73,6 +74,30 @@ TEST_F(MemberStore, ALookUpRacingAChangeSeesTheMemberBeforeItOrAfterItNeverAMix)
     EXPECT_EQ(after->balance.value(), -30);
     EXPECT_EQ(after->debt.value(), 30);
     EXPECT_TRUE(after->lots.empty());
+}
+
+// The code reads dates back as text and parses YYYY-MM-DD: a database whose DateStyle is
+// another (set by its owner, say 'SQL, DMY') must not change what a look-up answers.
+TEST_F(MemberStore, ALookUpAnswersTheSameWhateverTheDatabasesDateStyle) {
+    {
+        pqxx::connection admin(db_->conninfo());
+        pqxx::nontransaction tx(admin);
+        tx.exec("ALTER DATABASE " + tx.quote_name(db_->name()) + " SET DateStyle = 'SQL, DMY'");
+    }
+    Settings settings;
+    settings.db = db_->conninfo();
+    const auto connection = connect(settings);
+    ASSERT_EQ(book_claim(*connection, coalition::testing::booking_input(
+                                          "grocer", "e-1", partners::ClaimType::earn, "M-1", 50))
+                  .status,
+              201);
+    const auto view = read_member(*connection, "M-1", coalition::testing::noon_today_us());
+    ASSERT_TRUE(view);
+    EXPECT_EQ(view->balance.value(), 50);
+    ASSERT_EQ(view->lots.size(), 1u);
+    pqxx::nontransaction tx(*connection);
+    EXPECT_EQ(tx.exec1("SELECT expires_on::text FROM lots")[0].as<std::string>(),
+              date_literal(view->lots[0].expires_on));
 }
 
 }  // namespace
