@@ -3,6 +3,7 @@
 #include "partners/claim_request.hpp"
 #include "partners/webhook_signature.hpp"
 #include "server/booking_service.hpp"
+#include "server/db_pool.hpp"
 #include "server/logger.hpp"
 #include "server/partner_directory.hpp"
 #include "server/rate_limiter.hpp"
@@ -13,6 +14,8 @@
 #include <strings.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
 
 namespace coalition::server {
 namespace {
@@ -63,6 +66,35 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
     return error_response(ErrorCode::internal, "the claim was not stored: internal error");
 }
 
+// A suspended partner books nothing more, but a retry of a claim it booked before the
+// suspension (its till timed out, say) gets that claim's stored answer, as every retry does: a
+// 403 would tell the till the claim was refused while its points moved. A new claim gets 403.
+// While the database cannot say which it is, 503: retried later, it is answered properly.
+void answer_suspended(const ClaimsDependencies& deps, const std::string& partner_id,
+                      const std::string& webhook_id, const std::string& body, Respond respond) {
+    auto claim = std::make_shared<storage::BookingInput>();
+    claim->partner_id = partner_id;
+    claim->webhook_id = webhook_id;
+    claim->request_sha256 = crypto::sha256(body);
+    auto stored = std::make_shared<std::optional<storage::BookingResult>>();
+    const int retry_after_s = deps.settings.db_retry_after_s;
+    deps.database.submit(
+        [claim, stored](pqxx::connection& connection) {
+            *stored = storage::stored_outcome(connection, *claim);
+        },
+        [respond, stored, retry_after_s](std::exception_ptr failure) {
+            if (failure) {
+                return respond(with_retry_after(
+                    error_response(
+                        ErrorCode::unavailable,
+                        "the database cannot be reached; retry with the same webhook-id"),
+                    retry_after_s));
+            }
+            if (*stored) return respond(booking_response(**stored, retry_after_s));
+            respond(error_response(ErrorCode::partner_suspended, "this partner is suspended"));
+        });
+}
+
 }  // namespace
 
 void add_claims_routes(Router& router, ClaimsDependencies deps) {
@@ -99,7 +131,7 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         }
         // From here on the partner exists: the signature proved it.
         if (partner->second.suspended) {
-            return respond(error_response(ErrorCode::partner_suspended, "this partner is suspended"));
+            return answer_suspended(deps, partner_id, *headers.id, request.body, respond);
         }
         if (request.client_certificate_cn && *request.client_certificate_cn != partner_id) {
             return respond(error_response(ErrorCode::certificate_mismatch,

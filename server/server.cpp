@@ -211,7 +211,8 @@ int run_server(const Settings& settings) {
                             settings.batch_max_in_flight});
     ServerContext context{settings, logger, {}, {}, {}};
     add_health_routes(context.router, database, settings);
-    add_claims_routes(context.router, {settings, directory, rate_limiter, booking, logger});
+    add_claims_routes(context.router,
+                      {settings, directory, rate_limiter, booking, database, logger});
     add_member_routes(context.router, database, settings);
     add_settlement_routes(context.router, database, settings);
 

@@ -209,7 +209,7 @@ std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) 
     return Points(rows[0][0].as<std::int64_t>());
 }
 
-std::optional<BookingResult> prior_outcome(pqxx::work& tx, const BookingInput& input) {
+std::optional<BookingResult> prior_outcome(pqxx::transaction_base& tx, const BookingInput& input) {
     const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
     if (rows.empty()) return std::nullopt;
     const pqxx::binarystring stored(rows[0][0]);
@@ -399,6 +399,12 @@ BookingResult book_claim(pqxx::connection& connection, const BookingInput& input
         // the second attempt answers with its replay, a 409, or already_reversed.
         return book_once(connection, input);
     }
+}
+
+std::optional<BookingResult> stored_outcome(pqxx::connection& connection,
+                                            const BookingInput& input) {
+    pqxx::read_transaction tx(connection);
+    return prior_outcome(tx, input);
 }
 
 }  // namespace coalition::storage

@@ -40,4 +40,10 @@ struct BookingResult {
 // — pqxx::in_doubt_error — the outcome is unknown and the partner's retry resolves it).
 BookingResult book_claim(pqxx::connection& connection, const BookingInput& input);
 
+// The answer already stored for (partner, webhook-id), read only: its replay if `input`'s body
+// hash matches, else the 409; nullopt when none is stored. For a partner that may no longer
+// book (suspended) but whose retries of claims booked before must still get their answers.
+std::optional<BookingResult> stored_outcome(pqxx::connection& connection,
+                                            const BookingInput& input);
+
 }  // namespace coalition::storage

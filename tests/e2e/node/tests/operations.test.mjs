@@ -123,6 +123,21 @@ e2eTest(
         );
         assertError(refused, 403, "partner_suspended");
         await assertNothingBooked(server, before, "by a suspended partner");
+
+        // A retry of a claim booked before the suspension (the till never saw its answer) gets
+        // that answer, as any retry does: a 403 would say it was refused while its points
+        // moved. The same id with another body is still a conflict. Neither books anything.
+        const retried = await server.postClaim(partner, accepted.body, { secret, id: accepted.id });
+        assert.equal(retried.status, 201, retried.text);
+        assert.equal(retried.text, accepted.text, "the original answer, byte for byte");
+        assert.equal(retried.headers["idempotent-replayed"], "true");
+        const reused = await server.postClaim(
+            partner,
+            { type: "earn", member_id: member, points: 10 },
+            { secret, id: accepted.id },
+        );
+        assertError(reused, 409, "idempotency_conflict");
+        await assertNothingBooked(server, before, "by a suspended partner's retries");
         await server.stopAndCheck();
     },
 );
