@@ -8,10 +8,11 @@
 
 namespace coalition::server {
 
-std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx) {
+std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx,
+                                                        std::int64_t now_us) {
     auto snapshot = std::make_shared<DirectorySnapshot>();
     snapshot->program_currency = storage::current_program(tx).currency;
-    for (const auto& partner : storage::secrets_valid_at(tx)) {
+    for (const auto& partner : storage::secrets_valid_at(tx, now_us)) {
         PartnerEntry entry;
         entry.suspended = partner.suspended;
         entry.earn_rate = partner.earn_rate;

@@ -31,7 +31,9 @@ struct DirectorySnapshot {
 };
 
 // Reads a fresh snapshot in `tx` (pure storage calls, no caching).
-std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx);
+// `now_us`: the server's clock, which decides whether a rotated-out secret is still valid.
+std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx,
+                                                        std::int64_t now_us);
 
 class PartnerDirectory {
 public:

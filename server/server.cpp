@@ -13,6 +13,7 @@
 #include "server/settlement_handlers.hpp"
 #include "server/settlement_job.hpp"
 #include "server/tls_context.hpp"
+#include "storage/sql_time.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -134,7 +135,7 @@ private:
         database_.submit(
             [self = shared_from_this()](pqxx::connection& connection) {
                 pqxx::read_transaction tx(connection);
-                self->directory_.replace(load_directory(tx));
+                self->directory_.replace(load_directory(tx, storage::now_unix_micros()));
             },
             [self = shared_from_this()](std::exception_ptr failure) {
                 asio::post(self->timer_.get_executor(), [self, failure] { self->on_refreshed(failure); });

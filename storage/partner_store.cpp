@@ -1,8 +1,8 @@
 #include "storage/partner_store.hpp"
 
-
 #include "partners/credentials.hpp"
 #include "settlement/run.hpp"
+#include "storage/sql_time.hpp"
 
 #include <pqxx/pqxx>
 
@@ -37,7 +37,7 @@ const std::string kListPartnersSql =
 constexpr const char* kSecretsValidNowSql =
     "SELECT p.id, p.status = 'suspended', p.earn_rate, s.secret"
     " FROM partners p LEFT JOIN partner_secrets s ON s.partner_id = p.id"
-    "  AND s.valid_from <= now() AND (s.valid_until IS NULL OR s.valid_until > now())"
+    "  AND s.valid_from <= now() AND (s.valid_until IS NULL OR s.valid_until > $1::timestamptz)"
     " ORDER BY p.id, s.valid_from DESC, s.id DESC";
 
 PartnerError invalid(const std::string& reason) {
@@ -148,9 +148,9 @@ std::vector<Partner> list_partners(pqxx::transaction_base& tx) {
     return out;
 }
 
-std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx) {
+std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx, std::int64_t now_us) {
     std::vector<PartnerSecrets> out;
-    for (const auto& row : tx.exec(kSecretsValidNowSql)) {
+    for (const auto& row : tx.exec_params(kSecretsValidNowSql, timestamp_literal(now_us))) {
         const auto id = row[0].as<std::string>();
         if (out.empty() || out.back().partner_id != id) {
             out.push_back(PartnerSecrets{id, row[1].as<bool>(), row[2].as<std::int64_t>(), {}});

@@ -69,7 +69,11 @@ void resume_partner(pqxx::transaction_base& tx, std::string_view partner_id);
 
 std::optional<Partner> find_partner(pqxx::transaction_base& tx, std::string_view partner_id);
 std::vector<Partner> list_partners(pqxx::transaction_base& tx);  // ordered by id
-// Every partner with the secrets valid at the database's now(), ordered by partner id.
-std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx);
+// Every partner with its secrets still valid at `now_us`, ordered by partner id. `now_us` is the
+// server's clock, the one that checks webhook-timestamp: a rotated-out secret stops 24 hours
+// after the rotation as the server counts them, so a server moved a day ahead (faketime, in
+// tests) refuses it. A secret's start is the database's now() of its creation, read on that
+// clock: a secret is never created for later.
+std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx, std::int64_t now_us);
 
 }  // namespace coalition::storage

@@ -1,6 +1,7 @@
 #include "partners/credentials.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
+#include "storage/sql_time.hpp"
 #include "storage/token_store.hpp"
 
 #include "tests/support/test_database.hpp"
@@ -160,7 +161,8 @@ TEST_F(Stores, AddPartnerStoresItWithAGeneratedSecret) {
     EXPECT_EQ(partner->earn_rate, 3);
     EXPECT_FALSE(partner->suspended);
     EXPECT_EQ(partner->suspended_at, "");
-    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    const auto secrets =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros()); });
     ASSERT_EQ(secrets.size(), 1u);
     EXPECT_EQ(secrets[0].partner_id, "grocer");
     EXPECT_EQ(secrets[0].earn_rate, 3);
@@ -221,7 +223,8 @@ TEST_F(Stores, RotationKeepsTheOldSecretFor24Hours) {
     const std::string new_secret =
         commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });
     EXPECT_NE(new_secret, old_secret);
-    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    const auto secrets =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros()); });
     ASSERT_EQ(secrets.size(), 1u);
     EXPECT_EQ(secrets[0].secrets, (std::vector<std::string>{new_secret, old_secret}));
     // The old row closes 24 hours from the rotation; the new row is open-ended.
@@ -229,16 +232,16 @@ TEST_F(Stores, RotationKeepsTheOldSecretFor24Hours) {
     EXPECT_EQ(count("SELECT extract(epoch FROM valid_until - now())::bigint FROM partner_secrets"
                     " WHERE valid_until IS NOT NULL"),
               24 * 3600);
-    // A day later (moved by hand: the clock of the database cannot be) only the new one is valid.
-    {
-        pqxx::work tx(*connection_);
-        tx.exec(
-            "UPDATE partner_secrets SET valid_from = valid_from - interval '25 hours',"
-            " valid_until = valid_until - interval '25 hours' WHERE valid_until IS NOT NULL");
-        tx.commit();
-    }
-    const auto later = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
-    EXPECT_EQ(later[0].secrets, std::vector<std::string>{new_secret});
+    // On the server's clock (faketime moves it in tests): both 23 hours on, only the new one 25
+    // hours on.
+    constexpr std::int64_t kHourUs = 3'600'000'000;
+    const auto at = [this](std::int64_t now_us) {
+        return commit([now_us](pqxx::work& tx) { return secrets_valid_at(tx, now_us); });
+    };
+    EXPECT_EQ(at(now_unix_micros() + 23 * kHourUs)[0].secrets,
+              (std::vector<std::string>{new_secret, old_secret}));
+    EXPECT_EQ(at(now_unix_micros() + 25 * kHourUs)[0].secrets,
+              std::vector<std::string>{new_secret});
 }
 
 TEST_F(Stores, SecondRotationKeepsTheEarlierDeadlineOfTheFirst) {
@@ -251,7 +254,8 @@ TEST_F(Stores, SecondRotationKeepsTheEarlierDeadlineOfTheFirst) {
     EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 3);
     EXPECT_EQ(count("SELECT min(extract(epoch FROM valid_until))::bigint FROM partner_secrets"),
               first_deadline);
-    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    const auto secrets =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros()); });
     EXPECT_EQ(secrets[0].secrets.size(), 3u);
 }
 
@@ -267,7 +271,8 @@ TEST_F(Stores, SuspendAndResume) {
     ASSERT_TRUE(partner);
     EXPECT_TRUE(partner->suspended);
     EXPECT_NE(partner->suspended_at, "");
-    const auto secrets = commit([](pqxx::work& tx) { return secrets_valid_at(tx); });
+    const auto secrets =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros()); });
     ASSERT_EQ(secrets.size(), 2u);
     EXPECT_EQ(secrets[0].partner_id, "fuel");
     EXPECT_FALSE(secrets[0].suspended);
