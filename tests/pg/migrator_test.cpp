@@ -318,8 +318,13 @@ TEST_F(SchemaInvariants, IdentifierShapesHoldAtTheirEdges) {
     };
     EXPECT_NO_THROW(exec(claim("'" + std::string(128, 'w') + "'")));
     EXPECT_NO_THROW(exec(claim("'!~'")));
-    EXPECT_NO_THROW(
-        exec(claim("'till 7 / receipt 1'")));  // the space is printable (migration 0009)
+    // The space is printable (migration 0009).
+    EXPECT_NO_THROW(exec(claim("'till 7 / receipt 1'")));
+    // Added NOT VALID by 0009 (no table scan under an exclusive lock), validated by 0011.
+    EXPECT_EQ(count(reader,
+                    "SELECT count(*) FROM pg_constraint WHERE conname = "
+                    "'claims_webhook_id_printable_ascii' AND convalidated"),
+              1);
     const auto claims_stored = rows("claims");
     for (const std::string& bad :
          {"'" + std::string(129, 'v') + "'", std::string("''"), std::string("E'a\\tb'"),

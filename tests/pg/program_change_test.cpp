@@ -129,20 +129,30 @@ TEST_F(ProgramChange, ABatchAcrossAChangeAsksForOneByOneAndStoresNothing) {
 // (migration 0010): the booking passes its own clock's time as it sends the statement, so that
 // a server whose clock is far behind the database's (run under faketime, as the contract
 // invites) or ahead of it still prices a claim by the change it was accepted after, and only by
-// that. Here a server clock 200 days behind, then 200 days ahead, accepts one claim a second
-// before the change and one a second after it, on the database's clock.
+// that. Here a server clock 200 or 140 days behind, or 200 days ahead, accepts one claim a
+// second before the change and one a second after it, on the database's clock. The skews are
+// exact seconds and the session's time zone keeps daylight-saving time, so that arithmetic that
+// followed the calendar across a DST change (an hour off) would be caught.
 TEST_F(ProgramChange, AChangeAppliesByTheDatabasesClockWhateverTheServersClock) {
     const auto changed = set_point_value(*connection_, "20000");
     ASSERT_EQ(changed, 2);
-    for (const char* skew : {"-200 days", "+200 days", "0"}) {
-        const auto version_accepted = [&](const char* relative_to_change) {
-            return scalar(std::string("SELECT (SELECT version FROM program_in_force_at(") +
-                          "  p.effective_from + interval '" + skew + "' + interval '" +
-                          relative_to_change + "', statement_timestamp() + interval '" + skew +
-                          "')) " + "FROM program_settings p WHERE version = 2");
+    {
+        pqxx::nontransaction tx(*connection_);
+        tx.exec("SET TimeZone = 'Europe/Berlin'");
+    }
+    constexpr std::int64_t kDay = 86'400;
+    for (const std::int64_t skew_s : {-200 * kDay, -140 * kDay, 200 * kDay, std::int64_t{0}}) {
+        const auto skewed = [](const std::string& instant, std::int64_t by_s) {
+            return instant + " + make_interval(secs => " + std::to_string(by_s) + ")";
         };
-        EXPECT_EQ(version_accepted("-1 second"), 1) << "server clock " << skew;
-        EXPECT_EQ(version_accepted("+1 second"), 2) << "server clock " << skew;
+        const auto version_accepted = [&](int seconds_after_change) {
+            return scalar("SELECT (SELECT version FROM program_in_force_at(" +
+                          skewed("p.effective_from", skew_s + seconds_after_change) + ", " +
+                          skewed("statement_timestamp()", skew_s) +
+                          ")) FROM program_settings p WHERE version = 2");
+        };
+        EXPECT_EQ(version_accepted(-1), 1) << "server clock off by " << skew_s << " s";
+        EXPECT_EQ(version_accepted(1), 2) << "server clock off by " << skew_s << " s";
     }
 }
 
