@@ -63,8 +63,10 @@ bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::
     if (connection && connection->is_open()) return false;
     connection.reset();
     try {
-        connection = std::make_unique<pqxx::connection>(conninfo);
-        storage::set_up_session(*connection);
+        // Kept only once it is set up: a connection whose set-up failed is never reused.
+        auto opened = std::make_unique<pqxx::connection>(conninfo);
+        storage::set_up_session(*opened);
+        connection = std::move(opened);
     } catch (const pqxx::broken_connection& e) {
         throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
     }

@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
+#include <cstdlib>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
@@ -14,7 +15,6 @@ namespace coalition::storage {
 namespace {
 
 constexpr const char* kPing = "SELECT 1";
-constexpr const char* kSessionSetUp = "SET DateStyle = 'ISO, YMD'";
 
 // Whether the connection string gives a value to any of `keywords` (libpq's own parser; a
 // malformed string sets nothing, and check_conninfo refuses it).
@@ -35,8 +35,10 @@ bool sets_any_of(const std::string& conninfo, std::initializer_list<std::string_
 std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s) {
     std::vector<std::pair<std::string, std::string>> added{
         {"connect_timeout", std::to_string(connect_timeout_s)}};
-    if (!sets_any_of(conninfo, {"keepalives", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "tcp_user_timeout"})) {
+    // A service (the string's `service`, or PGSERVICE) may set them in its file: left to it.
+    const bool service = sets_any_of(conninfo, {"service"}) || std::getenv("PGSERVICE") != nullptr;
+    if (!service && !sets_any_of(conninfo, {"keepalives", "keepalives_idle", "keepalives_interval",
+                                            "keepalives_count", "tcp_user_timeout"})) {
         added.insert(added.end(),
                      {{"keepalives_idle", std::to_string(kDeadPeerKeepalivesIdleS)},
                       {"keepalives_interval", std::to_string(kDeadPeerKeepalivesIntervalS)},
@@ -79,8 +81,9 @@ std::unique_ptr<pqxx::connection> connect(const Settings& settings) {
 }
 
 void set_up_session(pqxx::connection& connection) {
-    pqxx::nontransaction tx(connection);
-    tx.exec(kSessionSetUp);
+    // Through libpqxx's set_variable, not a SET statement of ours: libpqxx may reconnect a broken
+    // connection by itself, and restores only what set_variable set.
+    connection.set_variable("DateStyle", "'ISO, YMD'");
 }
 
 void ping(pqxx::connection& connection) {

@@ -13,10 +13,11 @@
 namespace coalition::storage {
 
 // The connection string the programs connect with: COALITION_DB, then connect_timeout (the
-// setting wins: a later keyword wins in libpq), then, unless COALITION_DB sets any of them,
-// TCP keepalives and a TCP user timeout (kDeadPeer*), so that a database host that vanishes
-// without closing its connections (a network partition, a power cut) fails a waiting query
-// within about a minute, answered 503, instead of the kernel's two hours and more.
+// setting wins: a later keyword wins in libpq), then, unless COALITION_DB sets any of them or
+// names a service (whose file may), TCP keepalives and a TCP user timeout (kDeadPeer*), so that a
+// database host that vanishes without closing its connections (a network partition, a power cut)
+// fails a waiting query within about a minute, answered 503, instead of the kernel's two hours and
+// more.
 std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeout_s);
 
 inline constexpr int kDeadPeerKeepalivesIdleS = 30;

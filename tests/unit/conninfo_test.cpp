@@ -48,6 +48,8 @@ TEST(Conninfo, TheOperatorsOwnKeepaliveSettingsAreKept) {
     EXPECT_EQ(options.at("keepalives_idle"), "5");
     EXPECT_EQ(options.count("tcp_user_timeout"), 0u);
     EXPECT_EQ(parsed(conninfo_with_timeout("host=h keepalives=0", 3)).count("keepalives_idle"), 0u);
+    // A service file may set them: left to it.
+    EXPECT_EQ(parsed(conninfo_with_timeout("service=ledger", 3)).count("keepalives_idle"), 0u);
 }
 
 TEST(Conninfo, AMalformedStringIsASettingsError) {
