@@ -130,9 +130,6 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
                                           "missing or invalid webhook signature headers"));
         }
         // From here on the partner exists: the signature proved it.
-        if (partner->second.suspended) {
-            return answer_suspended(deps, partner_id, *headers.id, request.body, respond);
-        }
         if (request.client_certificate_cn && *request.client_certificate_cn != partner_id) {
             return respond(error_response(ErrorCode::certificate_mismatch,
                                           "the client certificate was not issued to this partner"));
@@ -140,6 +137,11 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         if (const int wait_s = deps.rate_limiter.try_acquire(partner_id); wait_s > 0) {
             return respond(with_retry_after(
                 error_response(ErrorCode::rate_limited, "too many claims; slow down"), wait_s));
+        }
+        // After the certificate and the rate limit: a suspended partner's look-up costs a
+        // database job, which a partner that keeps posting must not get for free.
+        if (partner->second.suspended) {
+            return answer_suspended(deps, partner_id, *headers.id, request.body, respond);
         }
 
         auto parsed = partners::parse_claim_request(

@@ -12,8 +12,8 @@ class RateLimiter;
 
 // POST /v1/partners/{partner_id}/claims: the checks run in this order, each refusal answered
 // with its contract code and nothing booked —
-//   415 not JSON → 401 signature (unknown partner looks the same) → 403 suspended (unless the
-//   claim was booked before: its replay, or 409) → 403 certificate CN → 429 rate limit → 400
+//   415 not JSON → 401 signature (unknown partner looks the same) → 403 certificate CN → 429
+//   rate limit → 403 suspended (unless the claim was booked before: its replay, or 409) → 400
 //   body validation → booking (201 / replay / 409 / 422) → 503 when the database cannot be
 //   reached.
 struct ClaimsDependencies {
