@@ -21,9 +21,11 @@ constexpr const char* kInsertSecretSql =
     "INSERT INTO partner_secrets (partner_id, secret) VALUES ($1, $2)";
 // Every writer locks the partner row first, then its secrets: one order, no deadlocks.
 constexpr const char* kLockPartnerSql = "SELECT id FROM partners WHERE id = $1 FOR UPDATE";
-constexpr const char* kCloseCurrentSecretSql =
-    "UPDATE partner_secrets SET valid_until = now() + interval '24 hours'"
-    " WHERE partner_id = $1 AND valid_until IS NULL";
+constexpr const char* kCloseSecretsSql =
+    "UPDATE partner_secrets"
+    " SET valid_until = least(coalesce(valid_until, 'infinity'), now() + make_interval(hours => "
+    "$2))"
+    " WHERE partner_id = $1 AND (valid_until IS NULL OR valid_until > now())";
 constexpr const char* kSuspendSql =
     "UPDATE partners SET status = 'suspended', suspended_at = now()"
     " WHERE id = $1 AND status = 'active'";
@@ -113,11 +115,16 @@ std::string add_partner(pqxx::transaction_base& tx, const NewPartner& partner) {
     return secret;
 }
 
-std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_id) {
+std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_id,
+                          int old_valid_hours) {
+    if (old_valid_hours < 0 || old_valid_hours > kRotationOverlapHours) {
+        throw invalid("the old secrets' hours must be 0.." + std::to_string(kRotationOverlapHours));
+    }
     require_known_shape(partner_id);
     lock_partner(tx, partner_id);
-    // Only the current row (valid_until NULL) is closed: an older one keeps its earlier end.
-    tx.exec_params(kCloseCurrentSecretSql, std::string(partner_id));
+    // Every secret still valid ends within old_valid_hours: the current one (valid_until NULL)
+    // then, an older one at its earlier end if that comes first.
+    tx.exec_params(kCloseSecretsSql, std::string(partner_id), old_valid_hours);
     std::string secret = partners::generate_secret();
     tx.exec_params(kInsertSecretSql, std::string(partner_id), secret);
     return secret;

@@ -61,8 +61,13 @@ void validate_new_partner(const NewPartner& partner);
 
 // Adds the partner with its first secret and returns that secret. Throws PartnerError.
 std::string add_partner(pqxx::transaction_base& tx, const NewPartner& partner);
-// Makes a new secret current and returns it; the previous one stays valid for 24 hours.
-std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_id);
+inline constexpr int kRotationOverlapHours = 24;
+
+// Makes a new secret current and returns it; the previous ones stay valid for at most
+// `old_valid_hours` (0..24; 24 by default, the contract's overlap; 0 when a secret leaked: the
+// old ones stop at once). Throws PartnerError.
+std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_id,
+                          int old_valid_hours = kRotationOverlapHours);
 // Both are idempotent: suspending a suspended partner changes nothing.
 void suspend_partner(pqxx::transaction_base& tx, std::string_view partner_id);
 void resume_partner(pqxx::transaction_base& tx, std::string_view partner_id);

@@ -145,9 +145,23 @@ TEST_F(Coalitionctl, PartnerAddRefusals) {
 
 TEST_F(Coalitionctl, UnknownPartnerExits1) {
     expect_refused({"partner", "rotate-secret", "nobody"}, 1);
+    expect_refused({"partner", "rotate-secret", "nobody", "--old-valid-hours", "0"}, 1);
     expect_refused({"partner", "suspend", "nobody"}, 1);
     expect_refused({"partner", "resume", "nobody"}, 1);
     expect_refused({"token", "create", "--role", "partner", "--partner", "nobody"}, 1);
+}
+
+TEST_F(Coalitionctl, RotationHoursOutsideZeroTo24AreRefused) {
+    one_line_output({"partner", "add", "rotator", "--name", "Rotator"});
+    for (const char* hours : {"25", "-1", "abc", "1.5", ""}) {
+        expect_refused({"partner", "rotate-secret", "rotator", "--old-valid-hours", hours}, 2);
+    }
+    const std::string secret =
+        one_line_output({"partner", "rotate-secret", "rotator", "--old-valid-hours", "0"});
+    EXPECT_EQ(secret.rfind("whsec_", 0), 0u) << secret;
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE partner_id = 'rotator' AND "
+                    "(valid_until IS NULL OR valid_until > now())"),
+              1);
 }
 
 TEST_F(Coalitionctl, TokenRefusals) {
@@ -266,6 +280,26 @@ TEST_F(Coalitionctl, TokenCreatePrintsOnlyTheTokenAndStoresItsHash) {
         one_line_output({"token", "create", "--role", "partner", "--partner", "bakery"});
     EXPECT_TRUE(partners::is_well_formed_token(bound));
     EXPECT_EQ(count("SELECT count(*) FROM api_tokens WHERE partner_id = 'bakery'"), 1);
+}
+
+// A leaked token is revoked by naming it: revoked once (exit 0), then unknown (exit 1); a token
+// nobody issued is unknown too; the other tokens stay active.
+TEST_F(Coalitionctl, TokenRevokeStopsThatTokenOnly) {
+    const std::string leaked = one_line_output({"token", "create", "--role", "operator"});
+    const std::string kept = one_line_output({"token", "create", "--role", "operator"});
+    EXPECT_EQ(one_line_output({"token", "revoke", leaked}), "revoked");
+    EXPECT_EQ(count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND "
+                    "token_sha256 = decode('" +
+                    crypto::sha256_hex(leaked) + "', 'hex')"),
+              1);
+    expect_refused({"token", "revoke", leaked}, 1);
+    expect_refused({"token", "revoke", "coal_nobody_issued_this"}, 1);
+    expect_refused({"token", "revoke"}, 2);
+    expect_refused({"token", "revoke", kept, kept}, 2);
+    EXPECT_EQ(count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL AND "
+                    "token_sha256 = decode('" +
+                    crypto::sha256_hex(kept) + "', 'hex')"),
+              1);
 }
 
 TEST_F(Coalitionctl, ProgramShowAndSet) {

@@ -244,6 +244,31 @@ TEST_F(Stores, RotationKeepsTheOldSecretFor24Hours) {
               std::vector<std::string>{new_secret});
 }
 
+// After a leak the operator rotates with the old secrets valid 0 more hours: every earlier
+// secret, the one still in its 24-hour overlap included, stops at once; the new one works.
+TEST_F(Stores, RotationAfterALeakEndsEveryOldSecretAtOnce) {
+    const std::string first = add("grocer");
+    commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });  // first: 24 h more
+    const std::string newest =
+        commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer", 0); });
+    const auto valid =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros()); });
+    ASSERT_EQ(valid.size(), 1u);
+    EXPECT_EQ(valid[0].secrets, std::vector<std::string>{newest});
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE valid_until IS NULL"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE valid_until > now()"), 0);
+    for (const int hours : {-1, 25}) {
+        try {
+            commit([hours](pqxx::work& tx) { return rotate_secret(tx, "grocer", hours); });
+            ADD_FAILURE() << hours << " hours accepted";
+        } catch (const PartnerError& e) {
+            EXPECT_EQ(e.kind(), PartnerError::Kind::invalid);
+        }
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 3);
+    EXPECT_NE(first, newest);
+}
+
 TEST_F(Stores, SecondRotationKeepsTheEarlierDeadlineOfTheFirst) {
     add("grocer");
     commit([](pqxx::work& tx) { return rotate_secret(tx, "grocer"); });

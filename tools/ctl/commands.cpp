@@ -1,6 +1,7 @@
 #include "tools/ctl/commands.hpp"
 
 #include "core/one_line.hpp"
+#include "partners/credentials.hpp"
 
 #include "settlement/run.hpp"
 #include "settlement/run_json.hpp"
@@ -39,11 +40,14 @@ constexpr std::string_view kUsage =
     "                                      validity_months, timezone\n"
     "  partner add ID --name NAME [--earn-rate N] [--secret whsec_...]\n"
     "                                      add a partner; prints its webhook secret\n"
-    "  partner rotate-secret ID            prints the new secret; the old one works 24 hours\n"
+    "  partner rotate-secret ID [--old-valid-hours H]\n"
+    "                                      prints the new secret; the old ones work H more\n"
+    "                                      hours (0..24, default 24; 0 after a leak)\n"
     "  partner suspend ID | resume ID      refuse / accept the partner's claims again\n"
     "  partner list                        one JSON object per partner and line\n"
     "  token create --role operator|partner [--partner ID]\n"
     "                                      prints a new API token (only its hash is stored)\n"
+    "  token revoke TOKEN                  the token stops working at once\n"
     "  settle DATE                         close DATE (YYYY-MM-DD) once it has ended; prints\n"
     "                                      its run (JSON), also when it was closed before\n"
     "  statement DATE PARTNER [--format json|csv]\n"
@@ -254,9 +258,17 @@ int command_partner(Context& context, const std::vector<std::string>& args) {
         return kExitOk;
     }
     if (sub == "rotate-secret") {
-        const auto parsed = parse_arguments(args, 2, {}, 1, "partner rotate-secret");
-        const auto secret = context.in_transaction(
-            [&](pqxx::work& tx) { return storage::rotate_secret(tx, parsed.positional[0]); });
+        const auto parsed =
+            parse_arguments(args, 2, {"--old-valid-hours"}, 1, "partner rotate-secret");
+        const auto hours_text = parsed.option("--old-valid-hours");
+        const int old_valid_hours =
+            hours_text
+                ? static_cast<int>(parse_integer("partner rotate-secret: --old-valid-hours",
+                                                 *hours_text, 0, storage::kRotationOverlapHours))
+                : storage::kRotationOverlapHours;
+        const auto secret = context.in_transaction([&](pqxx::work& tx) {
+            return storage::rotate_secret(tx, parsed.positional[0], old_valid_hours);
+        });
         context.out() << secret << "\n";
         return kExitOk;
     }
@@ -286,8 +298,20 @@ int command_partner(Context& context, const std::vector<std::string>& args) {
 
 int command_token(Context& context, const std::vector<std::string>& args) {
     const std::string sub = args.size() > 1 ? args[1] : "";
+    if (sub == "revoke") {
+        // The token itself names it (only its hash is stored): whoever holds a leaked token can
+        // have it revoked. Effective at once: every request looks its token up.
+        const auto parsed = parse_arguments(args, 2, {}, 1, "token revoke");
+        const auto hash = partners::token_hash(parsed.positional[0]);
+        context.in_transaction([&](pqxx::work& tx) {
+            storage::revoke_token(tx, hash);
+            return true;
+        });
+        context.out() << "revoked\n";
+        return kExitOk;
+    }
     if (sub != "create") {
-        throw UsageError(sub.empty() ? "token: missing subcommand (create)"
+        throw UsageError(sub.empty() ? "token: missing subcommand (create, revoke)"
                                      : "token: unknown subcommand '" + sub + "'");
     }
     const auto parsed = parse_arguments(args, 2, {"--role", "--partner"}, 0, "token create");

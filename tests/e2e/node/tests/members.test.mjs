@@ -27,6 +27,12 @@ it("401 unauthorized without a token or with a bad one", async (t) => {
         assertError(response, 401, "unauthorized");
         assert.match(String(response.headers["www-authenticate"]), /^Bearer /);
     });
+    await t.test("a token revoked with `coalitionctl token revoke`, at once", async () => {
+        const token = ctl("token", "create", "--role", "operator");
+        assert.equal((await server.readMember(member, token)).status, 200);
+        assert.equal(ctl("token", "revoke", token), "revoked");
+        assertError(await server.readMember(member, token), 401, "unauthorized");
+    });
     await t.test("a scheme other than Bearer", async () => {
         const response = await server.request("GET", `/v1/members/${member}`, {
             headers: { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` },
