@@ -21,10 +21,14 @@ constexpr const char* kInsertSecretSql =
     "INSERT INTO partner_secrets (partner_id, secret) VALUES ($1, $2)";
 // Every writer locks the partner row first, then its secrets: one order, no deadlocks.
 constexpr const char* kLockPartnerSql = "SELECT id FROM partners WHERE id = $1 FOR UPDATE";
+// Every secret still valid ends within $2 hours; with 0, right after it began (valid_from + 1 µs).
+// Never before its start (CHECK valid_until > valid_from): a rotation that waited on the
+// partner's lock may have begun, now(), before the secret another rotation just created.
 constexpr const char* kCloseSecretsSql =
     "UPDATE partner_secrets"
-    " SET valid_until = least(coalesce(valid_until, 'infinity'), now() + make_interval(hours => "
-    "$2))"
+    " SET valid_until = greatest(valid_from + interval '1 microsecond',"
+    "   CASE WHEN $2::int = 0 THEN valid_from"
+    "   ELSE least(coalesce(valid_until, 'infinity'), now() + make_interval(hours => $2::int)) END)"
     " WHERE partner_id = $1 AND (valid_until IS NULL OR valid_until > now())";
 constexpr const char* kSuspendSql =
     "UPDATE partners SET status = 'suspended', suspended_at = now()"
@@ -39,7 +43,8 @@ const std::string kListPartnersSql =
 constexpr const char* kSecretsValidNowSql =
     "SELECT p.id, p.status = 'suspended', p.earn_rate, s.secret"
     " FROM partners p LEFT JOIN partner_secrets s ON s.partner_id = p.id"
-    "  AND s.valid_from <= now() AND (s.valid_until IS NULL OR s.valid_until > $1::timestamptz)"
+    "  AND s.valid_from <= now()"
+    "  AND (s.valid_until IS NULL OR (s.valid_until > $1::timestamptz AND s.valid_until > now()))"
     " ORDER BY p.id, s.valid_from DESC, s.id DESC";
 
 PartnerError invalid(const std::string& reason) {

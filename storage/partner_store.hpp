@@ -74,11 +74,11 @@ void resume_partner(pqxx::transaction_base& tx, std::string_view partner_id);
 
 std::optional<Partner> find_partner(pqxx::transaction_base& tx, std::string_view partner_id);
 std::vector<Partner> list_partners(pqxx::transaction_base& tx);  // ordered by id
-// Every partner with its secrets still valid at `now_us`, ordered by partner id. `now_us` is the
-// server's clock, the one that checks webhook-timestamp: a rotated-out secret stops 24 hours
-// after the rotation as the server counts them, so a server moved a day ahead (faketime, in
-// tests) refuses it. A secret's start is the database's now() of its creation, read on that
-// clock: a secret is never created for later.
+// Every partner with its secrets still valid, ordered by partner id. A rotated-out secret ends
+// when either clock says so: `now_us`, the server's (the one that checks webhook-timestamp, so a
+// server moved a day ahead by faketime refuses it), or the database's, which stamped the end (so
+// a server whose clock is behind does not keep it longer, and one ended at once stays ended).
+// A secret's start is the database's now() of its creation: a secret is never created for later.
 std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx, std::int64_t now_us);
 
 }  // namespace coalition::storage

@@ -1,7 +1,8 @@
-// `coalitionctl partner rotate-secret`: the old secret keeps working for 24 hours, counted on the
-// server's clock (the one that checks webhook-timestamp, and that faketime moves in tests). The
-// real server runs under libfaketime 23 and 25 hours ahead, each on a database of this test's
-// own (a server a day ahead closes today's date, which would disturb any other test).
+// `coalitionctl partner rotate-secret`: the old secret keeps working for 24 hours, and the server's
+// clock (the one that checks webhook-timestamp, and that faketime moves in tests) ends it too,
+// not only the database's. The real server runs under libfaketime 23 and 25 hours ahead, each on
+// a database of this test's own (a server a day ahead closes today's date, which would disturb
+// any other test).
 #include "tests/support/claims_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"

@@ -257,6 +257,15 @@ TEST_F(Stores, RotationAfterALeakEndsEveryOldSecretAtOnce) {
     EXPECT_EQ(valid[0].secrets, std::vector<std::string>{newest});
     EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE valid_until IS NULL"), 1);
     EXPECT_EQ(count("SELECT count(*) FROM partner_secrets WHERE valid_until > now()"), 0);
+    // Ended right after they began, and judged by the database's clock as well as the server's:
+    // a server whose clock is an hour behind the database's refuses them too.
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets "
+                    "WHERE valid_until = valid_from + interval '1 microsecond'"),
+              2);
+    constexpr std::int64_t kHourUs = 3'600'000'000;
+    const auto behind =
+        commit([](pqxx::work& tx) { return secrets_valid_at(tx, now_unix_micros() - kHourUs); });
+    EXPECT_EQ(behind[0].secrets, std::vector<std::string>{newest});
     for (const int hours : {-1, 25}) {
         try {
             commit([hours](pqxx::work& tx) { return rotate_secret(tx, "grocer", hours); });
