@@ -36,7 +36,9 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
     std::vector<std::pair<std::string, std::string>> added{
         {"connect_timeout", std::to_string(connect_timeout_s)}};
     // A service (the string's `service`, or PGSERVICE) may set them in its file: left to it.
-    const bool service = sets_any_of(conninfo, {"service"}) || std::getenv("PGSERVICE") != nullptr;
+    const char* service_env = std::getenv("PGSERVICE");
+    const bool service =
+        sets_any_of(conninfo, {"service"}) || (service_env != nullptr && *service_env != '\0');
     if (!service && !sets_any_of(conninfo, {"keepalives", "keepalives_idle", "keepalives_interval",
                                             "keepalives_count", "tcp_user_timeout"})) {
         added.insert(added.end(),

@@ -129,8 +129,8 @@ TEST_F(ProgramChange, ABatchAcrossAChangeAsksForOneByOneAndStoresNothing) {
 // (migration 0010): the booking passes its own clock's time as it sends the statement, so that
 // a server whose clock is far behind the database's (run under faketime, as the contract
 // invites) or ahead of it still prices a claim by the change it was accepted after, and only by
-// that. Here a server clock 200 or 140 days behind, or 200 days ahead, accepts one claim a
-// second before the change and one a second after it, on the database's clock. The skews are
+// that. Here a server clock 60 to 200 days behind or ahead accepts one claim a second before
+// the change and one a second after it, on the database's clock. The skews are
 // exact seconds and the session's time zone keeps daylight-saving time, so that arithmetic that
 // followed the calendar across a DST change (an hour off) would be caught.
 TEST_F(ProgramChange, AChangeAppliesByTheDatabasesClockWhateverTheServersClock) {
@@ -141,7 +141,9 @@ TEST_F(ProgramChange, AChangeAppliesByTheDatabasesClockWhateverTheServersClock) 
         tx.exec("SET TimeZone = 'Europe/Berlin'");
     }
     constexpr std::int64_t kDay = 86'400;
-    for (const std::int64_t skew_s : {-200 * kDay, -140 * kDay, 200 * kDay, std::int64_t{0}}) {
+    // From any day of the year one of these lands in the other DST season.
+    for (const std::int64_t skew_s : {-200 * kDay, -140 * kDay, -60 * kDay, 60 * kDay, 140 * kDay,
+                                      200 * kDay, std::int64_t{0}}) {
         const auto skewed = [](const std::string& instant, std::int64_t by_s) {
             return instant + " + make_interval(secs => " + std::to_string(by_s) + ")";
         };
