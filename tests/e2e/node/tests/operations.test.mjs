@@ -142,6 +142,27 @@ e2eTest(
     },
 );
 
+// A suspended partner's claim costs a database look-up (its retries get their stored answers),
+// so the rate limit comes first: a suspended partner that keeps posting gets 429, not free work.
+e2eTest("a suspended partner is rate-limited before its claims are looked up", async () => {
+    const partner = `susprl${Date.now().toString(36)}`;
+    const secret = ctl("partner", "add", partner, "--name", "Suspended, Limited");
+    ctl("partner", "suspend", partner);
+    const server = await startServer({
+        COALITION_RATE_LIMIT_PER_S: 1,
+        COALITION_RATE_LIMIT_BURST: 1,
+    });
+    const member = memberId("susprl");
+    const before = await snapshot(server, [member]);
+    const body = { type: "earn", member_id: member, points: 1 };
+    assertError(await server.postClaim(partner, body, { secret }), 403, "partner_suspended");
+    const limited = await server.postClaim(partner, body, { secret });
+    assertError(limited, 429, "rate_limited");
+    assertRetryAfter(limited);
+    await assertNothingBooked(server, before, "by a suspended partner");
+    await server.stopAndCheck();
+});
+
 e2eTest(
     "403 certificate_mismatch when the client certificate is another partner's; nothing booked",
     async (t) => {
