@@ -55,10 +55,66 @@ constexpr const char* kBurnsNotCovered =
     "WHERE c.type = 'burn' GROUP BY c.id HAVING c.points <> coalesce(sum(s.points), 0) "
     "ORDER BY c.id";
 
+// A burn slice is its claim's: redeemed by its partner, from a lot of its member, on its date, at
+// the point value of the program version it was priced by.
 constexpr const char* kBurnSlicesMisattributed =
     "SELECT s.id FROM slices s JOIN claims c ON c.id = s.claim_id JOIN lots l ON l.id = s.lot_id "
+    "JOIN program_settings p ON p.version = c.settings_version "
     "WHERE s.kind = 'burn' AND (c.type <> 'burn' OR s.redeemer_id <> c.partner_id "
-    "  OR s.issuer_id <> l.issuer_id OR s.settlement_date <> c.settlement_date) ORDER BY s.id";
+    "  OR s.issuer_id <> l.issuer_id OR s.settlement_date <> c.settlement_date "
+    "  OR l.member_id <> c.member_id OR s.point_value <> p.point_value) ORDER BY s.id";
+
+// Every earn has exactly its one lot, which says what the claim and its program version say:
+// points, member, issuer (the partner), acceptance, date, fee, and the last day of the month
+// validity_months after the month of its date (CONTRACT.md §1).
+constexpr const char* kEarnLotsWrong =
+    "SELECT c.id FROM claims c JOIN program_settings p ON p.version = c.settings_version "
+    "LEFT JOIN lots l ON l.claim_id = c.id AND l.reissued_from_lot_id IS NULL "
+    "WHERE c.type = 'earn' AND (l.id IS NULL OR l.points_issued <> c.points "
+    "  OR l.member_id <> c.member_id OR l.issuer_id <> c.partner_id "
+    "  OR l.accepted_at <> c.accepted_at OR l.settlement_date <> c.settlement_date "
+    "  OR l.fee_micros <> c.points * p.issue_fee "
+    "  OR l.expires_on <> (date_trunc('month', c.settlement_date) "
+    "                      + make_interval(months => p.validity_months + 1) - interval '1 "
+    "day')::date) "
+    "ORDER BY c.id";
+
+// A lot belongs to an earn (its own) or to a burn reversal (the points it returned to a lot an
+// earn reversal had removed: same member, issuer and expiry as that reversed lot).
+constexpr const char* kLotsOfNoClaim =
+    "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id "
+    "LEFT JOIN lots o ON o.id = l.reissued_from_lot_id "
+    "WHERE (l.reissued_from_lot_id IS NULL AND c.type <> 'earn') "
+    "   OR (l.reissued_from_lot_id IS NOT NULL AND (c.type <> 'reversal' "
+    "       OR c.reverses_type <> 'burn' OR l.member_id <> c.member_id "
+    "       OR l.settlement_date <> c.settlement_date OR o.reversed_by_claim_id IS NULL "
+    "       OR o.issuer_id <> l.issuer_id OR o.member_id <> l.member_id "
+    "       OR o.expires_on <> l.expires_on)) "
+    "ORDER BY l.id";
+
+// An earn's reversal and its lot name each other: the reversal's earn has its lot marked
+// reversed by that reversal, and a lot marked reversed names a reversal of its own earn.
+constexpr const char* kEarnReversalsUnlinked =
+    "SELECT c.id FROM claims c "
+    "LEFT JOIN lots l ON l.claim_id = c.reverses_claim_id AND l.reissued_from_lot_id IS NULL "
+    "WHERE c.type = 'reversal' AND c.reverses_type = 'earn' "
+    "  AND (l.id IS NULL OR l.reversed_by_claim_id IS DISTINCT FROM c.id) "
+    "UNION "
+    "SELECT r.id FROM lots l JOIN claims r ON r.id = l.reversed_by_claim_id "
+    "WHERE r.type <> 'reversal' OR r.reverses_type IS DISTINCT FROM 'earn' "
+    "  OR r.reverses_claim_id <> l.claim_id OR l.reissued_from_lot_id IS NOT NULL "
+    "ORDER BY 1";
+
+// The answer stored with a claim, replayed to every retry for ever, says what the row says.
+// Reversals answer with their member and the points they moved, which the row does not hold.
+constexpr const char* kStoredAnswersWrong =
+    "SELECT c.id FROM claims c, LATERAL (SELECT c.response_body::jsonb AS a) b "
+    "WHERE c.response_status <> 201 OR b.a->>'status' IS DISTINCT FROM 'accepted' "
+    "  OR b.a->>'claim_id' IS DISTINCT FROM c.webhook_id OR b.a->>'type' IS DISTINCT FROM c.type "
+    "  OR b.a->>'settlement_date' IS DISTINCT FROM to_char(c.settlement_date, 'YYYY-MM-DD') "
+    "  OR (c.type <> 'reversal' AND (b.a->>'member_id' IS DISTINCT FROM c.member_id "
+    "      OR b.a->>'points' IS DISTINCT FROM c.points::text)) "
+    "ORDER BY c.id";
 
 constexpr const char* kReversalSlicesNotMirrors =
     "SELECT r.id FROM slices r JOIN slices b ON b.id = r.reverses_slice_id "
@@ -219,6 +275,23 @@ void check_slices(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     }
 }
 
+// Each claim against the rows it wrote: its lot (earns), its reversal's mark (earn reversals),
+// its stored answer; and every lot against the claim it belongs to.
+void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+    const auto each = [&](const char* sql, const std::string& what, const std::string& problem) {
+        for (const auto& row : tx.exec(sql)) {
+            report.violations.push_back(what + " " + row[0].as<std::string>() + ": " + problem);
+        }
+    };
+    each(kEarnLotsWrong, "earn claim",
+         "its lot is missing or disagrees with it (points, member, issuer, date, fee or expiry)");
+    each(kLotsOfNoClaim, "lot",
+         "belongs to no earn, nor is a burn reversal's reissue of a reversed lot of its member");
+    each(kEarnReversalsUnlinked, "claim",
+         "an earn reversal and the lot it reversed do not name each other");
+    each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
+}
+
 void check_member_points(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     const auto points = [](const pqxx::field& field) {
         return field.is_null() ? std::string("none") : field.as<std::string>();
@@ -260,6 +333,7 @@ LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us
     check_members(tx, today, report);
     check_lots(tx, report);
     check_member_points(tx, report);
+    check_claim_rows(tx, report);
     check_slices(tx, report);
     check_breakage(tx, today, report);
     check_runs(tx, report);

@@ -12,8 +12,13 @@
 //  - member_points: each member's total for an expiry date equals Σ points_remaining of its
 //    lots expiring that day, and every such sum has its total (the batches read balances
 //    from these totals);
-//  - slices: a burn's slices sum to its points, are redeemed by its partner and issued by their
-//    lot's issuer; a reversal slice mirrors its burn slice (same lot, parties, points, price) and
+//  - claims and their rows: an earn has its one lot, with the claim's points, member, issuer,
+//    acceptance, date, the fee and expiry its program version gives; every other lot is a burn
+//    reversal's reissue of a reversed lot of the same member, issuer and expiry; an earn reversal
+//    and its lot name each other; every stored answer (replayed for ever) says what its row says;
+//  - slices: a burn's slices sum to its points, are redeemed by its partner, taken from lots of
+//    its member, priced at its program version's point value and issued by their lot's issuer;
+//    a reversal slice mirrors its burn slice (same lot, parties, points, price) and
 //    belongs to the reversal of that burn, and a reversed burn has a mirror for every slice;
 //  - breakage: an unreversed expired lot's own expiry row holds what it had at the end of
 //    expires_on (remaining now minus the points reversals returned since), on the day after

@@ -174,5 +174,49 @@ TEST_F(LedgerCheck, CatchesAWrongExpiryRow) {
     EXPECT_NE(joined(report).find("expiry row"), std::string::npos) << joined(report);
 }
 
+// The rows each claim wrote, against the claim (each corruption below passed every check
+// before: the lot's own equation, member_points and the runs all stay consistent with it).
+TEST_F(LedgerCheck, CatchesAnEarnsLotInflated) {
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "UPDATE lots SET points_issued = points_issued + 1000, "
+            "points_remaining = points_remaining + 1000 "
+            "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
+        tx.commit();
+    }
+    const auto text = joined(check());
+    EXPECT_NE(text.find("earn claim"), std::string::npos) << text;
+}
+
+TEST_F(LedgerCheck, CatchesAnEarnReversalItsLotDoesNotName) {
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "UPDATE lots SET reversed_by_claim_id = NULL WHERE reissued_from_lot_id IS NULL "
+            "AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-1')");
+        tx.commit();
+    }
+    const auto text = joined(check());
+    EXPECT_NE(text.find("do not name each other"), std::string::npos) << text;
+}
+
+TEST_F(LedgerCheck, CatchesABurnSlicePricedOtherwiseThanItsProgram) {
+    corrupt("slices", "slices_append_only",
+            "UPDATE slices SET point_value = point_value * 2, amount_micros = amount_micros * 2 "
+            "WHERE kind = 'burn' AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'b-2')");
+    const auto text = joined(check());
+    EXPECT_NE(text.find("burn slice disagrees with its claim or lot"), std::string::npos) << text;
+}
+
+TEST_F(LedgerCheck, CatchesAStoredAnswerThatDisagreesWithItsClaim) {
+    corrupt("claims", "claims_append_only",
+            "UPDATE claims SET response_body = replace(response_body, '\"points\":100', "
+            "'\"points\":50') WHERE webhook_id = 'b-2'");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_NE(report.violations[0].find("its stored answer disagrees"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace coalition::storage
