@@ -89,6 +89,13 @@ class LedgerCheck : public ::testing::Test {
 
     LedgerCheckReport check() { return check_ledger(*connection_, at(day(2025, 3, 5), 12)); }
 
+    // Changes rows no trigger guards, as any role with write access could.
+    void change(const std::string& sql) {
+        pqxx::work tx(*connection_);
+        tx.exec(sql);
+        tx.commit();
+    }
+
     // Corrupts with the append-only trigger of `table` disabled, as only a superuser can.
     void corrupt(const std::string& table, const std::string& trigger, const std::string& sql) {
         pqxx::work tx(*connection_);
@@ -145,13 +152,9 @@ TEST_F(LedgerCheck, CatchesARunRehashedAfterItsFiguresChanged) {
 }
 
 TEST_F(LedgerCheck, CatchesALotWhoseRemainingDrifted) {
-    {
-        pqxx::work tx(*connection_);
-        tx.exec(
-            "UPDATE lots SET points_remaining = points_remaining - 1 "
-            "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
-        tx.commit();
-    }
+    change(
+        "UPDATE lots SET points_remaining = points_remaining - 1 "
+        "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
     const auto report = check();
     EXPECT_FALSE(report.ok());
     EXPECT_NE(joined(report).find("lot "), std::string::npos) << joined(report);
@@ -177,26 +180,18 @@ TEST_F(LedgerCheck, CatchesAWrongExpiryRow) {
 // The rows each claim wrote, against the claim (each corruption below passed every check
 // before: the lot's own equation, member_points and the runs all stay consistent with it).
 TEST_F(LedgerCheck, CatchesAnEarnsLotInflated) {
-    {
-        pqxx::work tx(*connection_);
-        tx.exec(
-            "UPDATE lots SET points_issued = points_issued + 1000, "
-            "points_remaining = points_remaining + 1000 "
-            "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
-        tx.commit();
-    }
+    change(
+        "UPDATE lots SET points_issued = points_issued + 1000, "
+        "points_remaining = points_remaining + 1000 "
+        "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
     const auto text = joined(check());
     EXPECT_NE(text.find("earn claim"), std::string::npos) << text;
 }
 
 TEST_F(LedgerCheck, CatchesAnEarnReversalItsLotDoesNotName) {
-    {
-        pqxx::work tx(*connection_);
-        tx.exec(
-            "UPDATE lots SET reversed_by_claim_id = NULL WHERE reissued_from_lot_id IS NULL "
-            "AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-1')");
-        tx.commit();
-    }
+    change(
+        "UPDATE lots SET reversed_by_claim_id = NULL WHERE reissued_from_lot_id IS NULL "
+        "AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-1')");
     const auto text = joined(check());
     EXPECT_NE(text.find("do not name each other"), std::string::npos) << text;
 }
