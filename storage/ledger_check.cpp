@@ -156,6 +156,19 @@ constexpr const char* kExpiryRowsWrong =
     "                  WHERE r.settlement_date = l.expires_on + 1))) "
     "ORDER BY l.id";
 
+// Every expiry row is its lot's issuer's breakage, and dated as its kind says: a lot's own row the
+// day after the lot expired (never for a lot still valid today), a row of points a burn reversal
+// returned to an expired lot on that reversal's date.
+constexpr const char* kExpiryRowsMisattributed =
+    "SELECT e.id FROM lot_expiries e JOIN lots l ON l.id = e.lot_id "
+    "LEFT JOIN claims c ON c.id = e.claim_id "
+    "WHERE e.issuer_id <> l.issuer_id "
+    "   OR (e.claim_id IS NULL AND (e.settlement_date <> l.expires_on + 1 "
+    "                               OR l.expires_on >= $1::date)) "
+    "   OR (e.claim_id IS NOT NULL AND (c.type <> 'reversal' "
+    "       OR c.reverses_type IS DISTINCT FROM 'burn' OR e.settlement_date <> c.settlement_date)) "
+    "ORDER BY e.id";
+
 // {"a","b"}: entity ids have no quote or backslash, and quoting keeps an id "NULL" a string.
 std::string text_array_literal(const std::vector<std::string>& values) {
     std::string out = "{";
@@ -304,6 +317,10 @@ void check_member_points(pqxx::transaction_base& tx, LedgerCheckReport& report) 
 }
 
 void check_breakage(pqxx::transaction_base& tx, Date today, LedgerCheckReport& report) {
+    for (const auto& row : tx.exec_params(kExpiryRowsMisattributed, date_literal(today))) {
+        report.violations.push_back("expiry row " + row[0].as<std::string>() +
+                                    ": not its lot's issuer's, or dated otherwise than its kind");
+    }
     for (const auto& row : tx.exec_params(kExpiryRowsWrong, date_literal(today))) {
         const std::string expected = row[1].as<std::string>();
         const std::string own = row[2].is_null() ? "none" : row[2].as<std::string>();

@@ -22,7 +22,8 @@
 //    belongs to the reversal of that burn, and a reversed burn has a mirror for every slice;
 //  - breakage: an unreversed expired lot's own expiry row holds what it had at the end of
 //    expires_on (remaining now minus the points reversals returned since), on the day after
-//    expires_on, and exists once that day is closed;
+//    expires_on, and exists once that day is closed; every expiry row is its lot's issuer's,
+//    an own row never on a lot still valid, a returned-points row on its burn reversal's date;
 //  - closed runs: each re-read passes the run invariants, its run_sha256, its statements, and
 //    equals the run its (frozen) ledger rows give when recomputed.
 // Memory stays bounded: members and lots are read in batches.

@@ -213,5 +213,12 @@ TEST_F(LedgerCheck, CatchesAStoredAnswerThatDisagreesWithItsClaim) {
     EXPECT_NE(report.violations[0].find("its stored answer disagrees"), std::string::npos);
 }
 
+TEST_F(LedgerCheck, CatchesBreakageBookedToAnotherIssuer) {
+    corrupt("lot_expiries", "lot_expiries_append_only",
+            "UPDATE lot_expiries SET issuer_id = 'grocer' WHERE claim_id IS NULL");
+    const auto text = joined(check());
+    EXPECT_NE(text.find("not its lot's issuer's"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace coalition::storage
