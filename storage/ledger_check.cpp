@@ -169,6 +169,39 @@ constexpr const char* kExpiryRowsMisattributed =
     "       OR c.reverses_type IS DISTINCT FROM 'burn' OR e.settlement_date <> c.settlement_date)) "
     "ORDER BY e.id";
 
+// Each member's debt as its history gives it (ledger/earn.cpp, ledger/reversal.cpp): an earn
+// repays debt_repaid; an earn's reversal adds everything that had left its lot (issued −
+// remaining then: what it repaid, plus burnt minus returned before the reversal); a burn
+// reversal that returns points to a reversed lot pays the debt with them, but for the excess it
+// reissued as a new lot or, the lot having expired, booked as breakage. Summed per lot: −repaid
+// for a lot still standing, burnt − returned before − returned after + excess for a reversed
+// one (its own repaid cancels out). Claim ids give the order of a lot's movements, as in
+// kLotMovements.
+constexpr const char* kDebtsWrong =
+    "WITH moves AS ("
+    "  SELECT l.id, l.member_id, l.debt_repaid, l.reversed_by_claim_id AS reversal, "
+    "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn'), 0) AS burnt, "
+    "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' "
+    "      AND s.claim_id < l.reversed_by_claim_id), 0) AS returned_before, "
+    "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' "
+    "      AND s.claim_id > l.reversed_by_claim_id), 0) AS returned_after "
+    "  FROM lots l LEFT JOIN slices s ON s.lot_id = l.id "
+    "  WHERE l.reissued_from_lot_id IS NULL GROUP BY l.id), "
+    "excess AS ("
+    "  SELECT lot_id, sum(points) AS points FROM ("
+    "    SELECT reissued_from_lot_id AS lot_id, points_issued AS points FROM lots "
+    "    WHERE reissued_from_lot_id IS NOT NULL "
+    "    UNION ALL "
+    "    SELECT e.lot_id, e.points FROM lot_expiries e JOIN lots l ON l.id = e.lot_id "
+    "    WHERE e.claim_id > l.reversed_by_claim_id) x GROUP BY lot_id), "
+    "derived AS ("
+    "  SELECT m.member_id, sum(CASE WHEN m.reversal IS NULL THEN -m.debt_repaid "
+    "    ELSE m.burnt - m.returned_before - m.returned_after + coalesce(x.points, 0) END) AS debt "
+    "  FROM moves m LEFT JOIN excess x ON x.lot_id = m.id GROUP BY m.member_id) "
+    "SELECT mb.id, mb.debt, coalesce(d.debt, 0)::bigint FROM members mb "
+    "LEFT JOIN derived d ON d.member_id = mb.id "
+    "WHERE mb.debt <> coalesce(d.debt, 0) ORDER BY mb.id";
+
 // {"a","b"}: entity ids have no quote or backslash, and quoting keeps an id "NULL" a string.
 std::string text_array_literal(const std::vector<std::string>& values) {
     std::string out = "{";
@@ -303,6 +336,11 @@ void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
+    for (const auto& row : tx.exec(kDebtsWrong)) {
+        report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
+                                    row[1].as<std::string>() + ", its history gives " +
+                                    row[2].as<std::string>());
+    }
 }
 
 void check_member_points(pqxx::transaction_base& tx, LedgerCheckReport& report) {

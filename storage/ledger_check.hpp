@@ -4,7 +4,8 @@
 // invariants across rows that no single constraint can express:
 //  - members: Σ points_remaining of open, unexpired, unreversed lots − debt equals the balance
 //    GET /v1/members reports (ledger::member_view over the member's rows); every lot holds
-//    0 <= remaining <= issued − debt_repaid;
+//    0 <= remaining <= issued − debt_repaid; the debt is what the member's history gives
+//    (earns' repayments, earn reversals, burn reversals into reversed lots: kDebtsWrong);
 //  - lots: issued = remaining + debt_repaid + Σ burn slices − Σ burn_reversal slices + the
 //    points an earn reversal removed. The removed points are not stored, so for a reversed lot
 //    they are derived (issued − debt_repaid − burnt + returned before the reversal) and must lie

@@ -213,6 +213,16 @@ TEST_F(LedgerCheck, CatchesAStoredAnswerThatDisagreesWithItsClaim) {
     EXPECT_NE(report.violations[0].find("its stored answer disagrees"), std::string::npos);
 }
 
+// A member's debt is derived from its history (earns repaid, earn reversals, burn reversals into
+// reversed lots); the balance check alone compared the debt with itself.
+TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
+    change("UPDATE members SET debt = debt + 7 WHERE id = 'M-1'");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_NE(report.violations[0].find("member M-1: debt"), std::string::npos)
+        << report.violations[0];
+}
+
 TEST_F(LedgerCheck, CatchesBreakageBookedToAnotherIssuer) {
     corrupt("lot_expiries", "lot_expiries_append_only",
             "UPDATE lot_expiries SET issuer_id = 'grocer' WHERE claim_id IS NULL");
