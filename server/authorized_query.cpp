@@ -10,12 +10,6 @@
 
 namespace coalition::server {
 
-Response unavailable_response(int retry_after_s) {
-    auto response = error_response(ErrorCode::unavailable, "the database cannot be reached");
-    response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-    return response;
-}
-
 Response database_failure_response(std::exception_ptr failure, int retry_after_s) {
     try {
         std::rethrow_exception(failure);

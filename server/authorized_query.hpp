@@ -25,8 +25,6 @@ using AuthorizedQuery = std::function<Response(pqxx::connection&, const storage:
 void run_authorized(DatabasePool& database, const Settings& settings, const Request& request,
                     Access access, AuthorizedQuery query, Respond respond);
 
-// 503 unavailable with Retry-After: the database cannot be reached.
-Response unavailable_response(int retry_after_s);
 // The answer for a failed database job: 503 when the database is away, else 500.
 Response database_failure_response(std::exception_ptr failure, int retry_after_s);
 

@@ -57,11 +57,9 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
         return response;
     }
     if (std::holds_alternative<BookingUnavailable>(outcome)) {
-        return with_retry_after(
-            error_response(ErrorCode::unavailable,
-                           "the claim was not stored: the database cannot be reached; retry "
-                           "with the same webhook-id"),
-            retry_after_s);
+        return unavailable_response(retry_after_s,
+                                    "the claim was not stored: the database cannot be reached; "
+                                    "retry with the same webhook-id");
     }
     return error_response(ErrorCode::internal, "the claim was not stored: internal error");
 }
@@ -84,11 +82,9 @@ void answer_suspended(const ClaimsDependencies& deps, const std::string& partner
         },
         [respond, stored, retry_after_s](std::exception_ptr failure) {
             if (failure) {
-                return respond(with_retry_after(
-                    error_response(
-                        ErrorCode::unavailable,
-                        "the database cannot be reached; retry with the same webhook-id"),
-                    retry_after_s));
+                return respond(unavailable_response(
+                    retry_after_s,
+                    "the database cannot be reached; retry with the same webhook-id"));
             }
             if (*stored) return respond(booking_response(**stored, retry_after_s));
             respond(error_response(ErrorCode::partner_suspended, "this partner is suspended"));
@@ -109,9 +105,7 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         }
         const auto directory = deps.directory.current();
         if (!directory) {
-            return respond(with_retry_after(
-                error_response(ErrorCode::unavailable, "partner directory not loaded yet"),
-                retry_after_s));
+            return respond(unavailable_response(retry_after_s, "partner directory not loaded yet"));
         }
 
         const partners::WebhookHeaders headers{single_header(request, "webhook-id"),

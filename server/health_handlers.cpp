@@ -1,6 +1,5 @@
 #include "server/health_handlers.hpp"
 
-#include "server/authorized_query.hpp"
 #include "server/db_pool.hpp"
 #include "server/responses.hpp"
 #include "storage/database.hpp"
@@ -36,11 +35,9 @@ void add_health_routes(Router& router, DatabasePool& database, const Settings& s
                 [respond, retry_after_s, missing](std::exception_ptr failure) {
                     if (failure) return respond(unavailable_response(retry_after_s));
                     if (*missing) {
-                        auto response = error_response(
-                            ErrorCode::unavailable, "the database schema lacks migration " +
-                                                        **missing + ": run coalitionctl migrate");
-                        response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
-                        return respond(std::move(response));
+                        return respond(unavailable_response(
+                            retry_after_s, "the database schema lacks migration " + **missing +
+                                               ": run coalitionctl migrate"));
                     }
                     respond(json_response(200, {{"status", "ready"}}));
                 });

@@ -22,4 +22,10 @@ Response error_response(ErrorCode code, std::string message, std::string field) 
     return error_response(ApiError{code, std::move(message), std::move(field)});
 }
 
+Response unavailable_response(int retry_after_s, std::string message) {
+    auto response = error_response(ErrorCode::unavailable, std::move(message));
+    response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+    return response;
+}
+
 }  // namespace coalition::server
