@@ -14,8 +14,6 @@
 namespace coalition::storage {
 namespace {
 
-constexpr const char* kPing = "SELECT 1";
-
 // Whether the connection string gives a value to any of `keywords` (libpq's own parser; a
 // malformed string sets nothing, and check_conninfo refuses it).
 bool sets_any_of(const std::string& conninfo, std::initializer_list<std::string_view> keywords) {
@@ -86,11 +84,6 @@ void set_up_session(pqxx::connection& connection) {
     // Through libpqxx's set_variable, not a SET statement of ours: libpqxx may reconnect a broken
     // connection by itself, and restores only what set_variable set.
     connection.set_variable("DateStyle", "'ISO, YMD'");
-}
-
-void ping(pqxx::connection& connection) {
-    pqxx::nontransaction tx(connection);
-    tx.exec(kPing);
 }
 
 }  // namespace coalition::storage

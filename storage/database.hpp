@@ -43,7 +43,4 @@ void set_up_session(pqxx::connection& connection);
 using SnapshotTransaction =
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
 
-// A round trip that proves the database answers (for /readyz); throws like any query.
-void ping(pqxx::connection& connection);
-
 }  // namespace coalition::storage
