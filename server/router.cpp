@@ -47,11 +47,11 @@ void Router::dispatch(const Request& request, Respond respond) const {
     std::string allowed;
     // HEAD is GET without the body (RFC 9110 §9.3.2; the session leaves the body out), so that a
     // load balancer's HEAD /healthz sees what GET would.
-    const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
+    const bool head = request.method == "HEAD";
     for (const auto& route : routes_) {
         PathParams params;
         if (!match(route.segments, segments, params)) continue;
-        if (route.method == method) {
+        if (route.method == request.method || (head && route.method == "GET")) {
             route.handler(request, params, std::move(respond));
             return;
         }
