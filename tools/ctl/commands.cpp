@@ -54,10 +54,12 @@ constexpr std::string_view kUsage =
     "                                      print a partner's statement of DATE (closed or\n"
     "                                      provisional)\n"
     "  check                               verify the ledger's invariants over the whole\n"
-    "                                      database; prints each violation, or ok\n"
+    "                                      database; prints each violation, or ok and\n"
+    "                                      the counts it checked\n"
     "  help                                this text\n"
     "\n"
-    "exit status: 0 done, 1 the operation failed, 2 bad arguments or settings\n"
+    "exit status: 0 done, 1 the operation failed, 2 bad arguments or settings,\n"
+    "             3 check found violations\n"
     "\n"
     "settings (config file key / environment variable):\n";
 
@@ -69,6 +71,12 @@ class UsageError : public std::runtime_error {
 
 // Exit 1: a well-formed command that could not be carried out.
 class OperationError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// `check` found violations (exit kExitViolations).
+class ViolationsFound : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
@@ -380,10 +388,12 @@ int command_check(Context& context, const std::vector<std::string>& args) {
     const auto report = storage::check_ledger(*connection, storage::now_unix_micros());
     for (const auto& violation : report.violations) context.out() << violation << "\n";
     if (!report.ok()) {
-        throw OperationError("check: " + std::to_string(report.violations.size()) +
-                             " violation(s) of the ledger's invariants");
+        throw ViolationsFound("check: " + std::to_string(report.violations.size()) +
+                              " violation(s) of the ledger's invariants");
     }
-    context.out() << "ok\n";
+    // The counts say what "ok" covered: an ok over 0 members on the wrong database is visible.
+    context.out() << "ok: members " << report.members_checked << ", lots " << report.lots_checked
+                  << ", closed runs " << report.runs_checked << "\n";
     return kExitOk;
 }
 
@@ -468,6 +478,8 @@ int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         return fail(err, kExitFailed, e.what());
     } catch (const storage::SettlementIntegrityError& e) {
         return fail(err, kExitFailed, std::string("stored settlement is corrupt: ") + e.what());
+    } catch (const ViolationsFound& e) {
+        return fail(err, kExitViolations, e.what());
     } catch (const OperationError& e) {
         return fail(err, kExitFailed, e.what());
     } catch (const pqxx::broken_connection& e) {

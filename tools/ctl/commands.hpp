@@ -12,6 +12,10 @@ namespace coalition::ctl {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;  // the operation failed (unknown partner, database down)
 inline constexpr int kExitUsage = 2;   // bad arguments or settings: fix the command line
+// `check` ran to the end and found the ledger broken: not a retry, an incident (distinct from
+// kExitFailed, "could not check", so a monitor can tell a database that was down from one that
+// is wrong).
+inline constexpr int kExitViolations = 3;
 
 // Runs one command. `args` are the arguments after the program name. Results go to `out`;
 // a failure is exactly one line "coalitionctl: <reason>" on `err`, and changes nothing.
