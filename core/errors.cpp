@@ -7,6 +7,7 @@ namespace coalition {
 namespace {
 
 constexpr std::array kErrors{
+    ErrorInfo{ErrorCode::malformed_request, "malformed_request", 400, false},
     ErrorInfo{ErrorCode::malformed_json, "malformed_json", 400, false},
     ErrorInfo{ErrorCode::invalid_field, "invalid_field", 400, false},
     ErrorInfo{ErrorCode::invalid_signature, "invalid_signature", 401, false},

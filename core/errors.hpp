@@ -8,6 +8,7 @@
 namespace coalition {
 
 enum class ErrorCode {
+    malformed_request,
     malformed_json,
     invalid_field,
     invalid_signature,

@@ -6,6 +6,9 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <algorithm>
+#include <iterator>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -42,6 +45,29 @@ std::optional<std::string> peer_common_name(SSL* ssl) {
 }
 
 bool is_timeout(beast::error_code ec) { return ec == beast::error::timeout; }
+
+// Bytes that are not HTTP/1.1 (a broken client library, a proxy's mangling, a request line with
+// a space in its path): the client deserves to learn why rather than see the connection drop.
+// Only the parser's syntax errors: end of stream, timeouts and limits are handled on their own.
+bool is_malformed_http(beast::error_code ec) {
+    static constexpr http::error kMalformed[] = {
+        http::error::bad_line_ending,    http::error::bad_method,
+        http::error::bad_target,         http::error::bad_version,
+        http::error::bad_field,          http::error::bad_value,
+        http::error::bad_content_length, http::error::bad_transfer_encoding,
+        http::error::bad_chunk,          http::error::bad_chunk_extension,
+        http::error::bad_obs_fold,       http::error::multiple_content_length,
+        http::error::unexpected_body,
+    };
+    return std::any_of(std::begin(kMalformed), std::end(kMalformed),
+                       [ec](http::error malformed) { return ec == malformed; });
+}
+
+// The parser's state is unknown after a syntax error, so the connection closes after the answer.
+Response malformed_request_response(beast::error_code ec) {
+    return error_response(ErrorCode::malformed_request,
+                          "the request is not valid HTTP/1.1 (" + ec.message() + ")");
+}
 
 }  // namespace
 
@@ -131,6 +157,10 @@ void Session::on_header(beast::error_code ec) {
         busy_ = true;
         return send(error_response(ErrorCode::payload_too_large, "request body exceeds 64 KiB"), true);
     }
+    if (is_malformed_http(ec)) {
+        busy_ = true;
+        return send(malformed_request_response(ec), true);
+    }
     if (ec) {
         // end_of_stream, timeout, cancellation by drain, or protocol garbage: nothing to answer.
         if (is_timeout(ec)) {
@@ -170,6 +200,7 @@ void Session::on_body(beast::error_code ec) {
     if (ec == http::error::body_limit) {
         return send(error_response(ErrorCode::payload_too_large, "request body exceeds 64 KiB"), true);
     }
+    if (is_malformed_http(ec)) return send(malformed_request_response(ec), true);
     if (ec) return close();
     handle_request();
 }

@@ -2,6 +2,7 @@
 // cap, mutual TLS, recovery from a database outage, and a clean SIGTERM.
 #include "storage/migrator.hpp"
 
+#include "tests/support/claims_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/test_database.hpp"
@@ -15,6 +16,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <map>
+#include <sstream>
 #include <thread>
 
 namespace coalition::testing {
@@ -32,10 +35,6 @@ protected:
     static TestDatabase* database_;
 };
 TestDatabase* ServerTest::database_ = nullptr;
-
-std::string error_code_of(const HttpResult& result) {
-    return nlohmann::json::parse(result.body).at("error").at("code").get<std::string>();
-}
 
 TEST_F(ServerTest, Tls13HandshakeWorksAndHealthzAnswers) {
     ServerProcess server(database_->conninfo());
@@ -108,6 +107,59 @@ TEST_F(ServerTest, OversizedHeaderGets431AndTheConnectionCloses) {
     EXPECT_EQ(result.status, 431);
     EXPECT_EQ(error_code_of(result), "header_too_large");
     EXPECT_TRUE(client.closed_by_peer_within(5000));
+}
+
+// Bytes that are not HTTP/1.1 get a 400 that says so, then the connection closes (the parser's
+// state is unknown after a syntax error), rather than a silent drop.
+TEST_F(ServerTest, MalformedHttpGets400AndTheConnectionCloses) {
+    ServerProcess server(database_->conninfo());
+    const std::map<std::string, std::string> requests = {
+        {"bad Content-Length",
+         "POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 12x\r\n\r\n"},
+        {"space in a field name",
+         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Field: x\r\n\r\n"},
+        {"not HTTP", "GET /healthz HTTQ/1.1\r\nHost: localhost\r\n\r\n"},
+        {"bad chunk size",
+         "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
+    };
+    for (const auto& [what, bytes] : requests) {
+        SCOPED_TRACE(what);
+        TlsClient client(server.port());
+        client.send_raw(bytes);
+        const auto result = client.read_response();
+        EXPECT_EQ(result.status, 400);
+        EXPECT_EQ(error_code_of(result), "malformed_request");
+        EXPECT_EQ(result.headers.at("connection"), "close");
+        EXPECT_TRUE(client.closed_by_peer_within(5000));
+    }
+}
+
+// A signed claim whose chunked body breaks off mid-way is refused before it reaches the
+// booking, and books nothing: the same claim sent whole afterwards is its first booking.
+TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("chunked", setup.add_partner("chunked", "Chunked"));
+    ServerProcess server(database_->conninfo());
+    const auto claims_before = setup.count_claims();
+    const auto claim = partner.sign("chunked-1", earn_body("M-chunked", 10));
+    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
+    for (const auto& [name, value] : claim.headers) raw += name + ": " + value + "\r\n";
+    std::ostringstream size;
+    size << std::hex << claim.body.size();
+    raw += "Transfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + claim.body +
+           "\r\nnot-a-size\r\n";
+    TlsClient broken(server.port());
+    broken.send_raw(raw);
+    const auto refused = broken.read_response();
+    EXPECT_EQ(refused.status, 400);
+    EXPECT_EQ(error_code_of(refused), "malformed_request");
+    EXPECT_EQ(setup.count_claims(), claims_before);
+
+    TlsClient whole(server.port());
+    const auto booked = send_claim(whole, claim);
+    EXPECT_EQ(booked.status, 201) << booked.body;
+    EXPECT_FALSE(is_replay(booked));
+    EXPECT_EQ(setup.count_claims(), claims_before + 1);
 }
 
 TEST_F(ServerTest, DeclaredBodyOver64KiBGets413WithoutBeingRead) {

@@ -16,6 +16,7 @@ TEST(ErrorRegistry, EveryCodeHasUniqueNameAndContractStatus) {
         EXPECT_GE(info.http_status, 400);
         EXPECT_LT(info.http_status, 600);
     }
+    EXPECT_EQ(http_status(ErrorCode::malformed_request), 400);
     EXPECT_EQ(http_status(ErrorCode::invalid_signature), 401);
     EXPECT_EQ(http_status(ErrorCode::idempotency_conflict), 409);
     EXPECT_EQ(http_status(ErrorCode::payload_too_large), 413);
