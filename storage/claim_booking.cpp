@@ -364,6 +364,12 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
 
 namespace {
 
+// The claim's date was closed while it waited to be booked (nothing of it is stored).
+class DateClosedWhileWaiting : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
     pqxx::work tx(connection);
     if (auto prior = prior_outcome(tx, input)) return *prior;
@@ -372,6 +378,10 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
     // Shared with other bookings, exclusive with a close of the same date: a claim either lands
     // before its date's run is computed, or the close has finished and the insert is refused.
     lock_settlement_date_shared(tx, program.settlement_date);
+    if (settlement_date_is_closed(tx, program.settlement_date)) {
+        throw DateClosedWhileWaiting("settlement date " + date_literal(program.settlement_date) +
+                                     " was closed while the claim waited to be booked");
+    }
     BookingResult result;
     switch (input.request.type) {
         case partners::ClaimType::earn: result = book_earn(tx, input, program, accepted_at); break;
@@ -390,7 +400,9 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
 
 }  // namespace
 
-BookingResult book_claim(pqxx::connection& connection, const BookingInput& input) {
+namespace {
+
+BookingResult book_or_look_again(pqxx::connection& connection, const BookingInput& input) {
     try {
         return book_once(connection, input);
     } catch (const pqxx::unique_violation&) {
@@ -398,6 +410,22 @@ BookingResult book_claim(pqxx::connection& connection, const BookingInput& input
         // committed between our look-up and our insert. Its row is visible now: look again, and
         // the second attempt answers with its replay, a 409, or already_reversed.
         return book_once(connection, input);
+    }
+}
+
+}  // namespace
+
+BookingResult book_claim(pqxx::connection& connection, const BookingInput& input) {
+    try {
+        return book_or_look_again(connection, input);
+    } catch (const DateClosedWhileWaiting&) {
+        // Taken before midnight, its date closed before its turn came (it queued behind a busy
+        // member, or an operator closed the date at 00:00:01): nothing of it is stored, so it is
+        // not accepted yet. It is accepted now, on the date now is, rather than refused with an
+        // error the till could do nothing about. A second closed date (a clock far off) throws.
+        BookingInput now = input;
+        now.accepted_at_us = std::max(input.accepted_at_us, now_unix_micros());
+        return book_or_look_again(connection, now);
     }
 }
 

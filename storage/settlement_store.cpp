@@ -34,6 +34,9 @@ constexpr const char* kLockProgramShared =
 
 constexpr const char* kLockDateExclusive =
     "SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
+constexpr const char* kDateIsClosed =
+    "SELECT EXISTS (SELECT 1 FROM settlement_runs WHERE settlement_date = $1::date)";
+
 constexpr const char* kLockDateShared =
     "SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
 
@@ -379,6 +382,10 @@ bool date_has_ended(pqxx::transaction_base& tx, Date date, std::int64_t now_us) 
 
 void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date) {
     tx.exec_params(kLockDateShared, date_literal(date));
+}
+
+bool settlement_date_is_closed(pqxx::transaction_base& tx, Date date) {
+    return tx.exec_params1(kDateIsClosed, date_literal(date))[0].as<bool>();
 }
 
 SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {

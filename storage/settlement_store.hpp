@@ -123,4 +123,9 @@ std::vector<Date> closed_dates(pqxx::transaction_base& tx);
 // just after its run was computed. Held until the transaction ends.
 void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date);
 
+// Whether `date` has its run. Called after lock_settlement_date_shared, in a statement of its
+// own (a statement's snapshot is taken before it waits for the lock), it sees a close that
+// finished while the booking waited.
+bool settlement_date_is_closed(pqxx::transaction_base& tx, Date date);
+
 }  // namespace coalition::storage

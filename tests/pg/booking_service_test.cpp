@@ -9,11 +9,13 @@
 #include "server/db_pool.hpp"
 #include "server/logger.hpp"
 #include "storage/partner_store.hpp"
+#include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -316,6 +318,46 @@ TEST_F(BookingServiceTest, ABatchLeavesAtOnceWhenFullOrWhenNoneIsRunningWhatever
     EXPECT_EQ(claims_stored(), 7);
     service.stop();
     pool.stop();
+}
+
+// A claim taken just before midnight whose date is closed before its turn comes (it queued
+// behind a busy member; an operator closed the date at 00:00:01) was refused by the closed-date
+// guard and answered 500. Nothing of it was stored, so it is accepted when it is booked, on the
+// date that is today; the closed run does not change.
+TEST_F(BookingServiceTest, AClaimWhoseDateClosedWhileItWaitedIsAcceptedOnTodaysDate) {
+    using namespace std::chrono;
+    const auto now_us = storage::now_unix_micros();
+    const storage::Date today{floor<days>(sys_time<microseconds>(microseconds(now_us)))};
+    const storage::Date yesterday{sys_days(today) - days(1)};
+    const auto last_moment_of_yesterday_us =
+        duration_cast<microseconds>(sys_days(today).time_since_epoch()).count() - 100'000;
+    {
+        pqxx::connection connection(db_->conninfo());
+        ASSERT_EQ(storage::close_settlement(connection, yesterday, now_us).outcome,
+                  storage::CloseOutcome::closed_now);
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 50, 1});
+    auto late = earn("taken-at-23:59:59.9", "m-late", 7);
+    late.accepted_at_us = last_moment_of_yesterday_us;
+    auto outcomes = submit_all(service, {late, earn("taken-today", "m-today", 3)});
+    const auto late_result = result_of(outcomes[0]);
+    ASSERT_EQ(late_result.status, 201) << late_result.body;
+    const auto today_text = storage::date_literal(today);
+    EXPECT_EQ(nlohmann::json::parse(late_result.body).at("settlement_date"), today_text);
+    EXPECT_EQ(result_of(outcomes[1]).status, 201);
+
+    pqxx::connection connection(db_->conninfo());
+    pqxx::nontransaction tx(connection);
+    const auto row = tx.exec1("SELECT settlement_date::text, accepted_at >= to_timestamp(" +
+                              std::to_string(now_us) +
+                              " / 1e6) FROM claims WHERE webhook_id = 'taken-at-23:59:59.9'");
+    EXPECT_EQ(row[0].as<std::string>(), today_text);
+    EXPECT_TRUE(row[1].as<bool>()) << "accepted when booked, not when taken";
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM claims WHERE settlement_date = " +
+                       tx.quote(storage::date_literal(yesterday)))[0]
+                  .as<int>(),
+              0);
 }
 
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
