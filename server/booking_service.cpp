@@ -26,6 +26,8 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
                                Logger& logger) {
     try {
         std::rethrow_exception(failure);
+    } catch (const CommitOutcomeUnknown&) {
+        return BookingInDoubt{};  // logged by the pool
     } catch (const DatabaseUnavailable& e) {
         logger.log(LogLevel::warn, "claim not booked: database unavailable",
                    {{"partner_id", partner_id}, {"error", e.what()}});
@@ -213,6 +215,12 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
             }
             try {
                 std::rethrow_exception(failure);
+            } catch (const CommitOutcomeUnknown&) {
+                // The batch's commit may have happened: not one of its claims is booked again
+                // nor told it is not stored. Their retries are replayed or booked.
+                release(*batch, true, true);
+                for (auto& done : batch->dones) done(BookingInDoubt{});
+                return;
             } catch (const DatabaseUnavailable& e) {
                 release(*batch, true, true);
                 logger_.log(LogLevel::warn, "claims not booked: database unavailable",

@@ -33,15 +33,20 @@ namespace coalition::server {
 class DatabasePool;
 class Logger;
 
-// The database could not be reached or the commit's outcome is unknown: answer 503 (nothing is
-// half-booked; a retry with the same webhook-id is replayed or booked).
+// The database could not be reached: answer 503 (nothing was stored; a retry with the same
+// webhook-id books it).
 struct BookingUnavailable {};
+// The connection broke during the claim's COMMIT: it may be stored or not. Never 503, which
+// promises nothing was stored; a 500 saying so, and the retry with the same webhook-id is
+// replayed or booked.
+struct BookingInDoubt {};
 // An unexpected failure (a bug or a broken invariant): answer 500 and log.
 struct BookingFailed {
     std::string reason;
 };
 
-using BookingOutcome = std::variant<storage::BookingResult, BookingUnavailable, BookingFailed>;
+using BookingOutcome =
+    std::variant<storage::BookingResult, BookingUnavailable, BookingInDoubt, BookingFailed>;
 
 // Always given whole: the server fills it from Settings' batch_max_*, which hold the defaults
 // (and docs/operators.md says them); a second copy here would drift.

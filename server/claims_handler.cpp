@@ -61,6 +61,15 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
                                     "the claim was not stored: the database cannot be reached; "
                                     "retry with the same webhook-id");
     }
+    if (std::holds_alternative<BookingInDoubt>(outcome)) {
+        // Not 503, which promises that nothing was stored.
+        return with_retry_after(
+            error_response(ErrorCode::internal,
+                           "outcome unknown: the database connection was lost while the claim "
+                           "was committed; retry with the same webhook-id and body (a stored "
+                           "claim is answered with its replay, one not stored is booked)"),
+            retry_after_s);
+    }
     return error_response(ErrorCode::internal, "the claim was not stored: internal error");
 }
 

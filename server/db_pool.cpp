@@ -93,11 +93,11 @@ void DatabasePool::run_task(Task& task, std::unique_ptr<pqxx::connection>& conne
             task.job(*connection);
         }
     } catch (const pqxx::in_doubt_error& e) {
-        // The commit may or may not have happened. We never retry it blindly: the caller answers
-        // 503 and the partner's retry with the same webhook-id is either replayed or booked.
+        // The commit may or may not have happened. We never retry it blindly: the caller says
+        // so, and the partner's retry with the same webhook-id is either replayed or booked.
         connection.reset();
         logger_.log(LogLevel::error, "commit outcome unknown", {{"error", e.what()}});
-        failure = std::make_exception_ptr(DatabaseUnavailable("commit outcome unknown"));
+        failure = std::make_exception_ptr(CommitOutcomeUnknown("commit outcome unknown"));
     } catch (const pqxx::broken_connection& e) {
         connection.reset();
         failure = std::make_exception_ptr(DatabaseUnavailable(std::string("connection lost: ") + e.what()));

@@ -28,6 +28,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// The connection was lost while COMMIT was under way: the transaction may have committed or
+// not. Still "unavailable" for what comes next, but its own work must not be reported as not
+// stored.
+class CommitOutcomeUnknown : public DatabaseUnavailable {
+  public:
+    using DatabaseUnavailable::DatabaseUnavailable;
+};
+
 class DatabasePool {
 public:
     using Job = std::function<void(pqxx::connection&)>;

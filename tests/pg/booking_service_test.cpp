@@ -360,6 +360,57 @@ TEST_F(BookingServiceTest, AClaimWhoseDateClosedWhileItWaitedIsAcceptedOnTodaysD
               0);
 }
 
+// The connection breaks while the batch's COMMIT is under way (a deferred trigger holds the
+// commit; the backend is terminated meanwhile): the claims may be stored or not, so they are
+// answered "in doubt" (500, retry), never "unavailable" (503 promises nothing was stored). Here
+// the commit did not happen, and the retry books the claim.
+TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavailable) {
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec(
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$");
+        tx.exec(
+            "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON claims "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()");
+        tx.commit();
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 50, 1});
+    auto outcomes = submit_all(service, {earn("in-doubt", "m-doubt", 5), earn("beside", "m-2", 1)});
+    {
+        pqxx::connection killer(db_->conninfo());
+        bool terminated = false;
+        for (int i = 0; i < 400 && !terminated; ++i) {
+            pqxx::nontransaction tx(killer);
+            terminated = tx.exec1(
+                               "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE wait_event = 'PgSleep' AND datname = current_database()")[0]
+                             .as<int>() > 0;
+            if (!terminated) std::this_thread::sleep_for(25ms);
+        }
+        ASSERT_TRUE(terminated) << "the commit never reached the deferred trigger";
+    }
+    for (auto& outcome : outcomes) {
+        ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+        const auto value = outcome.get();
+        EXPECT_TRUE(std::holds_alternative<BookingInDoubt>(value)) << "variant " << value.index();
+    }
+    EXPECT_EQ(claims_stored(), 0);
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec("DROP TRIGGER test_slow_commit ON claims");
+        tx.commit();
+    }
+    auto retry = submit_all(service, {earn("in-doubt", "m-doubt", 5)});
+    const auto booked = result_of(retry[0]);
+    EXPECT_EQ(booked.status, 201);
+    EXPECT_FALSE(booked.replayed);
+    EXPECT_EQ(claims_stored(), 1);
+}
+
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
     DatabasePool pool(settings_, logger_);
     auto service = std::make_unique<BookingService>(pool, logger_, BatchLimits{8, 1000, 1});
