@@ -29,11 +29,20 @@ constexpr const char* kLockBookingsSql =
 constexpr const char* kAnyClaimSql = "SELECT EXISTS (SELECT 1 FROM claims)";
 constexpr const char* kTimezoneExistsSql =
     "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
-// Today in the zone $1, and the last closed settlement date on or after it (NULL if none).
-constexpr const char* kClosedDateAheadSql =
-    "SELECT to_char((now() AT TIME ZONE $1)::date, 'YYYY-MM-DD'), "
+// Today in the zone $1 at the host's time $2 (the clock claims are dated by, as a close's
+// "has the date ended" is); the last closed settlement date on or after it; and the last date
+// after it that claims or breakage rows already have (each NULL if none). Both maxima are read
+// from the settlement_date indexes.
+constexpr const char* kDatesAheadSql =
+    "WITH today AS (SELECT ($2::timestamptz AT TIME ZONE $1)::date AS day) "
+    "SELECT to_char(day, 'YYYY-MM-DD'), "
     "  (SELECT to_char(max(settlement_date), 'YYYY-MM-DD') FROM settlement_runs "
-    "   WHERE settlement_date >= (now() AT TIME ZONE $1)::date)";
+    "   WHERE settlement_date >= day), "
+    "  (SELECT to_char(max(booked), 'YYYY-MM-DD') FROM ("
+    "     SELECT max(settlement_date) AS booked FROM claims "
+    "     UNION ALL SELECT max(settlement_date) FROM lot_expiries) AS last "
+    "   WHERE booked > day) "
+    "FROM today";
 constexpr const char* kInsertSql =
     "INSERT INTO program_settings (currency, point_value, issue_fee, validity_months, timezone)"
     " VALUES ($1, $2, $3, $4, $5)";
@@ -127,7 +136,7 @@ ProgramSettings current_program(pqxx::transaction_base& tx) {
 }
 
 ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view key,
-                                    std::string_view value) {
+                                    std::string_view value, std::int64_t now_us) {
     validate_program_setting(key, value);
     tx.exec(kLockSql);
     tx.exec(std::string("SET LOCAL lock_timeout = '") + kBookingsWaitMax + "'");
@@ -158,16 +167,29 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
         if (!tx.exec_params(kTimezoneExistsSql, std::string(value))[0][0].as<bool>()) {
             throw invalid("timezone: '" + std::string(value) + "' is not a known time zone");
         }
-        // Claims accepted after the change are dated in the new zone: refused while that
-        // puts them on a date already closed (moving west past a close), where every claim
-        // would be refused for hours. The change can be made once that date has passed there.
-        const auto ahead = tx.exec_params1(kClosedDateAheadSql, std::string(value));
+        // Claims accepted after the change are dated in the new zone. Refused while that puts
+        // them on a date already closed (moving west past a close: every claim refused for
+        // hours), or before dates claims or breakage already have (moving west past midnight:
+        // a lot that expired on the later date would be valid again on the earlier one, its
+        // points both redeemed and counted as breakage). The change can be made once that date
+        // has come in the new zone.
+        const auto ahead =
+            tx.exec_params1(kDatesAheadSql, std::string(value), timestamp_literal(now_us));
+        const std::string it_is =
+            "timezone: it is " + ahead[0].as<std::string>() + " in " + std::string(value);
         if (!ahead[1].is_null()) {
-            throw ProgramSettingError(
-                ProgramSettingError::Kind::conflict,
-                "timezone: it is " + ahead[0].as<std::string>() + " in " + std::string(value) +
-                    ", and settlement date " + ahead[1].as<std::string>() +
-                    " is already closed; claims accepted now would fall on a closed date");
+            throw ProgramSettingError(ProgramSettingError::Kind::conflict,
+                                      it_is + ", and settlement date " +
+                                          ahead[1].as<std::string>() +
+                                          " is already closed; claims accepted now would fall "
+                                          "on a closed date");
+        }
+        if (!ahead[2].is_null()) {
+            throw ProgramSettingError(ProgramSettingError::Kind::conflict,
+                                      it_is + ", and claims or breakage are already dated " +
+                                          ahead[2].as<std::string>() +
+                                          "; the date would go back. Make the change once it "
+                                          "is that date there");
         }
         next.timezone = std::string(value);
     }

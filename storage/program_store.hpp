@@ -3,6 +3,7 @@
 // with the highest version in force. A change copies the current row with one value replaced,
 // so claims keep pointing at the version they were priced at.
 #include "core/money.hpp"
+#include "storage/sql_time.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -54,8 +55,10 @@ void validate_program_setting(std::string_view key, std::string_view value);
 ProgramSettings current_program(pqxx::transaction_base& tx);
 
 // Appends a new version with `key` set to `value` and returns it. Throws ProgramSettingError.
-// Concurrent changes are serialised, so none is lost.
+// Concurrent changes are serialised, so none is lost. `now_us` is the host's clock, the one
+// claims are dated by: a time zone change is judged against today there.
 ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view key,
-                                    std::string_view value);
+                                    std::string_view value,
+                                    std::int64_t now_us = now_unix_micros());
 
 }  // namespace coalition::storage

@@ -503,6 +503,50 @@ TEST_F(SettlementStore, NoTimeZoneChangeDatesNewClaimsOnAClosedDate) {
               settlement::run_to_json_text(closed.read.run));
 }
 
+// Moving the zone west just after midnight in the old one would date new claims before the
+// claims already booked today (and a lot that expired yesterday would be valid again while its
+// breakage is recorded): refused until that date has come in the new zone. Judged on the host's
+// clock, the one claims are dated by, whatever the database's says.
+TEST_F(SettlementStore, NoTimeZoneChangeDatesNewClaimsBeforeBookedOnes) {
+    const Date date = day(2025, 3, 10);
+    earn("grocer", "e-late", "M-1", 10, at(date, 0) + 30LL * 60 * 1'000'000);  // 00:30 UTC
+    const auto try_change = [&](const std::string& zone, std::int64_t now_us) {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, "timezone", zone, now_us);
+        tx.commit();
+    };
+    // 01:00 UTC: still 2025-03-09 in Los Angeles and New York, where the claim dated 03-10
+    // would be followed by claims dated 03-09.
+    for (const std::string zone : {"America/Los_Angeles", "America/New_York"}) {
+        try {
+            try_change(zone, at(date, 1));
+            ADD_FAILURE() << zone << ": the date went back behind a booked claim";
+        } catch (const ProgramSettingError& e) {
+            EXPECT_EQ(e.kind(), ProgramSettingError::Kind::conflict);
+            EXPECT_NE(std::string(e.what()).find("already dated 2025-03-10"), std::string::npos)
+                << e.what();
+        }
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 1);
+    // East is fine (it is 03-10 in Berlin too), and so is west once 03-10 has come there.
+    EXPECT_NO_THROW(try_change("Europe/Berlin", at(date, 1)));
+    EXPECT_NO_THROW(try_change("America/New_York", at(date, 6)));
+    EXPECT_EQ(count("SELECT count(*) FROM program_settings"), 3);
+}
+
+// The closed date ahead is judged on the host's clock: a server and ctl run under faketime in the
+// past see their closed date though the database's clock is far ahead of it.
+TEST_F(SettlementStore, TheClosedDateGuardReadsTheHostsClock) {
+    const Date date = day(2025, 2, 28);
+    ASSERT_EQ(close_settlement(*connection_, date, at(plus_days(date, 1), 0)).outcome,
+              CloseOutcome::closed_now);
+    pqxx::work tx(*connection_);
+    // 2025-03-01 00:30 UTC is 2025-02-28 in New York: closed.
+    EXPECT_THROW(set_program_setting(tx, "timezone", "America/New_York",
+                                     at(plus_days(date, 1), 0) + 30LL * 60 * 1'000'000),
+                 ProgramSettingError);
+}
+
 // A close that checked the date had ended, racing a time zone change that moves the zone west:
 // the close waits for the change and checks again under it. Otherwise it would close a date
 // that has not ended in the new zone, and the claims accepted now would fall on it.

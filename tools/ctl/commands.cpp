@@ -236,8 +236,9 @@ int command_program(Context& context, const std::vector<std::string>& args) {
         const std::string& value = parsed.positional[1];
         // Refuse a bad key or value before touching the database.
         storage::validate_program_setting(key, value);
-        const auto program = context.in_transaction(
-            [&](pqxx::work& tx) { return storage::set_program_setting(tx, key, value); });
+        const auto program = context.in_transaction([&](pqxx::work& tx) {
+            return storage::set_program_setting(tx, key, value, storage::now_unix_micros());
+        });
         context.out() << program_json(program).dump() << "\n";
         return kExitOk;
     }
