@@ -41,10 +41,19 @@ ensure_dependencies() {
             echo "deps: missing ${missing[*]}; not root and no sudo: install them as root" >&2
             return 1
         fi
-        as_root=(sudo -n)   # -n: fail rather than prompt, CI has no stdin
+        as_root=(sudo)
+        # Without a terminal (CI) fail rather than wait for a password nobody can type.
+        [[ -t 0 ]] || as_root=(sudo -n)
     fi
     echo "deps: installing ${missing[*]}" >&2
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >/dev/null
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${missing[@]}" </dev/null
+    # A fresh VM's unattended-upgrades holds the dpkg lock for minutes: wait for it rather than
+    # fail at once.
+    local -a apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
+    "${as_root[@]}" "${apt[@]}" update </dev/null >/dev/null
+    "${as_root[@]}" "${apt[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null ||
+        {
+            echo "deps: apt-get install failed; if dpkg was interrupted before, run" \
+                "'dpkg --configure -a' as root and try again" >&2
+            return 1
+        }
 }
