@@ -32,13 +32,4 @@ Lot make_lot(LotId id, const PartnerId& issuer, const EarnOutcome& earn,
     return lot;
 }
 
-Result<Points> points_from_purchase(std::int64_t amount_minor, std::int64_t earn_rate,
-                                    std::int64_t minor_per_major) {
-    if (amount_minor < 0 || earn_rate < 1 || minor_per_major < 1) return ErrorCode::invalid_field;
-    std::int64_t product = 0;
-    if (__builtin_mul_overflow(amount_minor, earn_rate, &product)) return ErrorCode::invalid_field;
-    // Both operands are non-negative, so integer division is the floor.
-    return Points(product / minor_per_major);
-}
-
 }  // namespace coalition::ledger

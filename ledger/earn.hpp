@@ -25,13 +25,4 @@ EarnOutcome apply_earn(Points debt, Points earned);
 Lot make_lot(LotId id, const PartnerId& issuer, const EarnOutcome& earn,
              std::int64_t accepted_at_us, Date settlement_date, int validity_months);
 
-// Points a purchase earns: floor(amount_minor × earn_rate / minor_per_major), where earn_rate is
-// the partner's points per major unit. Refused with invalid_field when amount_minor < 0,
-// earn_rate < 1 or minor_per_major < 1, or when the product overflows int64 (no such purchase is
-// real). The result may be 0 or above kClaimPointsMax: the parser decides what it accepts.
-// minor_per_major is 100 for EUR; it is a parameter because the contract's "/ 100" only holds
-// for currencies with two decimals (JPY has none).
-Result<Points> points_from_purchase(std::int64_t amount_minor, std::int64_t earn_rate,
-                                    std::int64_t minor_per_major = 100);
-
 }  // namespace coalition::ledger

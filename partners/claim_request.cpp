@@ -195,7 +195,9 @@ std::optional<ApiError> parse_purchase(const Json& value, const ClaimContext& co
     return std::nullopt;
 }
 
-// floor(amount_minor × earn_rate / 100), within the per-claim points range.
+// floor(amount_minor × earn_rate / 100), within the per-claim points range: the contract's
+// formula, in every currency. For the two-decimal currencies (EUR, USD...) earn_rate is points
+// per major unit; for JPY it is points per 100 yen, for KWD per 0.100 dinar (docs/partners.md).
 std::optional<std::int64_t> points_for_purchase(const Purchase& purchase,
                                                 const ClaimContext& context) {
     std::int64_t product = 0;

@@ -64,7 +64,7 @@ struct ClaimRequest {
 // What validation needs from the program and the partner.
 struct ClaimContext {
     std::string program_currency;  // ISO 4217, e.g. "EUR"
-    std::int64_t earn_rate = 1;    // the partner's points per major unit
+    std::int64_t earn_rate = 1;    // points per 100 minor units (per major unit in EUR)
 };
 
 using ClaimParseResult = std::variant<ClaimRequest, ApiError>;

@@ -438,6 +438,20 @@ TEST(ClaimRequest, EarnWithPointsKeepsEveryValue) {
     EXPECT_TRUE(request.reverses.empty());
 }
 
+// The contract's formula holds in every currency: / 100, not / the currency's minor units.
+TEST(ClaimRequest, EarnWithPurchaseDividesBy100WhateverTheCurrencysDecimals) {
+    EXPECT_EQ(parse_ok(R"({"type": "earn", "member_id": "M-1",
+                           "purchase": {"amount_minor": 12050, "currency": "JPY"}})",
+                       ClaimContext{"JPY", 1})
+                  .points,
+              Points(120));  // 12,050 yen at 1 point per 100 yen
+    EXPECT_EQ(parse_ok(R"({"type": "earn", "member_id": "M-1",
+                           "purchase": {"amount_minor": 12050, "currency": "KWD"}})",
+                       ClaimContext{"KWD", 2})
+                  .points,
+              Points(241));  // 12.050 dinar at 2 points per 0.100 dinar
+}
+
 TEST(ClaimRequest, EarnWithPurchaseComputesPoints) {
     const ClaimRequest request = parse_ok(
         R"({"type": "earn", "member_id": "M-1001",

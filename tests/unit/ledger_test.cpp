@@ -106,17 +106,6 @@ TEST(LedgerEarn, MakeLotComputesExpiryFromTheSettlementDate) {
     EXPECT_EQ(made.expires_on, ymd(2026, 1, 31));
 }
 
-TEST(LedgerEarn, PointsFromPurchaseFloorsAndChecks) {
-    EXPECT_EQ(points_from_purchase(12050, 1).value(), Points(120));
-    EXPECT_EQ(points_from_purchase(12050, 3).value(), Points(361));  // 361.5 floored
-    EXPECT_EQ(points_from_purchase(99, 1).value(), Points(0));
-    EXPECT_EQ(points_from_purchase(0, 5).value(), Points(0));
-    EXPECT_EQ(points_from_purchase(1234, 1, 1).value(), Points(1234));  // a zero-decimal currency
-    EXPECT_EQ(points_from_purchase(-1, 1).error(), ErrorCode::invalid_field);
-    EXPECT_EQ(points_from_purchase(100, 0).error(), ErrorCode::invalid_field);
-    EXPECT_EQ(points_from_purchase(INT64_MAX, 2).error(), ErrorCode::invalid_field);
-}
-
 // --- burn -----------------------------------------------------------------------------------
 
 TEST(LedgerBurn, FifoAcrossIssuersWithPartialLots) {
