@@ -100,8 +100,17 @@ socket_dir() {
     fi
 }
 
+# The line cmd_init appends to postgresql.conf as its last step: a data directory without it is
+# one an interrupted init left (initdb writes PG_VERSION early), and is made again.
+readonly INIT_DONE_LINE='# ---- added by scripts/lib/pgcluster.sh'
+
+is_initialised() {
+    [[ -n $ROOT && -f $ROOT/data/PG_VERSION ]] &&
+        grep -qxF "$INIT_DONE_LINE" "$ROOT/data/postgresql.conf" 2>/dev/null
+}
+
 require_cluster() {
-    [[ -n $ROOT && -f $ROOT/data/PG_VERSION ]] ||
+    is_initialised ||
         die "no cluster in $HANDLE: run '$(basename "$0") $HANDLE $PORT init' first"
 }
 
@@ -128,9 +137,12 @@ wait_until_ready() {
 cmd_init() {
     ensure_cluster_user
     ROOT="$(real_root)"
-    if [[ -n $ROOT && -f $ROOT/data/PG_VERSION ]]; then
+    if is_initialised; then
         echo "pgcluster: $HANDLE already initialised" >&2
         return 0
+    fi
+    if [[ -n $ROOT && -f $ROOT/data/postmaster.pid ]] && is_running; then
+        die "$HANDLE holds a half-made cluster that is running: stop it first"
     fi
     if [[ -n $ROOT && ! -L $HANDLE ]] && is_root &&
         ! runuser -u "$CLUSTER_USER" -- test -x "$ROOT" 2>/dev/null; then
@@ -151,6 +163,7 @@ cmd_init() {
         >"$ROOT/log/initdb.log" 2>&1 ||
         die "initdb failed; see $ROOT/log/initdb.log"
 
+    # INIT_DONE_LINE first in the block, written last of the init: the cluster is complete.
     as_owner tee -a "$ROOT/data/postgresql.conf" >/dev/null <<'CONF'
 
 # ---- added by scripts/lib/pgcluster.sh
