@@ -1,5 +1,7 @@
 #include "core/errors.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <cstddef>
 
@@ -45,5 +47,25 @@ static_assert(table_matches_enum(), "kErrors must list every ErrorCode in enum o
 const ErrorInfo& error_info(ErrorCode code) { return kErrors[static_cast<std::size_t>(code)]; }
 std::string_view error_name(ErrorCode code) { return error_info(code).name; }
 int http_status(ErrorCode code) { return error_info(code).http_status; }
+
+std::string error_body_json(const ApiError& error) {
+    nlohmann::json detail = {{"code", error_name(error.code)}, {"message", error.message}};
+    if (!error.field.empty()) detail["field"] = error.field;
+    const nlohmann::json body = {{"error", detail}};
+    // A message may quote what a client sent: never fail on bytes that are not UTF-8.
+    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool is_ledger_refusal(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::insufficient_points:
+        case ErrorCode::unknown_member:
+        case ErrorCode::reversal_target_not_found:
+        case ErrorCode::already_reversed:
+            return true;
+        default:
+            return false;
+    }
+}
 
 }  // namespace coalition

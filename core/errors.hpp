@@ -50,4 +50,12 @@ struct ApiError {
     std::string field;  // empty when no single field is to blame
 };
 
+// The body of an error answer, {"error": {"code", "field" (when set), "message"}}: answered, and
+// stored for a refused claim's replay, so both must be these bytes.
+std::string error_body_json(const ApiError& error);
+
+// A refusal the ledger decided (422: insufficient_points, unknown_member, reversal target not
+// found or already reversed): stored with its claim id, so a retry is answered the same way.
+bool is_ledger_refusal(ErrorCode code);
+
 }  // namespace coalition

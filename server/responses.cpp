@@ -13,9 +13,11 @@ Response json_response(int status, const nlohmann::json& body) {
 }
 
 Response error_response(const ApiError& error) {
-    nlohmann::json detail = {{"code", error_name(error.code)}, {"message", error.message}};
-    if (!error.field.empty()) detail["field"] = error.field;
-    return json_response(http_status(error.code), {{"error", detail}});
+    Response response;
+    response.status = http_status(error.code);
+    response.headers.emplace_back("Content-Type", "application/json");
+    response.body = error_body_json(error);
+    return response;
 }
 
 Response error_response(ErrorCode code, std::string message, std::string field) {

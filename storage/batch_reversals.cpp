@@ -274,7 +274,9 @@ void decide_reversals(Batch& batch) {
         if (batch.deferred_keys.count(key) != 0 || !decide_reversal(batch, i)) {
             batch.deferred.push_back(i);
             batch.deferred_keys.insert(key);
+            continue;
         }
+        note_refusal(batch, i);
     }
 }
 

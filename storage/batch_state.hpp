@@ -192,6 +192,7 @@ struct Batch {
     std::map<std::string, MemberState> members;  // every member locked
     std::map<Key, StoredClaim> stored;            // keys already booked before this batch
     std::map<Key, std::size_t> booked_keys;       // keys this batch books → index into booked
+    std::map<Key, std::size_t> refused_keys;      // keys this batch refuses → index into inputs
     std::vector<BookedClaim> booked;
     std::vector<NewLot> new_lots;
     std::map<ledger::LotId, LotChange> lot_changes;  // existing lots
@@ -216,8 +217,17 @@ inline LotChange* record_lot_update(Batch& batch, const ledger::LotUpdate& updat
     return &entry->second;
 }
 
-// A claim whose key was stored before the batch, or booked by it already, is answered like a
-// retry: the stored response, or 409 when the body differs. Returns whether it was.
+// After a claim's decision: a refusal is kept with its key, for the claim's retries in this
+// batch (answer_known_key) and after it (written with the batch).
+inline void note_refusal(Batch& batch, std::size_t index) {
+    const auto& result = batch.results[index];
+    if (result && booking_steps::is_ledger_refusal(*result)) {
+        batch.refused_keys.emplace(key_of(batch.inputs[index]), index);
+    }
+}
+
+// A claim whose key was stored before the batch, or booked or refused by it already, is answered
+// like a retry: the stored response, or 409 when the body differs. Returns whether it was.
 inline bool answer_known_key(Batch& batch, std::size_t index) {
     const auto& input = batch.inputs[index];
     const auto key = key_of(input);
@@ -230,6 +240,12 @@ inline bool answer_known_key(Batch& batch, std::size_t index) {
         const auto& first = batch.booked[twin->second];
         batch.results[index] = booking_steps::replay_or_conflict(
             input, batch.inputs[first.input].request_sha256, 201, first.body);
+        return true;
+    }
+    if (const auto twin = batch.refused_keys.find(key); twin != batch.refused_keys.end()) {
+        const auto& first = *batch.results[twin->second];
+        batch.results[index] = booking_steps::replay_or_conflict(
+            input, batch.inputs[twin->second].request_sha256, first.status, first.body);
         return true;
     }
     return false;

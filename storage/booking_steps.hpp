@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace coalition::storage::booking_steps {
 
@@ -25,7 +26,19 @@ struct Program {
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at);
 
+// A refused claim's answer; its body is the error body a refusal is answered (and replayed) with.
 BookingResult refusal(ErrorCode code, std::string message, std::string field = {});
+
+// Whether `result` is a refusal the ledger decided (not a replay, not a 409): it is kept.
+bool is_ledger_refusal(const BookingResult& result);
+
+// Keeps refused claims' answers in refused_claims, so that a retry gets the same refusal; one
+// statement for any number of them.
+struct Refused {
+    const BookingInput* input;
+    const BookingResult* result;
+};
+void store_refusals(pqxx::work& tx, const std::vector<Refused>& refused);
 
 // The 201 body of an accepted claim; stored with it and answered again on a replay.
 std::string accepted_body(const BookingInput& input, std::string_view type,

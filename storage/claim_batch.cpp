@@ -109,7 +109,7 @@ constexpr Statement kLockMembers{
 //   at most validity_months + 1 rows a member, however many lots; member_id and the sum in
 //   column 14, one row for each that has any);
 // - the batch's keys already stored ($1: partner, webhook-id, hash, status, body in columns 9
-//   to 13).
+//   to 13): accepted claims first, then refused ones (migration 0012).
 // Lots come as LOT_COLUMNS, then member_id, in no particular order (the ledger orders them).
 // Unused columns are NULL.
 #define NO_LOT_COLUMNS                                                                   \
@@ -145,7 +145,13 @@ constexpr Statement kStoredClaimsAndOpenLots{
     "  c.response_status::int, c.response_body, NULL::bigint "
     "FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
     "CROSS JOIN LATERAL " CLAIM_BY_KEY("partner_id, webhook_id, request_sha256, response_status, "
-                                       "response_body") " AS c"};
+                                       "response_body") " AS c "
+    "UNION ALL "
+    "SELECT " NO_LOT_COLUMNS
+    ", NULL::text, r.partner_id, r.webhook_id, r.request_sha256, "
+    "  r.response_status::int, r.response_body, NULL::bigint "
+    "FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
+    "JOIN refused_claims AS r ON r.partner_id = k.partner_id AND r.webhook_id = k.webhook_id"};
 
 // How many lots a burn member's head holds, per burn of the member in the batch. A burn takes
 // from one to a few lots unless its member's lots are much smaller than it; a head that holds
@@ -300,6 +306,7 @@ void read_rows(pqxx::work& tx, Batch& batch, const std::set<Key>& keys,
             continue;
         }
         const pqxx::binarystring sha256(row[11]);
+        // emplace: an accepted claim's row (read first) wins over a refused one's.
         batch.stored.emplace(Key{row[9].as<std::string>(), row[10].as<std::string>()},
                              StoredClaim{crypto::Bytes(sha256.begin(), sha256.end()),
                                          row[12].as<int>(), row[13].as<std::string>()});
@@ -417,6 +424,7 @@ void decide(Batch& batch) {
             decide_earn(batch, i);
         } else if (auto refused = decide_burn(batch, i)) {
             batch.results[i] = std::move(*refused);
+            note_refusal(batch, i);
         } else {
             batch.booked_keys.emplace(key_of(input), batch.booked.size() - 1);
         }
@@ -449,10 +457,19 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
         throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
     }
     write_decisions(tx, batch);
+    std::vector<Refused> refused;
+    for (const auto& [key, index] : batch.refused_keys) {
+        refused.push_back(Refused{&inputs[index], &*batch.results[index]});
+    }
+    store_refusals(tx, refused);
 
-    // Reversals that meet an expired lot: booked by the one-claim path, in the same transaction.
+    // Reversals that meet an expired lot: booked by the one-claim path, in the same transaction,
+    // a refusal kept at once (a retry of it later in the list finds it, as one by one).
     for (const auto index : batch.deferred) {
         batch.results[index] = book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);
+        if (is_ledger_refusal(*batch.results[index])) {
+            store_refusals(tx, {Refused{&inputs[index], &*batch.results[index]}});
+        }
     }
     for (std::size_t c = 0; c < batch.booked.size(); ++c) {
         BookingResult result;

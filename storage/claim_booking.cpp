@@ -19,9 +19,29 @@ namespace {
 
 // ---- Every statement of the booking path, named -------------------------------------------
 
+// An accepted claim's answer first, else a refused one's (migration 0012).
 constexpr const char* kFindPriorClaim =
-    "SELECT request_sha256, response_status, response_body FROM claims "
-    "WHERE partner_id = $1 AND webhook_id = $2";
+    "SELECT request_sha256, response_status, response_body FROM ("
+    "  SELECT 0 AS rank, request_sha256, response_status, response_body FROM claims "
+    "  WHERE partner_id = $1 AND webhook_id = $2 "
+    "  UNION ALL "
+    "  SELECT 1, request_sha256, response_status, response_body FROM refused_claims "
+    "  WHERE partner_id = $1 AND webhook_id = $2) AS prior "
+    "ORDER BY rank LIMIT 1";
+
+// Rows in key order, so that two transactions storing common keys wait in one order.
+constexpr const char* kInsertRefusals =
+    "WITH stored AS ("
+    "  INSERT INTO refused_claims "
+    "    (partner_id, webhook_id, request_sha256, response_status, response_body, refused_at) "
+    "  SELECT r.partner_id, r.webhook_id, decode(r.request_sha256, 'hex'), r.response_status, "
+    "    r.response_body, r.refused_at "
+    "  FROM json_to_recordset($1::json) AS r(partner_id text, webhook_id text, "
+    "    request_sha256 text, response_status smallint, response_body text, "
+    "    refused_at timestamptz) "
+    "  ORDER BY r.partner_id COLLATE \"C\", r.webhook_id COLLATE \"C\" "
+    "  RETURNING 1) "
+    "SELECT count(*) FROM stored";
 
 // The program in force when the claim was accepted, and the claim's settlement date in that
 // program's time zone (migration 0008: a change applies to claims accepted after it only).
@@ -111,7 +131,32 @@ BookingResult refusal(ErrorCode code, std::string message, std::string field) {
     BookingResult result;
     result.status = http_status(code);
     result.error = ApiError{code, std::move(message), std::move(field)};
+    result.body = error_body_json(*result.error);
     return result;
+}
+
+bool is_ledger_refusal(const BookingResult& result) {
+    return result.error && !result.replayed && coalition::is_ledger_refusal(result.error->code);
+}
+
+void store_refusals(pqxx::work& tx, const std::vector<Refused>& refused) {
+    if (refused.empty()) return;
+    JsonText rows;
+    rows.begin_array();
+    for (const auto& [input, result] : refused) {
+        rows.begin_object()
+            .field("partner_id", input->partner_id)
+            .field("webhook_id", input->webhook_id)
+            .field("request_sha256", crypto::hex(input->request_sha256))
+            .field("response_status", result->status)
+            .field("response_body", result->body)
+            .field("refused_at", timestamp_literal(input->accepted_at_us))
+            .end_object();
+    }
+    const auto stored = tx.exec_params1(kInsertRefusals, rows.end_array().take());
+    if (stored[0].as<std::size_t>() != refused.size()) {
+        throw std::logic_error("refused claims were not all stored");
+    }
 }
 
 // Written as JsonText, every booked claim's answer, with the keys in the order nlohmann's dump()
@@ -390,11 +435,13 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
             result = book_reversal(tx, input, program, accepted_at);
             break;
     }
-    if (result.error || result.replayed) {
-        tx.abort();  // a refusal stores nothing; a replay has nothing to store
-    } else {
-        tx.commit();
+    if (result.replayed || (result.error && !is_ledger_refusal(result))) {
+        tx.abort();  // a replay has nothing to store; a 409 stores nothing
+        return result;
     }
+    // A refusal keeps its answer for the claim's retries, and changes nothing else.
+    if (result.error) store_refusals(tx, {Refused{&input, &result}});
+    tx.commit();
     return result;
 }
 

@@ -116,6 +116,15 @@ constexpr const char* kStoredAnswersWrong =
     "      OR b.a->>'points' IS DISTINCT FROM c.points::text)) "
     "ORDER BY c.id";
 
+// A refused claim's stored answer (migration 0012), replayed to its retries for ever, is the
+// refusal of a ledger rule: anything else would answer a retry with what no booking decided.
+constexpr const char* kRefusedAnswersWrong =
+    "SELECT r.partner_id || ' ' || r.webhook_id FROM refused_claims r, "
+    "  LATERAL (SELECT r.response_body::jsonb -> 'error' AS e) b "
+    "WHERE r.response_status <> 422 OR b.e->>'code' IS NULL OR b.e->>'code' NOT IN "
+    "  ('insufficient_points', 'unknown_member', 'reversal_target_not_found', 'already_reversed') "
+    "ORDER BY 1";
+
 constexpr const char* kReversalSlicesNotMirrors =
     "SELECT r.id FROM slices r JOIN slices b ON b.id = r.reverses_slice_id "
     "JOIN claims rc ON rc.id = r.claim_id "
@@ -336,6 +345,7 @@ void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
+    each(kRefusedAnswersWrong, "refused claim", "its stored answer is not a ledger refusal");
     for (const auto& row : tx.exec(kDebtsWrong)) {
         report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
                                     row[1].as<std::string>() + ", its history gives " +

@@ -162,6 +162,34 @@ TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
     EXPECT_EQ(setup.count_claims(), claims_before + 1);
 }
 
+// Over HTTP: a refused burn sent again, after the member has earned enough, gets its refusal
+// again with Idempotent-Replayed (the contract's "original response"), never a booking.
+TEST_F(ServerTest, ARefusedClaimSentAgainGetsItsRefusalNotALaterBooking) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("refusing", setup.add_partner("refusing", "Refusing"));
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    ASSERT_EQ(partner.post(client, "r-earn-1", earn_body("M-refused", 10)).status, 201);
+    const auto burn = partner.sign("r-burn-1", burn_body("M-refused", 50));
+    const auto refused = send_claim(client, burn);
+    EXPECT_EQ(refused.status, 422);
+    EXPECT_EQ(error_code_of(refused), "insufficient_points");
+    EXPECT_FALSE(is_replay(refused));
+
+    ASSERT_EQ(partner.post(client, "r-earn-2", earn_body("M-refused", 100)).status, 201);
+    const auto again = send_claim(client, partner.sign("r-burn-1", burn.body));
+    EXPECT_EQ(again.status, 422);
+    EXPECT_TRUE(is_replay(again));
+    EXPECT_EQ(again.body, refused.body);
+    EXPECT_EQ(again.headers.at("content-type"), "application/json");
+    const auto other_body = send_claim(client, partner.sign("r-burn-1", burn_body("M-refused", 5)));
+    EXPECT_EQ(other_body.status, 409);
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM claims WHERE partner_id = 'refusing'"), 2);
+    EXPECT_EQ(
+        setup.query_int("SELECT sum(points_remaining) FROM lots WHERE member_id = 'M-refused'"),
+        110);
+}
+
 TEST_F(ServerTest, DeclaredBodyOver64KiBGets413WithoutBeingRead) {
     ServerProcess server(database_->conninfo());
     TlsClient client(server.port());

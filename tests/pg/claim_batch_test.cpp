@@ -162,6 +162,9 @@ std::vector<std::string> ledger_rows(pqxx::connection& connection) {
              "LEFT JOIN slice_key rs ON rs.id = s.reverses_slice_id "
              "UNION ALL "
              "SELECT 'member ' || ROW(id, enrolled_by, debt)::text FROM members "
+             "UNION ALL "
+             "SELECT 'refused ' || ROW(partner_id, webhook_id, request_sha256, response_status, "
+             "  response_body, refused_at)::text FROM refused_claims "
              "ORDER BY 1")) {
         rows.push_back(row[0].as<std::string>());
     }
@@ -219,7 +222,7 @@ class ClaimBatch : public ::testing::Test {
     std::unique_ptr<pqxx::connection> single_;
 };
 
-TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsStoreNothing) {
+TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsChangeNothingButKeepTheirAnswer) {
     const std::vector<BookingInput> batch = {
         claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
         claim("fuel", "b-1", ClaimType::burn, "M-1", 30),
@@ -231,7 +234,10 @@ TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsStoreNothing) {
         claim("airline", "e-2", ClaimType::earn, "M-2", 50),
         claim("fuel", "r-1", ClaimType::reversal, "", 0, "b-1"),
         claim("fuel", "r-2", ClaimType::reversal, "", 0, "no-such-claim"),
-        claim("fuel", "r-1", ClaimType::reversal, "", 0, "b-1"),  // the reversal again
+        claim("fuel", "r-1", ClaimType::reversal, "", 0, "b-1"),   // the reversal again
+        claim("fuel", "b-2", ClaimType::burn, "M-1", 500),         // the refused burn again
+        claim("fuel", "b-2", ClaimType::burn, "M-1", 5, "", "x"),  // its key, another body
+        claim("fuel", "r-2", ClaimType::reversal, "", 0, "no-such-claim"),  // refused again
     };
     const auto results = book_both_ways(batch);
 
@@ -255,12 +261,51 @@ TEST_F(ClaimBatch, EachClaimGetsItsOwnAnswerAndRefusalsStoreNothing) {
     ASSERT_TRUE(results[9].error);
     EXPECT_EQ(results[9].error->code, ErrorCode::reversal_target_not_found);
     EXPECT_TRUE(results[10].replayed);
+    // A refusal's retry is its replay, not a new decision (M-1 could not cover 500 either way,
+    // but the same holds once it could: RefusedClaimsAreAnsweredTheSameForEver).
+    EXPECT_EQ(results[11].status, 422);
+    EXPECT_TRUE(results[11].replayed);
+    EXPECT_EQ(results[11].body, results[2].body);
+    ASSERT_TRUE(results[12].error);
+    EXPECT_EQ(results[12].error->code, ErrorCode::idempotency_conflict);
+    EXPECT_TRUE(results[13].replayed);
+    EXPECT_EQ(results[13].body, results[9].body);
 
-    // Stored: e-1, b-1, e-2, r-1 and nothing of the refusals, replays and conflicts.
+    // Stored: e-1, b-1, e-2, r-1; and the answers of the four refusals, nothing else of them.
     EXPECT_EQ(count_rows(*batched_, "claims"), 4);
+    EXPECT_EQ(count_rows(*batched_, "refused_claims"), 4);
     EXPECT_EQ(count_rows(*batched_, "members"), 2);  // M-nobody was not enrolled
     EXPECT_EQ(balance_of(*batched_, "M-1"), 100);    // the burn came back
     EXPECT_EQ(balance_of(*batched_, "M-2"), 50);
+    expect_ledger_ok(*batched_);
+}
+
+// A refused claim keeps its id and answer: sent again once the member could cover it, it gets
+// its refusal again (a till's queue resending a burn the cashier settled another way must not
+// take the member's points), in a batch as one by one.
+TEST_F(ClaimBatch, RefusedClaimsAreAnsweredTheSameForEver) {
+    book_both_ways({claim("grocer", "e-1", ClaimType::earn, "M-1", 10)});
+    const auto first = book_both_ways({claim("fuel", "b-1", ClaimType::burn, "M-1", 50),
+                                       claim("fuel", "r-1", ClaimType::reversal, "", 0, "e-9")});
+    ASSERT_TRUE(first[0].error);
+    EXPECT_EQ(first[0].error->code, ErrorCode::insufficient_points);
+    ASSERT_TRUE(first[1].error);
+    EXPECT_EQ(first[1].error->code, ErrorCode::reversal_target_not_found);
+
+    // Now M-1 could cover the burn, and e-9 exists to be reversed.
+    book_both_ways({claim("grocer", "e-2", ClaimType::earn, "M-1", 100),
+                    claim("fuel", "e-9", ClaimType::earn, "M-1", 5)});
+    const auto again = book_both_ways({claim("fuel", "b-1", ClaimType::burn, "M-1", 50),
+                                       claim("fuel", "r-1", ClaimType::reversal, "", 0, "e-9")});
+    for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(again[i].status, 422) << describe(again[i]);
+        EXPECT_TRUE(again[i].replayed) << describe(again[i]);
+        EXPECT_EQ(again[i].body, first[i].body);
+    }
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 115);
+    EXPECT_EQ(count_rows(*batched_, "claims"), 3);
+    EXPECT_EQ(count_rows(*batched_, "refused_claims"), 2);
+    expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }
 

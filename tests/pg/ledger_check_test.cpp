@@ -213,6 +213,19 @@ TEST_F(LedgerCheck, CatchesAStoredAnswerThatDisagreesWithItsClaim) {
     EXPECT_NE(report.violations[0].find("its stored answer disagrees"), std::string::npos);
 }
 
+// A refused claim's answer is replayed to its retries for ever: it must be a ledger refusal.
+TEST_F(LedgerCheck, CatchesARefusedClaimWhoseAnswerIsNotARefusal) {
+    change(
+        "INSERT INTO refused_claims (partner_id, webhook_id, request_sha256, response_status, "
+        "  response_body, refused_at) "
+        "SELECT partner_id, 'x-1', request_sha256, 422, "
+        "  '{\"error\":{\"code\":\"idempotency_conflict\",\"message\":\"m\"}}', now() "
+        "FROM claims WHERE webhook_id = 'b-2'");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_NE(report.violations[0].find("refused claim"), std::string::npos);
+}
+
 // A member's debt is derived from its history (earns repaid, earn reversals, burn reversals into
 // reversed lots); the balance check alone compared the debt with itself.
 TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {

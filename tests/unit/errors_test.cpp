@@ -29,5 +29,20 @@ TEST(ErrorRegistry, EveryCodeHasUniqueNameAndContractStatus) {
     EXPECT_FALSE(error_info(ErrorCode::invalid_field).transient);
 }
 
+// The bytes a refusal is answered with and kept for its replays: one function for both.
+TEST(ErrorBody, IsTheContractsShapeWithKeysInOrder) {
+    EXPECT_EQ(error_body_json(ApiError{ErrorCode::insufficient_points, "not enough", "points"}),
+              R"({"error":{"code":"insufficient_points","field":"points","message":"not enough"}})");
+    EXPECT_EQ(error_body_json(ApiError{ErrorCode::unavailable, "down", ""}),
+              R"({"error":{"code":"unavailable","message":"down"}})");
+}
+
+TEST(ErrorRegistry, OnlyTheLedgersDecisionsAreKeptRefusals) {
+    for (int i = 0; i <= static_cast<int>(ErrorCode::unavailable); ++i) {
+        const auto code = static_cast<ErrorCode>(i);
+        EXPECT_EQ(is_ledger_refusal(code), http_status(code) == 422) << error_name(code);
+    }
+}
+
 }  // namespace
 }  // namespace coalition
