@@ -9,9 +9,10 @@
 -- lot, slice or obligation changes; a request refused before the ledger (400, 401, 403, 413, 415,
 -- 429, 503) is not a decision and keeps nothing.
 --
--- A key is looked up in claims first, then here. Both are written under the member's lock after
--- the look-up, so the same request never lands in both; two different bodies under one id for
--- two members, racing, could (each answer is then a 201 or a 422, their retries a replay or 409).
+-- A key is in one table at most: every booking takes the key's advisory lock before it looks the
+-- key up in claims, then here (storage/booking_steps.hpp), so two attempts of one claim are
+-- decided one after the other, also when no member lock is common to them (a reversal racing
+-- its target's earn, a burn racing its member's first earn).
 CREATE TABLE refused_claims (
     partner_id      entity_id   NOT NULL REFERENCES partners (id),
     webhook_id      text        NOT NULL

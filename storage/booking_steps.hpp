@@ -26,6 +26,19 @@ struct Program {
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at);
 
+// The lock of claim ids (partner, webhook-id), taken by every booking of a key before it looks
+// the key up, so that two attempts of one claim are decided one after the other and the second
+// finds the first's answer. Member locks alone do not serialise them: a reversal before its
+// target commits and a burn for a member not enrolled yet are refused under no member's lock,
+// while another attempt may book them (then the key would hold a 422 and a 201). Keys are locked
+// in the order of their lock key, so two batches with common keys cannot deadlock; and before
+// the program's, the date's and the members' locks, in every path. $1: keys as keys_json gives.
+inline constexpr const char* kLockClaimKeysSql =
+    "SELECT count(pg_advisory_xact_lock(6190880, lock_key)) FROM ("
+    "  SELECT hashtext(k.partner_id || '/' || k.webhook_id) AS lock_key "
+    "  FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
+    "  ORDER BY 1 OFFSET 0) AS keys";
+
 // A refused claim's answer; its body is the error body a refusal is answered (and replayed) with.
 BookingResult refusal(ErrorCode code, std::string message, std::string field = {});
 

@@ -109,7 +109,8 @@ constexpr Statement kLockMembers{
 //   at most validity_months + 1 rows a member, however many lots; member_id and the sum in
 //   column 14, one row for each that has any);
 // - the batch's keys already stored ($1: partner, webhook-id, hash, status, body in columns 9
-//   to 13): accepted claims first, then refused ones (migration 0012).
+//   to 13): accepted claims first, then refused ones (migration 0012), each a LATERAL probe
+//   with a LIMIT, never merged into a join (a hash join would read refused_claims whole).
 // Lots come as LOT_COLUMNS, then member_id, in no particular order (the ledger orders them).
 // Unused columns are NULL.
 #define NO_LOT_COLUMNS                                                                   \
@@ -151,14 +152,18 @@ constexpr Statement kStoredClaimsAndOpenLots{
     ", NULL::text, r.partner_id, r.webhook_id, r.request_sha256, "
     "  r.response_status::int, r.response_body, NULL::bigint "
     "FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
-    "JOIN refused_claims AS r ON r.partner_id = k.partner_id AND r.webhook_id = k.webhook_id"};
+    "CROSS JOIN LATERAL (SELECT * FROM refused_claims "
+    "  WHERE partner_id = k.partner_id AND webhook_id = k.webhook_id LIMIT 1) AS r"};
 
 // How many lots a burn member's head holds, per burn of the member in the batch. A burn takes
 // from one to a few lots unless its member's lots are much smaller than it; a head that holds
 // fewer points than its burns is read whole by a second statement.
 constexpr std::size_t kHeadLotsPerBurn = 8;
 
-constexpr Statement kAllStatements[] = {kOpen, kLockMembers, kStoredClaimsAndOpenLots};
+constexpr Statement kLockClaimKeys{"batch_lock_claim_keys", kLockClaimKeysSql};
+
+constexpr Statement kAllStatements[] = {kLockClaimKeys, kOpen, kLockMembers,
+                                        kStoredClaimsAndOpenLots};
 
 // libpqxx 6.4: declaring an identical definition again is a no-op, and the statement is
 // prepared on the server on its first use on each (possibly reopened) connection.
@@ -306,10 +311,16 @@ void read_rows(pqxx::work& tx, Batch& batch, const std::set<Key>& keys,
             continue;
         }
         const pqxx::binarystring sha256(row[11]);
-        // emplace: an accepted claim's row (read first) wins over a refused one's.
-        batch.stored.emplace(Key{row[9].as<std::string>(), row[10].as<std::string>()},
-                             StoredClaim{crypto::Bytes(sha256.begin(), sha256.end()),
-                                         row[12].as<int>(), row[13].as<std::string>()});
+        Key key{row[9].as<std::string>(), row[10].as<std::string>()};
+        StoredClaim stored{crypto::Bytes(sha256.begin(), sha256.end()), row[12].as<int>(),
+                           row[13].as<std::string>()};
+        // An accepted claim's answer wins over a refused one's (as kFindPriorClaim's order),
+        // whichever the statement returns first. Since the key locks, a key has only one.
+        if (stored.status < 300) {
+            batch.stored.insert_or_assign(std::move(key), std::move(stored));
+        } else {
+            batch.stored.emplace(std::move(key), std::move(stored));
+        }
     }
 }
 
@@ -441,6 +452,11 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     batch.results.resize(inputs.size());
     batch.accepted_at.reserve(inputs.size());
     for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
+
+    // Every key of the batch first, before any other lock (booking_steps.hpp).
+    std::set<Key> keys;
+    for (const auto& input : inputs) keys.insert(key_of(input));
+    tx.exec_prepared(kLockClaimKeys.name, keys_json(keys));
 
     const auto enrolled_by = enrolments(batch);
     const auto created = open_batch(tx, batch, enrolled_by);

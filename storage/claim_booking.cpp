@@ -417,6 +417,13 @@ class DateClosedWhileWaiting : public std::runtime_error {
 
 BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
     pqxx::work tx(connection);
+    JsonText key;
+    key.begin_array()
+        .begin_object()
+        .field("partner_id", input.partner_id)
+        .field("webhook_id", input.webhook_id)
+        .end_object();
+    tx.exec_params(kLockClaimKeysSql, key.end_array().take());
     if (auto prior = prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);

@@ -118,11 +118,14 @@ constexpr const char* kStoredAnswersWrong =
 
 // A refused claim's stored answer (migration 0012), replayed to its retries for ever, is the
 // refusal of a ledger rule: anything else would answer a retry with what no booking decided.
+// And its key is not also an accepted claim's (the key lock keeps one answer a key).
 constexpr const char* kRefusedAnswersWrong =
     "SELECT r.partner_id || ' ' || r.webhook_id FROM refused_claims r, "
     "  LATERAL (SELECT r.response_body::jsonb -> 'error' AS e) b "
     "WHERE r.response_status <> 422 OR b.e->>'code' IS NULL OR b.e->>'code' NOT IN "
     "  ('insufficient_points', 'unknown_member', 'reversal_target_not_found', 'already_reversed') "
+    "  OR EXISTS (SELECT 1 FROM claims c "
+    "             WHERE c.partner_id = r.partner_id AND c.webhook_id = r.webhook_id) "
     "ORDER BY 1";
 
 constexpr const char* kReversalSlicesNotMirrors =
@@ -345,7 +348,8 @@ void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
-    each(kRefusedAnswersWrong, "refused claim", "its stored answer is not a ledger refusal");
+    each(kRefusedAnswersWrong, "refused claim",
+         "its stored answer is not a ledger refusal, or its key is also an accepted claim's");
     for (const auto& row : tx.exec(kDebtsWrong)) {
         report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
                                     row[1].as<std::string>() + ", its history gives " +

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <random>
@@ -306,6 +307,69 @@ TEST_F(ClaimBatch, RefusedClaimsAreAnsweredTheSameForEver) {
     EXPECT_EQ(count_rows(*batched_, "claims"), 3);
     EXPECT_EQ(count_rows(*batched_, "refused_claims"), 2);
     expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
+// Two attempts of one reversal: the first is refused (its target is not booked yet) and, while
+// its commit is held, the target's earn commits; the second attempt would find the target and
+// book. Member locks do not order them (the refusal holds none), so the key's lock does: the
+// second waits for the first and replays its refusal. Without it the key got a 422 and a 201.
+// In the one-claim path and in a batch.
+TEST_F(ClaimBatch, TwoAttemptsOfOneClaimAreDecidedOneAfterTheOtherWithoutACommonMember) {
+    {
+        pqxx::work tx(*batched_);
+        tx.exec(
+            "CREATE FUNCTION test_slow_refusal() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF NEW.webhook_id LIKE 'slow-%' THEN PERFORM pg_sleep(1.5); END IF; "
+            "RETURN NULL; END $$");
+        tx.exec(
+            "CREATE CONSTRAINT TRIGGER test_slow_refusal AFTER INSERT ON refused_claims "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_refusal()");
+        tx.commit();
+    }
+    const auto conninfo = batched_db_->conninfo();
+    const auto wait_for_the_held_commit = [&] {
+        pqxx::connection watcher(conninfo);
+        for (int i = 0; i < 400; ++i) {
+            pqxx::nontransaction tx(watcher);
+            if (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                         "AND datname = current_database()")[0]
+                    .as<int>() > 0) {
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        FAIL() << "the refusal's commit was never held";
+    };
+    int round = 0;
+    for (const bool second_in_a_batch : {false, true}) {
+        SCOPED_TRACE(second_in_a_batch ? "second attempt in a batch" : "second attempt alone");
+        const std::string target = "e-" + std::to_string(round);
+        const auto reversal =
+            claim("fuel", "slow-r-" + std::to_string(round), ClaimType::reversal, "", 0, target);
+        ++round;
+        auto first = std::async(std::launch::async, [&] {
+            pqxx::connection connection(conninfo);
+            return book_claim(connection, reversal);
+        });
+        wait_for_the_held_commit();
+        ASSERT_EQ(book_claim(*batched_, claim("fuel", target, ClaimType::earn, "M-1", 10)).status,
+                  201);
+        auto second = std::async(std::launch::async, [&] {
+            pqxx::connection connection(conninfo);
+            return second_in_a_batch ? book_claims(connection, std::vector{reversal})[0]
+                                     : book_claim(connection, reversal);
+        });
+        const auto refused = first.get();
+        const auto again = second.get();
+        ASSERT_TRUE(refused.error) << describe(refused);
+        EXPECT_EQ(refused.error->code, ErrorCode::reversal_target_not_found);
+        EXPECT_EQ(again.status, 422) << describe(again);
+        EXPECT_TRUE(again.replayed) << describe(again);
+        EXPECT_EQ(again.body, refused.body);
+    }
+    EXPECT_EQ(count_rows(*batched_, "claims"), 2);  // the two earns
+    EXPECT_EQ(count_rows(*batched_, "refused_claims"), 2);
     expect_ledger_ok(*batched_);
 }
 
