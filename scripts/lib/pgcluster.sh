@@ -156,7 +156,14 @@ cmd_init() {
     fi
     make_owned_dir "$ROOT"
     make_owned_dir "$ROOT/log"
-    rm -rf "$ROOT/data"   # a half-made data dir from an interrupted init
+    if [[ -e $ROOT/data ]]; then
+        # A data directory without the finished-init line: set aside, never deleted (a cluster
+        # whose postgresql.conf lost the line by hand must not lose its data).
+        local aside
+        aside="$ROOT/data.half-made.$(date -u +%Y%m%dT%H%M%SZ)"
+        mv "$ROOT/data" "$aside"
+        echo "pgcluster: $ROOT/data was not a finished cluster: kept as $aside" >&2
+    fi
 
     as_owner "$PG_BIN/initdb" -D "$ROOT/data" -U "$CLUSTER_USER" --auth-local=trust \
         --auth-host=reject --encoding=UTF8 --locale=C --no-instructions \
