@@ -33,11 +33,13 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at);
 // while another attempt may book them (then the key would hold a 422 and a 201). Keys are locked
 // in the order of their lock key, so two batches with common keys cannot deadlock; and before
 // the program's, the date's and the members' locks, in every path. $1: keys as keys_json gives.
-inline constexpr const char* kLockClaimKeysSql =
-    "SELECT count(pg_advisory_xact_lock(6190880, lock_key)) FROM ("
-    "  SELECT hashtext(k.partner_id || '/' || k.webhook_id) AS lock_key "
-    "  FROM json_to_recordset($1::json) AS k(partner_id text, webhook_id text) "
-    "  ORDER BY 1 OFFSET 0) AS keys";
+#define LOCK_CLAIM_KEYS_SELECT(keys)                                      \
+    "SELECT count(pg_advisory_xact_lock(6190880, lock_key)) FROM ("       \
+    "  SELECT hashtext(k.partner_id || '/' || k.webhook_id) AS lock_key " \
+    "  FROM json_to_recordset(" keys                                      \
+    "::json) AS k(partner_id text, webhook_id text) "                     \
+    "  ORDER BY 1 OFFSET 0) AS keys"
+inline constexpr const char* kLockClaimKeysSql = LOCK_CLAIM_KEYS_SELECT("$1");
 
 // A refused claim's answer; its body is the error body a refusal is answered (and replayed) with.
 BookingResult refusal(ErrorCode code, std::string message, std::string field = {});

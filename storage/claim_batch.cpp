@@ -33,7 +33,8 @@ struct Statement {
     const char* sql;
 };
 
-// Opens the batch in one round trip: the program in force when its earliest claim was accepted,
+// Opens the batch in one round trip: the locks of its claim ids ($5, booking_steps.hpp), first;
+// the program in force when its earliest claim was accepted,
 // and the version in force for its latest (program_in_force_at, migrations 0008 and 0010: $4 is
 // this host's clock when the statement is sent, which maps acceptance onto the database's clock,
 // the one that stamps program changes); the settlement
@@ -61,13 +62,18 @@ constexpr Statement kOpen{
     "batch_open",
     "WITH index_plans AS MATERIALIZED (SELECT set_config('enable_seqscan', 'off', true), "
     "  set_config('enable_bitmapscan', 'off', true)), "
+    "keys_locked AS MATERIALIZED (" LOCK_CLAIM_KEYS_SELECT("$5") "), "
     "program AS MATERIALIZED ("
     "  SELECT version, point_value, issue_fee, validity_months, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
     "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
     "    (SELECT version FROM program_in_force_at($2::timestamptz, $4::timestamptz)) "
     "      AS last_version "
-    "  FROM program_in_force_at($1::timestamptz, $4::timestamptz)), "
+    // The keys' locks before the program's (taken by program_in_force_at): its argument names
+    // the count of keys locked, so the function runs only after that count is made.
+    "  FROM keys_locked CROSS JOIN LATERAL "
+    "    program_in_force_at($1::timestamptz + keys_locked.count * interval '0 s', "
+    "                        $4::timestamptz)), "
     "date_locked AS MATERIALIZED ("
     "  SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("first_date") ") "
     "  FROM program), "
@@ -160,10 +166,7 @@ constexpr Statement kStoredClaimsAndOpenLots{
 // fewer points than its burns is read whole by a second statement.
 constexpr std::size_t kHeadLotsPerBurn = 8;
 
-constexpr Statement kLockClaimKeys{"batch_lock_claim_keys", kLockClaimKeysSql};
-
-constexpr Statement kAllStatements[] = {kLockClaimKeys, kOpen, kLockMembers,
-                                        kStoredClaimsAndOpenLots};
+constexpr Statement kAllStatements[] = {kOpen, kLockMembers, kStoredClaimsAndOpenLots};
 
 // libpqxx 6.4: declaring an identical definition again is a no-op, and the statement is
 // prepared on the server on its first use on each (possibly reopened) connection.
@@ -226,10 +229,12 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
         batch.inputs.begin(), batch.inputs.end(), [](const BookingInput& a, const BookingInput& b) {
             return a.accepted_at_us < b.accepted_at_us;
         });
+    std::set<Key> keys;
+    for (const auto& input : batch.inputs) keys.insert(key_of(input));
     const auto rows =
         tx.exec_prepared(kOpen.name, timestamp_literal(earliest->accepted_at_us),
                          timestamp_literal(latest->accepted_at_us), enrolment_rows(enrolled_by),
-                         timestamp_literal(now_unix_micros()));
+                         timestamp_literal(now_unix_micros()), keys_json(keys));
     if (rows.size() != 1) throw std::logic_error("no program settings");
     const auto& row = rows[0];
     if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");
@@ -452,11 +457,6 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     batch.results.resize(inputs.size());
     batch.accepted_at.reserve(inputs.size());
     for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
-
-    // Every key of the batch first, before any other lock (booking_steps.hpp).
-    std::set<Key> keys;
-    for (const auto& input : inputs) keys.insert(key_of(input));
-    tx.exec_prepared(kLockClaimKeys.name, keys_json(keys));
 
     const auto enrolled_by = enrolments(batch);
     const auto created = open_batch(tx, batch, enrolled_by);
