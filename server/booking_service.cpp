@@ -15,10 +15,11 @@ namespace coalition::server {
 namespace {
 
 // Serialization, deadlock, lock or connection failures are transient: nothing was committed and
-// the partner's retry will do.
+// the partner's retry will do. So is a lock table full (53200, out of shared memory: every
+// claim id of a running batch holds an entry, see operators.md on batch_max_claims).
 bool is_transient(const std::string& sqlstate) {
     return sqlstate.rfind("40", 0) == 0 || sqlstate == "55P03" || sqlstate.rfind("08", 0) == 0 ||
-           sqlstate.rfind("57", 0) == 0;
+           sqlstate.rfind("57", 0) == 0 || sqlstate == "53200";
 }
 
 // The answer to a claim whose own booking failed as a whole.

@@ -67,7 +67,8 @@ constexpr Statement kOpen{
     "  SELECT version, point_value, issue_fee, validity_months, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
     "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
-    "    (SELECT version FROM program_in_force_at($2::timestamptz, $4::timestamptz)) "
+    "    (SELECT version FROM program_in_force_at("
+    "       $2::timestamptz + keys_locked.count * interval '0 s', $4::timestamptz)) "
     "      AS last_version "
     // The keys' locks before the program's (taken by program_in_force_at): its argument names
     // the count of keys locked, so the function runs only after that count is made.
