@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <functional>
 #include <future>
 #include <map>
@@ -505,6 +506,59 @@ TEST_F(SettlementStore, NoTimeZoneChangeDatesNewClaimsOnAClosedDate) {
     EXPECT_EQ(again.outcome, CloseOutcome::already_closed);
     EXPECT_EQ(settlement::run_to_json_text(again.read.run),
               settlement::run_to_json_text(closed.read.run));
+}
+
+// A claim taken at 23:59:59 whose booking waits on its date's lock while a close of that date
+// holds it: the close commits first, then the booking finds the run under the lock and accepts
+// the claim on the date that is now today, as of its booking. The closed run does not change.
+TEST_F(SettlementStore, AClaimWaitingOnItsDateWhileItClosesIsAcceptedOnToday) {
+    const Date today{std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())};
+    const Date date = plus_days(today, -1);
+    earn("grocer", "e-before", "M-1", 10, at(date, 10));
+    const auto conninfo = db_->conninfo();
+    const auto sessions_waiting = [&](int expected) {
+        pqxx::connection watcher(conninfo);
+        for (int i = 0; i < 400; ++i) {
+            pqxx::nontransaction tx(watcher);
+            if (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                         "AND datname = current_database()")[0]
+                    .as<int>() >= expected) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    };
+    // Something holds the date's lock, so that the close and then the booking queue behind it.
+    pqxx::connection holder_connection(conninfo);
+    pqxx::work holder(holder_connection);
+    holder.exec_params("SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")",
+                       date_literal(date));
+    auto close = std::async(std::launch::async, [&] {
+        pqxx::connection connection(conninfo);
+        return close_settlement(connection, date, now_unix_micros());
+    });
+    ASSERT_TRUE(sessions_waiting(1)) << "the close never waited on the date";
+    partners::ClaimRequest request;
+    request.type = partners::ClaimType::earn;
+    request.member_id = "M-2";
+    request.points = Points(7);
+    const BookingInput late{"fuel", "e-late", crypto::sha256("e-late"), request,
+                            at(date, 23) + 3599LL * 1'000'000};
+    auto booking = std::async(std::launch::async, [&] {
+        pqxx::connection connection(conninfo);
+        return book_claim(connection, late);
+    });
+    ASSERT_TRUE(sessions_waiting(2)) << "the booking never waited on the date";
+    holder.commit();
+
+    EXPECT_EQ(close.get().outcome, CloseOutcome::closed_now);
+    const auto booked = booking.get();
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    EXPECT_NE(booked.body.find("\"settlement_date\":\"" + date_literal(today) + "\""),
+              std::string::npos)
+        << booked.body;
+    EXPECT_EQ(read_settlement(*connection_, date, now_unix_micros()).run.totals.claims, 1);
 }
 
 // Moving the zone west just after midnight in the old one would date new claims before the
