@@ -415,8 +415,8 @@ class DateClosedWhileWaiting : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
-    pqxx::work tx(connection);
+// The claim id's lock (booking_steps.hpp), held until `tx` ends.
+void lock_claim_key(pqxx::transaction_base& tx, const BookingInput& input) {
     JsonText key;
     key.begin_array()
         .begin_object()
@@ -424,6 +424,11 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
         .field("webhook_id", input.webhook_id)
         .end_object();
     tx.exec_params(kLockClaimKeysSql, key.end_array().take());
+}
+
+BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
+    pqxx::work tx(connection);
+    lock_claim_key(tx, input);
     if (auto prior = prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);
@@ -486,6 +491,9 @@ BookingResult book_claim(pqxx::connection& connection, const BookingInput& input
 std::optional<BookingResult> stored_outcome(pqxx::connection& connection,
                                             const BookingInput& input) {
     pqxx::read_transaction tx(connection);
+    // An attempt being booked holds the id's lock: wait for its answer rather than say that
+    // nothing is stored while it commits.
+    lock_claim_key(tx, input);
     return prior_outcome(tx, input);
 }
 

@@ -373,6 +373,47 @@ TEST_F(ClaimBatch, TwoAttemptsOfOneClaimAreDecidedOneAfterTheOtherWithoutACommon
     expect_ledger_ok(*batched_);
 }
 
+// A suspended partner's retry is answered from what is stored (stored_outcome). While the first
+// attempt is still committing, it waits for it on the id's lock and gets its replay, rather than
+// "nothing stored" (a 403) while the claim commits.
+TEST_F(ClaimBatch, TheStoredOutcomeWaitsForAnAttemptBeingBooked) {
+    {
+        pqxx::work tx(*batched_);
+        tx.exec(
+            "CREATE FUNCTION test_slow_claim() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
+        tx.exec(
+            "CREATE CONSTRAINT TRIGGER test_slow_claim AFTER INSERT ON claims "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_claim()");
+        tx.commit();
+    }
+    const auto conninfo = batched_db_->conninfo();
+    const auto earn = claim("grocer", "e-1", ClaimType::earn, "M-1", 10);
+    auto first = std::async(std::launch::async, [&] {
+        pqxx::connection connection(conninfo);
+        return book_claim(connection, earn);
+    });
+    {
+        pqxx::connection watcher(conninfo);
+        bool held = false;
+        for (int i = 0; i < 400 && !held; ++i) {
+            pqxx::nontransaction tx(watcher);
+            held = tx.exec1(
+                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                         "AND datname = current_database()")[0]
+                       .as<int>() > 0;
+            if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_TRUE(held) << "the first attempt's commit was never held";
+    }
+    const auto stored = stored_outcome(*batched_, earn);
+    const auto booked = first.get();
+    ASSERT_EQ(booked.status, 201);
+    ASSERT_TRUE(stored.has_value()) << "answered 'nothing stored' while the claim committed";
+    EXPECT_TRUE(stored->replayed);
+    EXPECT_EQ(stored->body, booked.body);
+}
+
 TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
     std::mt19937_64 random(20261122);
     std::vector<BookingInput> booked;  // every claim sent so far, to replay, conflict or reverse
