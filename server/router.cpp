@@ -2,6 +2,8 @@
 
 #include "server/responses.hpp"
 
+#include <boost/url/pct_string_view.hpp>
+
 namespace coalition::server {
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -13,6 +15,17 @@ std::vector<std::string> split_path(const std::string& path) {
         segments.push_back(path.substr(start, slash - start));
         if (slash == std::string::npos) break;
         start = slash + 1;
+    }
+    return segments;
+}
+
+std::optional<std::vector<std::string>> decoded_path_segments(const std::string& path) {
+    auto segments = split_path(path);
+    for (auto& segment : segments) {
+        if (segment.find('%') == std::string::npos) continue;
+        const auto encoded = boost::urls::make_pct_string_view(segment);
+        if (!encoded) return std::nullopt;
+        segment = encoded->decode();
     }
     return segments;
 }
@@ -43,7 +56,12 @@ bool match(const std::vector<std::string>& pattern, const std::vector<std::strin
 }  // namespace
 
 void Router::dispatch(const Request& request, Respond respond) const {
-    const auto segments = split_path(request.path);
+    const auto decoded = decoded_path_segments(request.path);
+    if (!decoded) {
+        respond(error_response(ErrorCode::not_found, "no resource at this path"));
+        return;
+    }
+    const auto& segments = *decoded;
     std::string allowed;
     // HEAD is GET without the body (RFC 9110 §9.3.2; the session leaves the body out), so that a
     // load balancer's HEAD /healthz sees what GET would.

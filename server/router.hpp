@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,11 @@ private:
 // Splits "/a/b/c" into {"a","b","c"}; an empty segment (e.g. "//" or a trailing '/') is kept
 // as "" so that "/v1/members/" never matches "/v1/members/{id}".
 std::vector<std::string> split_path(const std::string& path);
+
+// split_path, then each segment percent-decoded (RFC 3986: "%2E%2E" is the member id "..",
+// which a client cannot send as it is, since ".." is removed from paths; "M%2D1" is "M-1").
+// Decoded after splitting, so "%2F" never makes a segment boundary. nullopt when a segment's
+// percent-encoding is malformed.
+std::optional<std::vector<std::string>> decoded_path_segments(const std::string& path);
 
 }  // namespace coalition::server

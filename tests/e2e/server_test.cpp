@@ -190,6 +190,24 @@ TEST_F(ServerTest, ARefusedClaimSentAgainGetsItsRefusalNotALaterBooking) {
         110);
 }
 
+// The member ids "." and ".." are valid (contract: [A-Za-z0-9._-]), and a client cannot send
+// them as path segments (RFC 3986 removes them): percent-encoded, they reach their member.
+TEST_F(ServerTest, TheMemberDotDotIsReachablePercentEncoded) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("dotty", setup.add_partner("dotty", "Dotty"));
+    const auto token = setup.create_operator_token();
+    ServerProcess server(database_->conninfo());
+    wait_until_token_accepted(server.port(), token);
+    TlsClient client(server.port());
+    ASSERT_EQ(partner.post(client, "dots-1", earn_body("..", 12)).status, 201);
+    const auto member =
+        client.request("GET", "/v1/members/%2E%2E", {{"Authorization", "Bearer " + token}});
+    ASSERT_EQ(member.status, 200) << member.body;
+    const auto json = nlohmann::json::parse(member.body);
+    EXPECT_EQ(json.at("member_id"), "..");
+    EXPECT_EQ(json.at("balance"), 12);
+}
+
 TEST_F(ServerTest, DeclaredBodyOver64KiBGets413WithoutBeingRead) {
     ServerProcess server(database_->conninfo());
     TlsClient client(server.port());

@@ -67,6 +67,23 @@ TEST(Router, HeadIsServedByTheGetRoute) {
     EXPECT_EQ(dispatch(router, "HEAD", "/v1/partners/grocer/claims").status, 405);
 }
 
+// Percent-encoded segments are the same as their decoded text (RFC 3986): the member id "..",
+// which no client sends as it is, is reachable as %2E%2E; "%2F" stays inside its segment; a
+// malformed encoding matches nothing.
+TEST(Router, PathParametersArePercentDecoded) {
+    std::string seen;
+    const auto router = sample_router(seen);
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/%2E%2E").status, 200);
+    EXPECT_EQ(seen, "..");
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/M%2d1001").status, 200);
+    EXPECT_EQ(seen, "M-1001");
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/a%2Fb").status, 200);
+    EXPECT_EQ(seen, "a/b");  // one segment: the handler refuses such an id
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/%zz").status, 404);
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/%2").status, 404);
+    EXPECT_EQ(decoded_path_segments("/a/%41%20b/"), (std::vector<std::string>{"a", "A b", ""}));
+}
+
 TEST(Router, SplitPathKeepsEmptySegments) {
     EXPECT_EQ(split_path("/a//b/"), (std::vector<std::string>{"a", "", "b", ""}));
     EXPECT_TRUE(split_path("no-slash").empty());
