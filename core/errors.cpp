@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <iterator>
 
 namespace coalition {
 namespace {
@@ -57,15 +59,8 @@ std::string error_body_json(const ApiError& error) {
 }
 
 bool is_ledger_refusal(ErrorCode code) {
-    switch (code) {
-        case ErrorCode::insufficient_points:
-        case ErrorCode::unknown_member:
-        case ErrorCode::reversal_target_not_found:
-        case ErrorCode::already_reversed:
-            return true;
-        default:
-            return false;
-    }
+    return std::find(std::begin(kLedgerRefusals), std::end(kLedgerRefusals), code) !=
+           std::end(kLedgerRefusals);
 }
 
 }  // namespace coalition

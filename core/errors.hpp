@@ -54,8 +54,11 @@ struct ApiError {
 // stored for a refused claim's replay, so both must be these bytes.
 std::string error_body_json(const ApiError& error);
 
-// A refusal the ledger decided (422: insufficient_points, unknown_member, reversal target not
-// found or already reversed): stored with its claim id, so a retry is answered the same way.
+// The refusals the ledger decides (422): stored with their claim id, so that a retry is answered
+// the same way.
+inline constexpr ErrorCode kLedgerRefusals[] = {
+    ErrorCode::insufficient_points, ErrorCode::unknown_member, ErrorCode::reversal_target_not_found,
+    ErrorCode::already_reversed};
 bool is_ledger_refusal(ErrorCode code);
 
 }  // namespace coalition

@@ -136,7 +136,8 @@ BookingResult refusal(ErrorCode code, std::string message, std::string field) {
 }
 
 bool is_ledger_refusal(const BookingResult& result) {
-    return result.error && !result.replayed && coalition::is_ledger_refusal(result.error->code);
+    // A replay carries no error: only a decision made now does.
+    return result.error && coalition::is_ledger_refusal(result.error->code);
 }
 
 void store_refusals(pqxx::work& tx, const std::vector<Refused>& refused) {
@@ -456,10 +457,6 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
     tx.commit();
     return result;
 }
-
-}  // namespace
-
-namespace {
 
 BookingResult book_or_look_again(pqxx::connection& connection, const BookingInput& input) {
     try {

@@ -1,5 +1,6 @@
 #include "storage/ledger_check.hpp"
 
+#include "core/errors.hpp"
 #include "ledger/member_view.hpp"
 #include "storage/database.hpp"
 #include "storage/ledger_rows.hpp"
@@ -122,8 +123,8 @@ constexpr const char* kStoredAnswersWrong =
 constexpr const char* kRefusedAnswersWrong =
     "SELECT r.partner_id || ' ' || r.webhook_id FROM refused_claims r, "
     "  LATERAL (SELECT r.response_body::jsonb -> 'error' AS e) b "
-    "WHERE r.response_status <> 422 OR b.e->>'code' IS NULL OR b.e->>'code' NOT IN "
-    "  ('insufficient_points', 'unknown_member', 'reversal_target_not_found', 'already_reversed') "
+    "WHERE r.response_status <> 422 OR b.e->>'code' IS NULL "
+    "  OR NOT b.e->>'code' = ANY ($1::text[]) "
     "  OR EXISTS (SELECT 1 FROM claims c "
     "             WHERE c.partner_id = r.partner_id AND c.webhook_id = r.webhook_id) "
     "ORDER BY 1";
@@ -333,6 +334,16 @@ void check_slices(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     }
 }
 
+// The codes of the ledger's refusals (core/errors.hpp), as a text[] literal.
+std::string ledger_refusal_codes() {
+    std::string codes;
+    for (const auto code : kLedgerRefusals) {
+        codes += codes.empty() ? "{" : ",";
+        codes += error_name(code);
+    }
+    return codes + "}";
+}
+
 // Each claim against the rows it wrote: its lot (earns), its reversal's mark (earn reversals),
 // its stored answer; and every lot against the claim it belongs to.
 void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
@@ -348,8 +359,11 @@ void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
-    each(kRefusedAnswersWrong, "refused claim",
-         "its stored answer is not a ledger refusal, or its key is also an accepted claim's");
+    for (const auto& row : tx.exec_params(kRefusedAnswersWrong, ledger_refusal_codes())) {
+        report.violations.push_back("refused claim " + row[0].as<std::string>() +
+                                    ": its stored answer is not a ledger refusal, or its key is "
+                                    "also an accepted claim's");
+    }
     for (const auto& row : tx.exec(kDebtsWrong)) {
         report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
                                     row[1].as<std::string>() + ", its history gives " +
