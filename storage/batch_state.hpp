@@ -186,6 +186,7 @@ struct StoredTarget {
 struct Batch {
     std::span<const BookingInput> inputs;
     std::vector<std::string> accepted_at;  // timestamp literal of each input
+    std::set<Key> keys;                    // of every input: locked, then looked up
     booking_steps::Program program;
     std::vector<std::optional<BookingResult>> results;
 

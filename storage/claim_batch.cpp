@@ -230,12 +230,10 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
         batch.inputs.begin(), batch.inputs.end(), [](const BookingInput& a, const BookingInput& b) {
             return a.accepted_at_us < b.accepted_at_us;
         });
-    std::set<Key> keys;
-    for (const auto& input : batch.inputs) keys.insert(key_of(input));
     const auto rows =
         tx.exec_prepared(kOpen.name, timestamp_literal(earliest->accepted_at_us),
                          timestamp_literal(latest->accepted_at_us), enrolment_rows(enrolled_by),
-                         timestamp_literal(now_unix_micros()), keys_json(keys));
+                         timestamp_literal(now_unix_micros()), keys_json(batch.keys));
     if (rows.size() != 1) throw std::logic_error("no program settings");
     const auto& row = rows[0];
     if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");
@@ -349,8 +347,6 @@ bool settle_head(MemberState& member) {
 }
 
 void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
-    std::set<Key> keys;
-    for (const auto& input : batch.inputs) keys.insert(key_of(input));
     // Every member's total; the heads of those the batch burns for (lock_members chose).
     std::vector<std::string_view> members;
     JsonText heads;
@@ -364,7 +360,7 @@ void read_stored_claims_and_open_lots(pqxx::work& tx, Batch& batch) {
                 .end_object();
         }
     }
-    read_rows(tx, batch, keys, {}, heads.end_array().take(), members);
+    read_rows(tx, batch, batch.keys, {}, heads.end_array().take(), members);
 
     std::vector<std::string_view> short_heads;
     for (auto& [id, member] : batch.members) {
@@ -457,7 +453,10 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     batch.inputs = inputs;
     batch.results.resize(inputs.size());
     batch.accepted_at.reserve(inputs.size());
-    for (const auto& input : inputs) batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
+    for (const auto& input : inputs) {
+        batch.accepted_at.push_back(timestamp_literal(input.accepted_at_us));
+        batch.keys.insert(key_of(input));
+    }
 
     const auto enrolled_by = enrolments(batch);
     const auto created = open_batch(tx, batch, enrolled_by);
