@@ -175,21 +175,18 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
         // has come in the new zone.
         const auto ahead =
             tx.exec_params1(kDatesAheadSql, std::string(value), timestamp_literal(now_us));
-        const std::string it_is =
-            "timezone: it is " + ahead[0].as<std::string>() + " in " + std::string(value);
-        if (!ahead[1].is_null()) {
+        const auto refuse = [&](const std::string& because) {
             throw ProgramSettingError(ProgramSettingError::Kind::conflict,
-                                      it_is + ", and settlement date " +
-                                          ahead[1].as<std::string>() +
-                                          " is already closed; claims accepted now would fall "
-                                          "on a closed date");
+                                      "timezone: it is " + ahead[0].as<std::string>() + " in " +
+                                          std::string(value) + ", and " + because);
+        };
+        if (!ahead[1].is_null()) {
+            refuse("settlement date " + ahead[1].as<std::string>() +
+                   " is already closed; claims accepted now would fall on a closed date");
         }
         if (!ahead[2].is_null()) {
-            throw ProgramSettingError(ProgramSettingError::Kind::conflict,
-                                      it_is + ", and claims or breakage are already dated " +
-                                          ahead[2].as<std::string>() +
-                                          "; the date would go back. Make the change once it "
-                                          "is that date there");
+            refuse("claims or breakage are already dated " + ahead[2].as<std::string>() +
+                   "; the date would go back. Make the change once it is that date there");
         }
         next.timezone = std::string(value);
     }
