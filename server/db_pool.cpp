@@ -41,6 +41,19 @@ void DatabasePool::stop() {
     workers_.clear();
 }
 
+void DatabasePool::stop_now() {
+    std::deque<Task> abandoned;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        abandoned.swap(queue_);
+    }
+    for (auto& task : abandoned) {
+        task.done(std::make_exception_ptr(DatabaseUnavailable("the server is stopping")));
+    }
+    stop();
+}
+
 void DatabasePool::worker_loop() {
     std::unique_ptr<pqxx::connection> connection;
     while (true) {

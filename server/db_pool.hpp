@@ -52,6 +52,12 @@ public:
     void submit(Job job, Done done);
     // Runs what is queued, then joins the workers. Idempotent.
     void stop();
+    // For a server past its shutdown deadline: every job still queued is failed as unavailable
+    // without running (none of them has begun a transaction, so nothing of theirs is stored),
+    // and only the jobs already running are waited for. With the database unreachable, each
+    // queued job would otherwise wait out a connect timeout first, and the stop would take
+    // queue length x db_connect_timeout_s / db_pool_size. Idempotent.
+    void stop_now();
 
     static constexpr std::size_t queue_jobs_max = 8192;
 

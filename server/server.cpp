@@ -41,7 +41,10 @@ namespace {
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
     Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
-        : io_(io), tls_(tls), context_(context), acceptor_(io), retry_timer_(io) {
+        // On one strand: stop() closes the acceptor from another thread than the one that may
+        // be handling an accept, and asio's sockets and timers are not safe to share otherwise.
+        : io_(io), tls_(tls), context_(context), acceptor_(asio::make_strand(io)),
+          retry_timer_(acceptor_.get_executor()) {
         acceptor_.open(at.protocol());
         acceptor_.set_option(asio::socket_base::reuse_address(true));
         acceptor_.bind(at);
@@ -112,15 +115,16 @@ tcp::endpoint listen_endpoint(const Settings& settings) {
     return tcp::endpoint(address, settings.listen_port);
 }
 
-// Re-reads the partner directory every refresh_interval_ms until the timer is cancelled. A
+// Re-reads the partner directory every refresh_interval_ms until the timer is cancelled (its
+// timer on a strand, as the listener's, for stop() from another thread). A
 // failed refresh keeps the last snapshot (claims can still be authenticated while the database
 // is briefly away; booking them answers 503 anyway) and is logged once per outage.
 class DirectoryRefresher : public std::enable_shared_from_this<DirectoryRefresher> {
 public:
     DirectoryRefresher(asio::io_context& io, DatabasePool& database, PartnerDirectory& directory,
                        Logger& logger, int interval_ms)
-        : timer_(io), database_(database), directory_(directory), logger_(logger),
-          interval_ms_(interval_ms) {}
+        : timer_(asio::make_strand(io)), database_(database), directory_(directory),
+          logger_(logger), interval_ms_(interval_ms) {}
 
     void start() { refresh(); }
     void stop() {
@@ -219,8 +223,8 @@ int run_server(const Settings& settings) {
 
     asio::io_context io(settings.threads);
     // Destroyed before `io`: whatever way this function returns, the database workers are stopped
-    // before the io_context they post completions into goes away.
-    // The batcher hands its waiting claims to the pool before the pool stops.
+    // before the io_context they post completions into goes away; the batcher first, so that
+    // it sends nothing to a stopped pool.
     struct StopDatabaseFirst {
         BookingService& booking;
         DatabasePool& database;
@@ -258,6 +262,14 @@ int run_server(const Settings& settings) {
         const auto deadline = std::chrono::steady_clock::now() +
                               std::chrono::milliseconds(settings.shutdown_timeout_ms);
         drain_then_stop(io, context, *listener, std::make_shared<asio::steady_timer>(io), deadline);
+        // A second signal (an operator's second Ctrl-C, a supervisor's repeated TERM) ends the
+        // drain at once.
+        signals.async_wait([&](boost::system::error_code again, int) {
+            if (again) return;
+            logger.log(LogLevel::warn, "second signal: stopping without waiting for the drain",
+                       {{"connections", context.sessions.size()}});
+            io.stop();
+        });
     });
 
     logger.log(LogLevel::info, "listening",
@@ -270,7 +282,13 @@ int run_server(const Settings& settings) {
     for (int i = 1; i < settings.threads; ++i) threads.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& thread : threads) thread.join();
-    database.stop();
+    // Connections still open here are past the drain deadline (or a second signal): their
+    // answers can no longer be sent, so what is queued for the database is not run (it has
+    // stored nothing, and each partner's retry is booked or replayed), and the stop waits only
+    // for the jobs already running. Claims still waiting for a batch go to the pool first, and
+    // meet the same fate as what is queued there (or are booked, if a worker takes them first).
+    booking.stop();
+    database.stop_now();
     logger.log(LogLevel::info, "stopped");
     return 0;
 }

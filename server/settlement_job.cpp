@@ -6,13 +6,19 @@
 #include "storage/sql_time.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <nlohmann/json.hpp>
 
 namespace coalition::server {
 
 SettlementJob::SettlementJob(boost::asio::io_context& io, DatabasePool& database, Logger& logger,
                              const Settings& settings)
-    : timer_(io), database_(database), logger_(logger), grace_s_(settings.settle_grace_s) {}
+    // On a strand: stop() (from the signal handler's thread) and the timer's handlers touch
+    // timer_ and stopped_, and with threads > 1 they would otherwise run at the same time.
+    : timer_(boost::asio::make_strand(io)),
+      database_(database),
+      logger_(logger),
+      grace_s_(settings.settle_grace_s) {}
 
 void SettlementJob::start() { schedule(0); }
 

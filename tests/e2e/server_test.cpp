@@ -452,6 +452,52 @@ TEST_F(ServerTest, SigtermWithOpenConnectionsExitsZero) {
     EXPECT_THAT(server.log(), HasSubstr("\"msg\":\"draining\""));
 }
 
+// A server whose database host never answers (connect timeout 2 s, `pool_size` workers), and
+// `requests` readiness checks left waiting on it, each on its own connection.
+struct ServerOnASilentDatabase {
+    ServerOnASilentDatabase(int pool_size, int shutdown_timeout_ms, int requests)
+        : server("host=127.0.0.1 port=" + std::to_string(database.port()) +
+                     " dbname=coalition user=coalition",
+                 {{"COALITION_DB_CONNECT_TIMEOUT_S", "2"},
+                  {"COALITION_DB_POOL_SIZE", std::to_string(pool_size)},
+                  {"COALITION_BATCH_MAX_IN_FLIGHT", "1"},
+                  {"COALITION_SHUTDOWN_TIMEOUT_MS", std::to_string(shutdown_timeout_ms)}}) {
+        for (int i = 0; i < requests; ++i) {
+            waiting.push_back(std::make_unique<TlsClient>(server.port()));
+            waiting.back()->send_raw("GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // until they are queued
+    }
+    SilentListener database;
+    ServerProcess server;
+    std::vector<std::unique_ptr<TlsClient>> waiting;
+};
+
+// Past the drain deadline, what is still queued for the database cannot be answered any more:
+// the stop fails it without running it and waits only for the jobs already running. With a
+// database host that never answers, each queued job would first wait out its connect timeout:
+// here 24 readiness checks on 2 workers, 2 s each, would hold the exit for ~24 s.
+TEST_F(ServerTest, ShutdownPastItsDeadlineDoesNotRunWhatIsQueuedForTheDatabase) {
+    ServerOnASilentDatabase stuck(2, 500, 24);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(stuck.server.terminate(), 0) << stuck.server.log();
+    // The deadline, then at most one connect timeout for the jobs running, then slack.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
+    EXPECT_THAT(stuck.server.log(), HasSubstr("shutdown deadline passed with connections open"));
+}
+
+// A second SIGTERM ends the drain at once, without waiting for the deadline: here 12 readiness
+// checks on 1 worker, 2 s each, would hold the drain for ~24 s.
+TEST_F(ServerTest, ASecondSignalEndsTheDrainAtOnce) {
+    ServerOnASilentDatabase stuck(1, 60000, 12);
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(stuck.server.process().pid(), SIGTERM), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(stuck.server.terminate(), 0) << stuck.server.log();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
+    EXPECT_THAT(stuck.server.log(), HasSubstr("second signal"));
+}
+
 TEST_F(ServerTest, LogLinesAreJsonWithRequestIds) {
     ServerProcess server(database_->conninfo());
     TlsClient client(server.port());

@@ -198,6 +198,24 @@ IdleTcpConnection::IdleTcpConnection(int port) {
     }
 }
 
+SilentListener::SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = 0;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        listen(fd_, 64) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        if (fd_ >= 0) close(fd_);
+        throw std::runtime_error("cannot listen on a loopback port");
+    }
+    port_ = ntohs(address.sin_port);
+}
+
+SilentListener::~SilentListener() { close(fd_); }
+
 IdleTcpConnection::~IdleTcpConnection() {
     if (fd_ >= 0) close(fd_);
 }

@@ -69,4 +69,19 @@ private:
     int fd_ = -1;
 };
 
+// A loopback port that is listened on and never accepted from: a connection to it completes in
+// the kernel's backlog, then nothing ever answers, as with a database host that hangs.
+class SilentListener {
+  public:
+    SilentListener();
+    ~SilentListener();
+    SilentListener(const SilentListener&) = delete;
+    SilentListener& operator=(const SilentListener&) = delete;
+    int port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    int port_ = 0;
+};
+
 }  // namespace coalition::testing
