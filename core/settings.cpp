@@ -111,6 +111,8 @@ const std::vector<SettingSpec>& specs() {
          int_setting(&Settings::shutdown_timeout_ms, "COALITION_SHUTDOWN_TIMEOUT_MS", 10, 600000)},
         {"db_connect_timeout_s", "COALITION_DB_CONNECT_TIMEOUT_S",
          int_setting(&Settings::db_connect_timeout_s, "COALITION_DB_CONNECT_TIMEOUT_S", 1, 60)},
+        {"db_lock_timeout_ms", "COALITION_DB_LOCK_TIMEOUT_MS",
+         int_setting(&Settings::db_lock_timeout_ms, "COALITION_DB_LOCK_TIMEOUT_MS", 0, 600000)},
         {"db_retry_after_s", "COALITION_DB_RETRY_AFTER_S",
          int_setting(&Settings::db_retry_after_s, "COALITION_DB_RETRY_AFTER_S", 1, 3600)},
         {"rate_limit_per_s", "COALITION_RATE_LIMIT_PER_S",

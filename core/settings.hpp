@@ -43,6 +43,11 @@ struct Settings {
     int idle_timeout_ms = 60000;
     int shutdown_timeout_ms = 10000;
     int db_connect_timeout_s = 3;
+    // The server's database sessions wait at most this long for a lock (PostgreSQL's
+    // lock_timeout; 0: no limit). A claim that meets a lock held longer, by an operator's DDL or
+    // an open psql transaction, is answered 503 instead of holding its batch, its pool worker
+    // and its connection for as long as the lock is held.
+    int db_lock_timeout_ms = 5000;
     int db_retry_after_s = 2;  // Retry-After sent with 503 unavailable
 
     // Per-partner token bucket.

@@ -46,11 +46,19 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
     }
 }
 
-bool is_database_unavailable(std::exception_ptr failure) {
+// A lock not granted within db_lock_timeout_ms: a DDL or an open transaction outside the server
+// holds a table or a member. The claims after it would each wait as long for the same.
+bool is_lock_timeout(const pqxx::sql_error& e) { return e.sqlstate() == "55P03"; }
+
+// The database is away, or a lock did not come in time: what the claim met, the ones after it
+// would meet too, each after its own wait.
+bool leaves_the_rest_unbooked(std::exception_ptr failure) {
     try {
         std::rethrow_exception(failure);
     } catch (const DatabaseUnavailable&) {
         return true;
+    } catch (const pqxx::sql_error& e) {
+        return is_lock_timeout(e);
     } catch (...) {
         return false;
     }
@@ -228,6 +236,18 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
                             {{"claims", size}, {"error", e.what()}});
                 for (auto& done : batch->dones) done(BookingUnavailable{});
                 return;
+            } catch (const pqxx::sql_error& e) {
+                if (is_lock_timeout(e)) {
+                    // Not booked again one by one: each would wait as long (a table's lock)
+                    // before the next. Nothing of the batch was stored; retries will do.
+                    release(*batch, true, true);
+                    logger_.log(LogLevel::warn, "claims not booked: a lock was not granted in time",
+                                {{"claims", size}, {"error", e.what()}});
+                    for (auto& done : batch->dones) done(BookingUnavailable{});
+                    return;
+                }
+                logger_.log(LogLevel::warn, "batch failed, booking its claims one at a time",
+                            {{"claims", size}, {"sqlstate", e.sqlstate()}, {"error", e.what()}});
             } catch (const storage::BatchNeedsSingleBookings& e) {
                 logger_.log(LogLevel::debug, "batch booked one claim at a time",
                             {{"claims", size}, {"reason", e.what()}});
@@ -278,11 +298,12 @@ void BookingService::book_in_order(std::shared_ptr<Batch> batch,
                 return book_in_order(batch, order, next + 1);
             }
             done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
-            if (!is_database_unavailable(failure)) return book_in_order(batch, order, next + 1);
-            // The database is away (or the pool refused the job: stopping, or its queue full):
-            // the rest are answered 503 at once, not each after its own connect timeout while
-            // their members stay held, nor by a recursion as deep as the batch when the pool
-            // answers refusals inline. Nothing of theirs was booked; retries are safe.
+            if (!leaves_the_rest_unbooked(failure)) return book_in_order(batch, order, next + 1);
+            // The database is away (or the pool refused the job: stopping, or its queue full),
+            // or a lock was not granted in time: the rest are answered 503 at once, not each
+            // after its own connect timeout or lock wait while their members stay held, nor by
+            // a recursion as deep as the batch when the pool answers refusals inline. Nothing
+            // of theirs was booked; retries are safe.
             for (std::size_t rest = next + 1; rest < order->size(); ++rest) {
                 batch->dones[(*order)[rest]](BookingUnavailable{});
             }

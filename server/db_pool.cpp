@@ -10,6 +10,7 @@ namespace coalition::server {
 
 DatabasePool::DatabasePool(const Settings& settings, Logger& logger)
     : conninfo_(storage::conninfo_with_timeout(settings.db, settings.db_connect_timeout_s)),
+      lock_timeout_ms_(settings.db_lock_timeout_ms),
       logger_(logger) {
     workers_.reserve(static_cast<std::size_t>(settings.db_pool_size));
     for (int i = 0; i < settings.db_pool_size; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -72,13 +73,16 @@ void DatabasePool::worker_loop() {
 namespace {
 
 // Opens the worker's connection if it has none; returns true if it had to.
-bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::string& conninfo) {
+bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::string& conninfo,
+                      int lock_timeout_ms) {
     if (connection && connection->is_open()) return false;
     connection.reset();
     try {
         // Kept only once it is set up: a connection whose set-up failed is never reused.
         auto opened = std::make_unique<pqxx::connection>(conninfo);
         storage::set_up_session(*opened);
+        // Through set_variable, as set_up_session's: restored if libpqxx reconnects by itself.
+        opened->set_variable("lock_timeout", std::to_string(lock_timeout_ms));
         connection = std::move(opened);
     } catch (const pqxx::broken_connection& e) {
         throw DatabaseUnavailable(std::string("cannot connect: ") + e.what());
@@ -91,7 +95,7 @@ bool ensure_connected(std::unique_ptr<pqxx::connection>& connection, const std::
 void DatabasePool::run_task(Task& task, std::unique_ptr<pqxx::connection>& connection) {
     std::exception_ptr failure;
     try {
-        const bool fresh = ensure_connected(connection, conninfo_);
+        const bool fresh = ensure_connected(connection, conninfo_, lock_timeout_ms_);
         try {
             task.job(*connection);
         } catch (const pqxx::in_doubt_error&) {
@@ -102,7 +106,7 @@ void DatabasePool::run_task(Task& task, std::unique_ptr<pqxx::connection>& conne
             // connection opened for this very job is not retried — the database is really away.
             if (fresh) throw;
             connection.reset();
-            ensure_connected(connection, conninfo_);
+            ensure_connected(connection, conninfo_, lock_timeout_ms_);
             task.job(*connection);
         }
     } catch (const pqxx::in_doubt_error& e) {

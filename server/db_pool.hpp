@@ -70,6 +70,7 @@ private:
     void run_task(Task& task, std::unique_ptr<pqxx::connection>& connection);
 
     const std::string conninfo_;
+    const int lock_timeout_ms_;
     Logger& logger_;
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -190,6 +190,39 @@ TEST_F(ServerTest, ARefusedClaimSentAgainGetsItsRefusalNotALaterBooking) {
         110);
 }
 
+// A lock held outside the server, by an open transaction on a member or a DDL on a table, is
+// waited for at most db_lock_timeout_ms: the claim gets 503 with Retry-After and nothing of it
+// is stored, and the same claim sent once the lock is gone is booked. Without the limit the
+// claim, its batch and its pool worker would wait for as long as the lock is held.
+TEST_F(ServerTest, AClaimMeetingALockHeldOutsideTheServerGets503AfterTheLockTimeout) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("locked", setup.add_partner("locked", "Locked"));
+    ServerProcess server(database_->conninfo(), {{"COALITION_DB_LOCK_TIMEOUT_MS", "300"}});
+    TlsClient client(server.port());
+    ASSERT_EQ(partner.post(client, "l-earn", earn_body("M-locked", 10)).status, 201);
+    const std::vector<std::string> locks = {
+        "SELECT 1 FROM members WHERE id = 'M-locked' FOR UPDATE",
+        "LOCK TABLE claims IN SHARE MODE"};
+    for (std::size_t i = 0; i < locks.size(); ++i) {
+        SCOPED_TRACE(locks[i]);
+        const auto claims_before = setup.count_claims();
+        const auto burn = partner.sign("l-burn-" + std::to_string(i), burn_body("M-locked", 1));
+        pqxx::connection holder(database_->conninfo());
+        pqxx::work held(holder);
+        held.exec(locks[i]);
+        const auto started = std::chrono::steady_clock::now();
+        const auto refused = send_claim(client, burn);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+        EXPECT_EQ(refused.status, 503) << refused.body;
+        EXPECT_EQ(error_code_of(refused), "unavailable");
+        EXPECT_EQ(refused.headers.count("retry-after"), 1u);
+        held.abort();
+        EXPECT_EQ(setup.count_claims(), claims_before);
+        EXPECT_EQ(send_claim(client, burn).status, 201);
+        EXPECT_EQ(setup.count_claims(), claims_before + 1);
+    }
+}
+
 // The member ids "." and ".." are valid (contract: [A-Za-z0-9._-]), and a client cannot send
 // them as path segments (RFC 3986 removes them): percent-encoded, they reach their member.
 TEST_F(ServerTest, TheMemberDotDotIsReachablePercentEncoded) {

@@ -45,6 +45,7 @@ TEST(Settings, DefaultsWithoutFileOrEnvironment) {
     EXPECT_EQ(settings.listen_host, "127.0.0.1");
     EXPECT_EQ(settings.listen_port, 8443);
     EXPECT_EQ(settings.db_connect_timeout_s, 3);
+    EXPECT_EQ(settings.db_lock_timeout_ms, 5000);
     EXPECT_EQ(settings.refresh_interval_ms, 2000);
     EXPECT_FALSE(settings.client_cert_required);
     EXPECT_EQ(settings.log_level, "info");
@@ -113,6 +114,9 @@ TEST(Settings, BadIntegersAreRefused) {
             << "'" << value << "'";
     }
     EXPECT_THROW(load_settings(env_of({{"COALITION_DB_CONNECT_TIMEOUT_S", "61"}})), SettingsError);
+    EXPECT_THROW(load_settings(env_of({{"COALITION_DB_LOCK_TIMEOUT_MS", "600001"}})),
+                 SettingsError);
+    EXPECT_EQ(load_settings(env_of({{"COALITION_DB_LOCK_TIMEOUT_MS", "0"}})).db_lock_timeout_ms, 0);
     // At most 4 s, so a ctl change reaches the server within the contract's 5 s.
     EXPECT_THROW(load_settings(env_of({{"COALITION_REFRESH_INTERVAL_MS", "4001"}})), SettingsError);
     EXPECT_EQ(
