@@ -20,8 +20,17 @@ namespace {
 
 // ---- Every statement of the settlement path, named ------------------------------------------
 
-constexpr const char* kProgramInForce =
-    "SELECT version, currency, point_value FROM program_settings ORDER BY version DESC LIMIT 1";
+// The program version in force when the date ($1) ended, its end taken in the program's time
+// zone, as kDateHasEnded takes it; for a date that has not ended, the newest. Its point_value is
+// the run's (shown, not used to price: each slice carries its own), and a run closed after a
+// price change made once its date had ended shows the price its date was booked at, not the
+// newer one. A date before the first version (no claim can have it) gets the first.
+constexpr const char* kProgramOfDate =
+    "SELECT version, currency, point_value FROM program_settings "
+    "WHERE effective_from < (SELECT ($1::date + 1)::timestamp AT TIME ZONE timezone "
+    "                        FROM program_settings ORDER BY version DESC LIMIT 1) "
+    "   OR version = (SELECT min(version) FROM program_settings) "
+    "ORDER BY version DESC LIMIT 1";
 
 constexpr const char* kDateHasEnded =
     "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "
@@ -184,8 +193,8 @@ struct ProgramInForce {
     Micros point_value{0};
 };
 
-ProgramInForce program_in_force(pqxx::transaction_base& tx) {
-    const auto row = tx.exec1(kProgramInForce);
+ProgramInForce program_of_date(pqxx::transaction_base& tx, Date date) {
+    const auto row = tx.exec_params1(kProgramOfDate, date_literal(date));
     return ProgramInForce{row[0].as<std::int64_t>(), row[1].as<std::string>(),
                           Micros(row[2].as<std::int64_t>())};
 }
@@ -328,7 +337,7 @@ std::optional<SettlementRead> read_closed(pqxx::transaction_base& tx, Date date)
 
 SettlementRead compute_read(pqxx::transaction_base& tx, Date date, settlement::RunStatus status,
                             bool with_pending_expiries) {
-    const auto program = program_in_force(tx);
+    const auto program = program_of_date(tx, date);
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, status, with_pending_expiries));
@@ -402,7 +411,7 @@ std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& con
     // Every figure of a partner's statement comes from the lines that name it: its gross
     // figures and net, its obligation cells, its informational lines, its instruction, each
     // rounded on its own. Netting those lines alone gives the statement the whole run gives.
-    const auto program = program_in_force(tx);
+    const auto program = program_of_date(tx, date);
     const auto run = settlement::compute_settlement_run(gather_input(
         tx, date, program, settlement::RunStatus::provisional, true, partner_id.c_str()));
     return settlement::build_statement(run, partner_id);
@@ -444,7 +453,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     // have ended any more, and closing it would date the claims accepted now on a closed date.
     if (!date_has_ended(tx, date, now_us)) return not_ended(date);
     tx.exec_params(kInsertDueExpiries, date_literal(date));
-    const auto program = program_in_force(tx);
+    const auto program = program_of_date(tx, date);
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, settlement::RunStatus::closed, false));

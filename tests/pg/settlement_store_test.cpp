@@ -7,6 +7,7 @@
 #include "settlement/statement.hpp"
 #include "storage/claim_batch.hpp"
 #include "storage/claim_booking.hpp"
+#include "storage/ledger_check.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
 #include "storage/sql_time.hpp"
@@ -688,6 +689,43 @@ TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
     ASSERT_EQ(run.instructions.size(), 1u);
     EXPECT_EQ(run.instructions[0].from, "grocer");
     EXPECT_EQ(run.instructions[0].to, "operator");
+}
+
+// A run shows the point value its date was booked at: a price change made after the date
+// ended, before the daily close, is not the run's (each burn is priced by its own version
+// anyway; the run's point_value and settings_version only say which was in force).
+TEST_F(SettlementStore, ARunShowsThePriceInForceWhenItsDateEndedNotWhenItCloses) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    std::int64_t booked_version = 0;
+    {
+        // A price change in force from five minutes after the date ended, before its close
+        // (as set_program_since_2000 does, a copy of the newest row stamped in the past).
+        pqxx::work tx(*connection_);
+        booked_version = current_program(tx).version;
+        tx.exec_params(
+            "INSERT INTO program_settings (effective_from, currency, point_value, issue_fee, "
+            "  validity_months, timezone) "
+            "SELECT $1::timestamptz, currency, 20000, issue_fee, validity_months, timezone "
+            "FROM program_settings ORDER BY version DESC LIMIT 1",
+            timestamp_literal(at(plus_days(date, 1), 0) + 300'000'000));
+        tx.commit();
+    }
+    const auto after_midnight = at(plus_days(date, 1), 1);
+    EXPECT_EQ(read_settlement(*connection_, date, after_midnight).run.point_value, Micros(10'000));
+    const auto closed = close_settlement(*connection_, date, after_midnight);
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
+    EXPECT_EQ(closed.read.statements().at("grocer").point_value, Micros(10'000));
+    EXPECT_EQ(closed.read.statements().at("grocer").net, MinorUnits(-30'000));
+    EXPECT_EQ(count("SELECT settings_version FROM settlement_runs"), booked_version);
+    // The next date, booked after the change, shows the new price.
+    burn("fuel", "b-next", "M-1", 1'000, at(plus_days(date, 1), 9));
+    const auto next = read_settlement(*connection_, plus_days(date, 1), at(plus_days(date, 1), 10));
+    EXPECT_EQ(next.run.point_value, Micros(20'000));
+    EXPECT_EQ(next.statement("grocer")->net, MinorUnits(-2'000));
+    const auto check = check_ledger(*connection_, at(plus_days(date, 1), 11));
+    EXPECT_TRUE(check.ok()) << check.violations.front();
 }
 
 TEST_F(SettlementStore, DatesToCloseCatchUpAfterDowntime) {
