@@ -122,8 +122,11 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
                                                single_header(request, "webhook-signature")};
         const auto partner = directory->partners.find(partner_id);
         static const std::vector<crypto::Bytes> kNoKeys;
-        const auto& keys = partner == directory->partners.end() ? kNoKeys : partner->second.keys;
         const auto now_us = storage::now_unix_micros();
+        std::vector<crypto::Bytes> unexpired;
+        const auto& keys = partner == directory->partners.end()
+                               ? kNoKeys
+                               : partner->second.keys_valid_at(now_us, unexpired);
         if (const auto rejection =
                 partners::verify_webhook(headers, request.body, keys, now_us / 1000000)) {
             deps.logger.log(LogLevel::info, "claim refused: signature",

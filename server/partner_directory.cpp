@@ -6,6 +6,8 @@
 
 #include <pqxx/transaction_base>
 
+#include <algorithm>
+
 namespace coalition::server {
 
 std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx,
@@ -16,13 +18,29 @@ std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& 
         PartnerEntry entry;
         entry.suspended = partner.suspended;
         entry.earn_rate = partner.earn_rate;
-        for (const auto& secret : partner.secrets) {
+        for (std::size_t i = 0; i < partner.secrets.size(); ++i) {
             // The table's CHECK keeps malformed secrets out; a key too short to decode is skipped.
-            if (auto key = partners::secret_key(secret)) entry.keys.push_back(std::move(*key));
+            if (auto key = partners::secret_key(partner.secrets[i])) {
+                entry.keys.push_back(std::move(*key));
+                entry.key_ends_us.push_back(partner.ends_us[i]);
+            }
         }
         snapshot->partners.emplace(partner.partner_id, std::move(entry));
     }
     return snapshot;
+}
+
+const std::vector<crypto::Bytes>& PartnerEntry::keys_valid_at(
+    std::int64_t now_us, std::vector<crypto::Bytes>& scratch) const {
+    if (std::all_of(key_ends_us.begin(), key_ends_us.end(),
+                    [now_us](std::int64_t end) { return now_us < end; })) {
+        return keys;
+    }
+    scratch.clear();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (now_us < key_ends_us[i]) scratch.push_back(keys[i]);
+    }
+    return scratch;
 }
 
 std::shared_ptr<const DirectorySnapshot> PartnerDirectory::current() const {

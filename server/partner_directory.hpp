@@ -23,6 +23,14 @@ struct PartnerEntry {
     bool suspended = false;
     std::int64_t earn_rate = 1;
     std::vector<crypto::Bytes> keys;  // HMAC keys of every secret valid now (rotation overlap)
+    // keys[i] is valid until key_ends_us[i] on the server's clock: a rotated-out secret ends
+    // then, not at the first re-read after (up to refresh_interval_ms later).
+    std::vector<std::int64_t> key_ends_us;
+
+    // The keys still valid at `now_us`: `keys` itself, or, once one has ended, those left,
+    // copied into `scratch`.
+    const std::vector<crypto::Bytes>& keys_valid_at(std::int64_t now_us,
+                                                    std::vector<crypto::Bytes>& scratch) const;
 };
 
 struct DirectorySnapshot {

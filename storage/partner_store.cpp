@@ -40,8 +40,15 @@ const std::string kFindPartnerSql =
     std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE id = $1";
 const std::string kListPartnersSql =
     std::string("SELECT ") + kPartnerColumns + " FROM partners ORDER BY id";
+// A secret's end is given on the caller's clock ($1): the earlier of its valid_until and the
+// moment the database's clock reaches it, so that the caller can end it when it ends, between
+// two reads, by either clock.
 constexpr const char* kSecretsValidNowSql =
-    "SELECT p.id, p.status = 'suspended', p.earn_rate, s.secret"
+    "SELECT p.id, p.status = 'suspended', p.earn_rate, s.secret, "
+    "  least(extract(epoch FROM s.valid_until) * 1000000, "
+    "        extract(epoch FROM $1::timestamptz) * 1000000 "
+    "          + (extract(epoch FROM s.valid_until) - extract(epoch FROM now())) * 1000000"
+    "  )::bigint"
     " FROM partners p LEFT JOIN partner_secrets s ON s.partner_id = p.id"
     "  AND s.valid_from <= now()"
     "  AND (s.valid_until IS NULL OR (s.valid_until > $1::timestamptz AND s.valid_until > now()))"
@@ -167,7 +174,10 @@ std::vector<PartnerSecrets> secrets_valid_at(pqxx::transaction_base& tx, std::in
         if (out.empty() || out.back().partner_id != id) {
             out.push_back(PartnerSecrets{id, row[1].as<bool>(), row[2].as<std::int64_t>(), {}});
         }
-        if (!row[3].is_null()) out.back().secrets.push_back(row[3].as<std::string>());
+        if (row[3].is_null()) continue;
+        out.back().secrets.push_back(row[3].as<std::string>());
+        out.back().ends_us.push_back(row[4].is_null() ? PartnerSecrets::kNoEnd
+                                                      : row[4].as<std::int64_t>());
     }
     return out;
 }

@@ -2,6 +2,7 @@
 // The partner aggregate: partners and their webhook secrets (partner_secrets). A rotation keeps
 // the old secret valid for 24 hours beside the new one, so partners can switch without downtime.
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,6 +55,10 @@ struct PartnerSecrets {
     bool suspended = false;
     std::int64_t earn_rate = 1;
     std::vector<std::string> secrets;  // newest first
+    // When each of `secrets` stops being valid, on the clock given to secrets_valid_at (the
+    // earlier of its valid_until and the database's clock reaching it); kNoEnd for the current.
+    std::vector<std::int64_t> ends_us;
+    static constexpr std::int64_t kNoEnd = std::numeric_limits<std::int64_t>::max();
 };
 
 // Checks id, name, earn rate and secret without a database; throws PartnerError(invalid).

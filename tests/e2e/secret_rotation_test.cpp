@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace coalition::testing {
 namespace {
@@ -71,6 +72,32 @@ TEST(SecretRotation, TheOldSecretWorksFor24HoursOnTheServersClock) {
         EXPECT_EQ(with_new.status, 201) << with_new.body;
         EXPECT_EQ(setup.query_int("SELECT count(*) FROM claims"), hours < 24 ? 2 : 1);
     }
+}
+
+// A rotated-out secret ends when its end comes, on the server's clock, not at the first re-read
+// of the partner directory after it (up to refresh_interval_ms later): here its end falls
+// between two re-reads 4 s apart.
+TEST(SecretRotation, AnOldSecretEndsWhenItsEndComesNotAtTheNextReRead) {
+    TestDatabase database("secret_end");
+    ProgramSetup setup(database);
+    const PartnerSigner old_signer("grocer", setup.add_partner("grocer", "Grocer"));
+    ASSERT_EQ(setup.ctl({"partner", "rotate-secret", "grocer"}).exit_code, 0);
+    ServerProcess server(database.conninfo(), {{"COALITION_REFRESH_INTERVAL_MS", "4000"}});
+    TlsClient client(server.port());
+    const auto changed = std::chrono::steady_clock::now();
+    EXPECT_EQ(setup.query_int("WITH ended AS (UPDATE partner_secrets "
+                              "SET valid_until = now() + interval '6 seconds' "
+                              "WHERE valid_until IS NOT NULL RETURNING 1) "
+                              "SELECT count(*) FROM ended"),
+              1);
+    // A re-read has loaded the new end by then; the old secret still has 1.5 s.
+    std::this_thread::sleep_until(changed + std::chrono::milliseconds(4500));
+    EXPECT_EQ(old_signer.post(client, "before", earn_body("M-1", 5)).status, 201);
+    std::this_thread::sleep_until(changed + std::chrono::milliseconds(6300));
+    const auto after = old_signer.post(client, "after", earn_body("M-1", 5));
+    EXPECT_EQ(after.status, 401) << after.body;
+    EXPECT_EQ(error_code_of(after), "invalid_signature");
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM claims"), 1);
 }
 
 }  // namespace

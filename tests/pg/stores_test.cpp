@@ -242,6 +242,19 @@ TEST_F(Stores, RotationKeepsTheOldSecretFor24Hours) {
               (std::vector<std::string>{new_secret, old_secret}));
     EXPECT_EQ(at(now_unix_micros() + 25 * kHourUs)[0].secrets,
               std::vector<std::string>{new_secret});
+    // Each secret's end on the caller's clock: none for the new one; for the old one, 24 hours
+    // from the rotation by whichever clock gets there first: on a clock an hour behind the
+    // database's, 24 hours from now there (the database's clock); on one an hour ahead, 23 (its
+    // own: valid_until).
+    const auto ends = [&](std::int64_t now_us) {
+        const auto read = at(now_us);
+        EXPECT_EQ(read[0].ends_us.size(), 2u);
+        EXPECT_EQ(read[0].ends_us[0], PartnerSecrets::kNoEnd);
+        return read[0].ends_us.at(1) - now_us;  // how long the old one has left there
+    };
+    EXPECT_NEAR(static_cast<double>(ends(now_unix_micros())), 24.0 * kHourUs, 60e6);
+    EXPECT_NEAR(static_cast<double>(ends(now_unix_micros() - kHourUs)), 24.0 * kHourUs, 60e6);
+    EXPECT_NEAR(static_cast<double>(ends(now_unix_micros() + kHourUs)), 23.0 * kHourUs, 60e6);
 }
 
 // After a leak the operator rotates with the old secrets valid 0 more hours: every earlier
