@@ -30,6 +30,18 @@ void DatabasePool::submit(Job job, Done done) {
     done(std::make_exception_ptr(DatabaseUnavailable("database queue is full or stopping")));
 }
 
+void DatabasePool::submit_first(Job job, Done done) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            queue_.push_front(Task{std::move(job), std::move(done)});
+            wake_.notify_one();
+            return;
+        }
+    }
+    done(std::make_exception_ptr(DatabaseUnavailable("database pool is stopping")));
+}
+
 void DatabasePool::stop() {
     {
         std::lock_guard lock(mutex_);

@@ -50,6 +50,10 @@ public:
     // Queues a job. A full queue (more than queue_jobs_max waiting) fails it at once as
     // unavailable rather than letting latency grow without bound.
     void submit(Job job, Done done);
+    // Queues a job ahead of every waiting one, whatever the queue's length: for the partner
+    // directory's re-read, which must reach the server within the contract's 5 s however many
+    // reads and bookings wait (one such job at a time, so it cannot crowd the others out).
+    void submit_first(Job job, Done done);
     // Runs what is queued, then joins the workers. Idempotent.
     void stop();
     // For a server past its shutdown deadline: every job still queued is failed as unavailable

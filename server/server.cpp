@@ -116,9 +116,12 @@ tcp::endpoint listen_endpoint(const Settings& settings) {
 }
 
 // Re-reads the partner directory every refresh_interval_ms until the timer is cancelled (its
-// timer on a strand, as the listener's, for stop() from another thread). A
-// failed refresh keeps the last snapshot (claims can still be authenticated while the database
-// is briefly away; booking them answers 503 anyway) and is logged once per outage.
+// timer on a strand, as the listener's, for stop() from another thread). Each re-read starts
+// an interval after the previous one started, not after it ended, and goes ahead of the pool's
+// queue: a ctl change reaches the server within one interval plus one re-read, however busy
+// the pool is (CONTRACT.md §4: 5 s). A failed refresh keeps the last snapshot (claims can still
+// be authenticated while the database is briefly away; booking them answers 503 anyway) and is
+// logged once per outage.
 class DirectoryRefresher : public std::enable_shared_from_this<DirectoryRefresher> {
 public:
     DirectoryRefresher(asio::io_context& io, DatabasePool& database, PartnerDirectory& directory,
@@ -136,7 +139,8 @@ public:
 
 private:
     void refresh() {
-        database_.submit(
+        started_ = std::chrono::steady_clock::now();
+        database_.submit_first(
             [self = shared_from_this()](pqxx::connection& connection) {
                 pqxx::read_transaction tx(connection);
                 self->directory_.replace(load_directory(tx, storage::now_unix_micros()));
@@ -158,7 +162,7 @@ private:
         }
         failing_ = failure != nullptr;
         if (stopped_) return;
-        timer_.expires_after(std::chrono::milliseconds(interval_ms_));
+        timer_.expires_at(started_ + std::chrono::milliseconds(interval_ms_));
         timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
             if (!ec && !self->stopped_) self->refresh();
         });
@@ -169,6 +173,7 @@ private:
     PartnerDirectory& directory_;
     Logger& logger_;
     const int interval_ms_;
+    std::chrono::steady_clock::time_point started_;  // of the re-read under way
     bool failing_ = false;
     bool stopped_ = false;
 };
