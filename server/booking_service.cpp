@@ -3,6 +3,7 @@
 #include "server/db_pool.hpp"
 #include "server/logger.hpp"
 #include "storage/claim_batch.hpp"
+#include "storage/claim_booking.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/except>
@@ -29,6 +30,10 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
         std::rethrow_exception(failure);
     } catch (const CommitOutcomeUnknown&) {
         return BookingInDoubt{};  // logged by the pool
+    } catch (const storage::SettlementDateClosedAhead& e) {
+        logger.log(LogLevel::warn, "claim not booked: its date was closed by a clock ahead of ours",
+                   {{"partner_id", partner_id}, {"error", e.what()}});
+        return BookingUnavailable{};
     } catch (const DatabaseUnavailable& e) {
         logger.log(LogLevel::warn, "claim not booked: database unavailable",
                    {{"partner_id", partner_id}, {"error", e.what()}});

@@ -478,10 +478,14 @@ BookingResult book_claim(pqxx::connection& connection, const BookingInput& input
         // Taken before midnight, its date closed before its turn came (it queued behind a busy
         // member, or an operator closed the date at 00:00:01): nothing of it is stored, so it is
         // not accepted yet. It is accepted now, on the date now is, rather than refused with an
-        // error the till could do nothing about. A second closed date (a clock far off) throws.
+        // error the till could do nothing about.
         BookingInput now = input;
         now.accepted_at_us = std::max(input.accepted_at_us, now_unix_micros());
-        return book_or_look_again(connection, now);
+        try {
+            return book_or_look_again(connection, now);
+        } catch (const DateClosedWhileWaiting& e) {
+            throw SettlementDateClosedAhead(e.what());  // closed by a clock ahead of this one
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace coalition::storage {
@@ -36,8 +37,18 @@ struct BookingResult {
     std::optional<ApiError> error;  // set for 409 / 422; body is then empty
 };
 
+// The claim's settlement date is closed, and is still today on this host's clock: another
+// host, its clock ahead, closed it by hand (`coalitionctl settle`). Nothing of the claim is
+// stored; it can be booked once this host's clock has passed the date's end (the caller
+// answers 503 with Retry-After, not 500: the partner's retry will do).
+class SettlementDateClosedAhead : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 // Throws pqxx errors when the database fails (the caller answers 503: nothing was committed, or
-// — pqxx::in_doubt_error — the outcome is unknown and the partner's retry resolves it).
+// — pqxx::in_doubt_error — the outcome is unknown and the partner's retry resolves it), and
+// SettlementDateClosedAhead.
 BookingResult book_claim(pqxx::connection& connection, const BookingInput& input);
 
 // The answer already stored for (partner, webhook-id), read only: its replay if `input`'s body

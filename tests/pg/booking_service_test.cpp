@@ -55,6 +55,9 @@ class BookingServiceTest : public ::testing::Test {
         tx.commit();
         settings_.db = db_->conninfo();
         settings_.db_pool_size = 2;
+        // Batches here are held on locks on purpose, for as long as a test takes on a slow
+        // (sanitizer) build: far from the production limit's 503s.
+        settings_.db_lock_timeout_ms = 60000;
     }
 
     std::int64_t claims_stored() {
@@ -417,6 +420,34 @@ TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavai
     EXPECT_EQ(booked.status, 201);
     EXPECT_FALSE(booked.replayed);
     EXPECT_EQ(claims_stored(), 1);
+}
+
+// A date closed by hand from a host whose clock is ahead of this server's, while this server's
+// clock is still on it: the claim cannot be accepted on that date nor on the next one yet.
+// It is answered 503 (nothing stored; the retry will do), not 500.
+TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnError) {
+    {
+        pqxx::connection connection(db_->conninfo());
+        const auto now_us = storage::now_unix_micros();
+        const auto today = storage::parse_date(
+            pqxx::nontransaction(connection)
+                .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
+                              storage::timestamp_literal(now_us))[0]
+                .as<std::string>());
+        const auto closed = storage::close_settlement(connection, today, now_us + 86'400'000'000);
+        ASSERT_EQ(closed.outcome, storage::CloseOutcome::closed_now);
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {8, 5, 1});
+    auto outcomes = submit_all(service, {earn("today", "M-1", 5), earn("also-today", "M-2", 5)});
+    for (auto& outcome : outcomes) {
+        ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+        const auto value = outcome.get();
+        EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(value)) << value.index();
+    }
+    EXPECT_EQ(claims_stored(), 0);
+    service.stop();
+    pool.stop();
 }
 
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
