@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "ledger/member_view.hpp"
+#include "storage/answers_json_check.hpp"
 #include "storage/database.hpp"
 #include "storage/ledger_rows.hpp"
 #include "storage/settlement_store.hpp"
@@ -9,6 +10,7 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <map>
 
 namespace coalition::storage {
@@ -344,9 +346,28 @@ std::string ledger_refusal_codes() {
     return codes + "}";
 }
 
+// The stored answers of `table`, read as JSON by `check`, which lists what it finds wrong. An
+// answer that is not JSON at all fails that read at its first cast: the rows that are not JSON
+// are then named instead, and the table's answers must be checked again once they are repaired.
+void check_answers(
+    pqxx::dbtransaction& tx, const std::string& table, const std::string& name_sql,
+    const std::string& what, LedgerCheckReport& report,
+    const std::function<void(pqxx::transaction_base&, std::vector<std::string>&)>& check) {
+    std::vector<std::string> wrong;
+    if (runs_on_castable_data(tx, [&](pqxx::transaction_base& sub) { check(sub, wrong); })) {
+        report.violations.insert(report.violations.end(), wrong.begin(), wrong.end());
+        return;
+    }
+    for (const auto& name : answers_not_json(tx, table, name_sql)) {
+        report.violations.push_back(what + " " + name +
+                                    ": its stored answer is not JSON (the other answers of " +
+                                    table + " are checked once it is repaired)");
+    }
+}
+
 // Each claim against the rows it wrote: its lot (earns), its reversal's mark (earn reversals),
 // its stored answer; and every lot against the claim it belongs to.
-void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
+void check_claim_rows(pqxx::dbtransaction& tx, LedgerCheckReport& report) {
     const auto each = [&](const char* sql, const std::string& what, const std::string& problem) {
         for (const auto& row : tx.exec(sql)) {
             report.violations.push_back(what + " " + row[0].as<std::string>() + ": " + problem);
@@ -358,12 +379,22 @@ void check_claim_rows(pqxx::transaction_base& tx, LedgerCheckReport& report) {
          "belongs to no earn, nor is a burn reversal's reissue of a reversed lot of its member");
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
-    each(kStoredAnswersWrong, "claim", "its stored answer disagrees with its row");
-    for (const auto& row : tx.exec_params(kRefusedAnswersWrong, ledger_refusal_codes())) {
-        report.violations.push_back("refused claim " + row[0].as<std::string>() +
-                                    ": its stored answer is not a ledger refusal, or its key is "
-                                    "also an accepted claim's");
-    }
+    check_answers(tx, "claims", "id::text", "claim", report,
+                  [&](pqxx::transaction_base& sub, std::vector<std::string>& wrong) {
+                      for (const auto& row : sub.exec_params(kStoredAnswersWrong)) {
+                          wrong.push_back("claim " + row[0].as<std::string>() +
+                                          ": its stored answer disagrees with its row");
+                      }
+                  });
+    check_answers(
+        tx, "refused_claims", "partner_id || ' ' || webhook_id", "refused claim", report,
+        [&](pqxx::transaction_base& sub, std::vector<std::string>& wrong) {
+            for (const auto& row : sub.exec_params(kRefusedAnswersWrong, ledger_refusal_codes())) {
+                wrong.push_back("refused claim " + row[0].as<std::string>() +
+                                ": its stored answer is not a ledger refusal, or its "
+                                "key is also an accepted claim's");
+            }
+        });
     for (const auto& row : tx.exec(kDebtsWrong)) {
         report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
                                     row[1].as<std::string>() + ", its history gives " +

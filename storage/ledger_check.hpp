@@ -16,7 +16,8 @@
 //  - claims and their rows: an earn has its one lot, with the claim's points, member, issuer,
 //    acceptance, date, the fee and expiry its program version gives; every other lot is a burn
 //    reversal's reissue of a reversed lot of the same member, issuer and expiry; an earn reversal
-//    and its lot name each other; every stored answer (replayed for ever) says what its row says;
+//    and its lot name each other; every stored answer (replayed for ever) is JSON and says
+//    what its row says;
 //  - slices: a burn's slices sum to its points, are redeemed by its partner, taken from lots of
 //    its member, priced at its program version's point value and issued by their lot's issuer;
 //    a reversal slice mirrors its burn slice (same lot, parties, points, price) and

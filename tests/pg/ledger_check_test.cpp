@@ -105,6 +105,23 @@ class LedgerCheck : public ::testing::Test {
         tx.commit();
     }
 
+    // A kept refusal (422) of `webhook_id` for b-2's partner, answered with `body`.
+    void insert_refusal(const std::string& webhook_id, const std::string& body) {
+        pqxx::work tx(*connection_);
+        tx.exec_params(
+            "INSERT INTO refused_claims (partner_id, webhook_id, request_sha256, "
+            "  response_status, response_body, refused_at) "
+            "SELECT partner_id, $1, request_sha256, 422, $2, now() "
+            "FROM claims WHERE webhook_id = 'b-2'",
+            webhook_id, body);
+        tx.commit();
+    }
+
+    std::int64_t query_int(const std::string& sql) {
+        pqxx::nontransaction tx(*connection_);
+        return tx.exec1(sql)[0].as<std::int64_t>();
+    }
+
     std::unique_ptr<TestDatabase> db_;
     std::unique_ptr<pqxx::connection> connection_;
 };
@@ -213,14 +230,28 @@ TEST_F(LedgerCheck, CatchesAStoredAnswerThatDisagreesWithItsClaim) {
     EXPECT_NE(report.violations[0].find("its stored answer disagrees"), std::string::npos);
 }
 
+// An answer that is not JSON at all is named, not a failure of the whole check at a cast.
+TEST_F(LedgerCheck, NamesAStoredAnswerThatIsNotJson) {
+    corrupt("claims", "claims_append_only",
+            "UPDATE claims SET response_body = 'accepted' WHERE webhook_id = 'b-2'");
+    const auto id = std::to_string(query_int("SELECT id FROM claims WHERE webhook_id = 'b-2'"));
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_EQ(report.violations[0].rfind("claim " + id + ": its stored answer is not JSON", 0), 0u)
+        << report.violations[0];
+}
+
+TEST_F(LedgerCheck, NamesARefusedClaimsAnswerThatIsNotJson) {
+    insert_refusal("x-1", "{\"error\":");
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_NE(report.violations[0].find("x-1: its stored answer is not JSON"), std::string::npos)
+        << report.violations[0];
+}
+
 // A refused claim's answer is replayed to its retries for ever: it must be a ledger refusal.
 TEST_F(LedgerCheck, CatchesARefusedClaimWhoseAnswerIsNotARefusal) {
-    change(
-        "INSERT INTO refused_claims (partner_id, webhook_id, request_sha256, response_status, "
-        "  response_body, refused_at) "
-        "SELECT partner_id, 'x-1', request_sha256, 422, "
-        "  '{\"error\":{\"code\":\"idempotency_conflict\",\"message\":\"m\"}}', now() "
-        "FROM claims WHERE webhook_id = 'b-2'");
+    insert_refusal("x-1", "{\"error\":{\"code\":\"idempotency_conflict\",\"message\":\"m\"}}");
     const auto report = check();
     ASSERT_EQ(report.violations.size(), 1u) << joined(report);
     EXPECT_NE(report.violations[0].find("refused claim"), std::string::npos);
