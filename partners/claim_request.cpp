@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <set>
@@ -304,7 +306,11 @@ ClaimParseResult validate(const Json& body, const ClaimContext& context) {
             !is_valid_rfc3339_date_time(occurred_at->get_ref<const std::string&>())) {
             return invalid_field("occurred_at", "occurred_at must be an RFC 3339 date-time");
         }
-        request.occurred_at = occurred_at->get<std::string>();
+        request.occurred_at = rfc3339_in_utc(occurred_at->get_ref<const std::string&>());
+        if (!request.occurred_at) {
+            return invalid_field("occurred_at",
+                                 "occurred_at must lie in the years 0001-9999 in UTC");
+        }
     }
     if (const Json* reference = find_field(body, "reference")) {
         if (!reference->is_string() ||
@@ -373,6 +379,34 @@ bool is_valid_rfc3339_date_time(std::string_view text) {
     const auto offset_hour = read_digits(text, position + 1, 2);
     const auto offset_minute = read_digits(text, position + 4, 2);
     return offset_hour && offset_minute && *offset_hour <= 23 && *offset_minute <= 59;
+}
+
+std::optional<std::string> rfc3339_in_utc(std::string_view valid_text) {
+    using namespace std::chrono;
+    const std::size_t offset_at = valid_text.size() - (valid_text.back() == 'Z' ? 1 : 6);
+    const std::string_view seconds = valid_text.substr(17, offset_at - 17);  // "SS[.fff]"
+    int offset_minutes = 0;
+    if (valid_text.back() != 'Z') {
+        offset_minutes = *read_digits(valid_text, offset_at + 1, 2) * 60 +
+                         *read_digits(valid_text, offset_at + 4, 2);
+        if (valid_text[offset_at] == '-') offset_minutes = -offset_minutes;
+    }
+    const year_month_day date{year(*read_digits(valid_text, 0, 4)),
+                              month(static_cast<unsigned>(*read_digits(valid_text, 5, 2))),
+                              day(static_cast<unsigned>(*read_digits(valid_text, 8, 2)))};
+    const auto local = sys_days(date) + hours(*read_digits(valid_text, 11, 2)) +
+                       minutes(*read_digits(valid_text, 14, 2));
+    const auto utc = local - minutes(offset_minutes);
+    const auto utc_day = floor<days>(utc);
+    const year_month_day utc_date{utc_day};
+    const hh_mm_ss time{utc - utc_day};
+    const int utc_year = static_cast<int>(utc_date.year());
+    if (utc_year < 1 || utc_year > 9999) return std::nullopt;
+    char text[48];  // "YYYY-MM-DDTHH:MM:" and room the compiler cannot rule out
+    std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:", utc_year,
+                  static_cast<unsigned>(utc_date.month()), static_cast<unsigned>(utc_date.day()),
+                  static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()));
+    return std::string(text) + std::string(seconds) + "Z";
 }
 
 ClaimParseResult parse_claim_request(std::string_view body, const ClaimContext& context) {

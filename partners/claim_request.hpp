@@ -12,7 +12,9 @@
 //    lets applications restrict to upper case; one spelling per instant). Years 0001-9999
 //    (PostgreSQL has no year 0), real calendar days, hours 00-23, seconds 00-59 (a leap second
 //    "60" is refused: PostgreSQL would silently fold it into the next minute), at most 9
-//    fraction digits, offset Z or ±HH:MM with HH 00-23 and MM 00-59. Stored as given.
+//    fraction digits, offset Z or ±HH:MM with HH 00-23 and MM 00-59. Stored as the same instant
+//    in UTC (PostgreSQL refuses offsets beyond ±15:59, which RFC 3339 allows), so that instant
+//    must fall within the years 0001-9999 in UTC.
 //  - `reference`: at most 128 Unicode code points (what PostgreSQL length() counts for the
 //    column's CHECK), possibly empty; no control characters (C0, DEL, C1): a reference ends up
 //    in statements and CSV files.
@@ -56,7 +58,7 @@ struct ClaimRequest {
     Points points{0};
     bool points_from_purchase = false;       // true when an earn's points were computed
     std::optional<Purchase> purchase;        // earn only
-    std::optional<std::string> occurred_at;  // RFC 3339 text, exactly as sent
+    std::optional<std::string> occurred_at;  // RFC 3339 text, in UTC (rfc3339_in_utc)
     std::optional<std::string> reference;
     std::string reverses;  // reversal only: the webhook-id of the claim it reverses
 };
@@ -76,5 +78,10 @@ ClaimParseResult parse_claim_request(std::string_view body, const ClaimContext& 
 
 // Strict RFC 3339 date-time as described above; exposed for tests and other inputs.
 bool is_valid_rfc3339_date_time(std::string_view text);
+
+// A valid date-time (above) written as the same instant in UTC, with 'Z': the digits of its
+// seconds and fraction as sent, its date, hour and minute moved by its offset. nullopt when that
+// instant falls outside the years 0001-9999 in UTC.
+std::optional<std::string> rfc3339_in_utc(std::string_view valid_text);
 
 }  // namespace coalition::partners

@@ -190,6 +190,23 @@ TEST_F(ServerTest, ARefusedClaimSentAgainGetsItsRefusalNotALaterBooking) {
         110);
 }
 
+// RFC 3339 allows offsets up to ±23:59, PostgreSQL's timestamptz only up to ±15:59: such a claim
+// failed at the database with 500 for ever (and knocked its batch off group commit). It is
+// stored as the same instant in UTC.
+TEST_F(ServerTest, AnOccurredAtWithAnOffsetBeyondPostgresRangeIsBooked) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("far-east", setup.add_partner("far-east", "Far East"));
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    const auto booked = partner.post(
+        client, "far-1",
+        R"({"type":"earn","member_id":"M-far","points":5,"occurred_at":"2026-11-21T02:03:00+16:00"})");
+    EXPECT_EQ(booked.status, 201) << booked.body;
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM claims WHERE webhook_id = 'far-1' AND "
+                              "occurred_at = TIMESTAMPTZ '2026-11-20 10:03:00+00'"),
+              1);
+}
+
 // A lock held outside the server, by an open transaction on a member or a DDL on a table, is
 // waited for at most db_lock_timeout_ms: the claim gets 503 with Retry-After and nothing of it
 // is stored, and the same claim sent once the lock is gone is booked. Without the limit the

@@ -318,6 +318,11 @@ std::vector<Row> rows() {
                 "occurred_at"),
         refused("occurred_at_leap_second", earn_occurred_at(R"("2016-12-31T23:59:60Z")"),
                 "occurred_at"),
+        // Valid RFC 3339, but before year 1 or after 9999 once in UTC.
+        refused("occurred_at_before_year_1_in_utc",
+                earn_occurred_at(R"("0001-01-01T00:30:00+01:00")"), "occurred_at"),
+        refused("occurred_at_after_9999_in_utc", earn_occurred_at(R"("9999-12-31T23:00:00-01:00")"),
+                "occurred_at"),
         refused("occurred_at_date_only", earn_occurred_at(R"("2026-11-21")"), "occurred_at"),
         refused("occurred_at_no_offset", earn_occurred_at(R"("2026-11-21T14:03:00")"),
                 "occurred_at"),
@@ -433,7 +438,7 @@ TEST(ClaimRequest, EarnWithPointsKeepsEveryValue) {
     EXPECT_EQ(request.points, Points(120));
     EXPECT_FALSE(request.points_from_purchase);
     EXPECT_FALSE(request.purchase.has_value());
-    EXPECT_EQ(request.occurred_at, "2026-11-21T14:03:00.250+01:00");  // as given, not normalised
+    EXPECT_EQ(request.occurred_at, "2026-11-21T13:03:00.250Z");  // the same instant, in UTC
     EXPECT_EQ(request.reference, "till-7/receipt-88812");
     EXPECT_TRUE(request.reverses.empty());
 }
@@ -497,6 +502,27 @@ TEST(ClaimRequest, CurrencyComesFromTheContext) {
     ASSERT_NE(error, nullptr);
     EXPECT_EQ(error->code, ErrorCode::invalid_field);
     EXPECT_EQ(error->field, "purchase.currency");
+}
+
+// Stored in UTC: PostgreSQL refuses offsets beyond ±15:59, which RFC 3339 allows; a claim with
+// such an offset answered 500 for ever before.
+TEST(ClaimRequest, OccurredAtIsTheSameInstantInUtc) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"2026-11-21T14:03:00Z", "2026-11-21T14:03:00Z"},
+        {"2026-11-21T14:03:00-00:00", "2026-11-21T14:03:00Z"},
+        {"2026-11-21T14:03:00.123456789+05:30", "2026-11-21T08:33:00.123456789Z"},
+        {"2026-11-21T02:03:00+16:00", "2026-11-20T10:03:00Z"},  // back across a day
+        {"2026-12-31T20:00:59-23:59", "2027-01-01T19:59:59Z"},  // forward across a year
+        {"2024-03-01T00:30:00+01:00", "2024-02-29T23:30:00Z"},  // into a leap day
+        {"9999-12-31T23:59:59+23:59", "9999-12-31T00:00:59Z"},
+        {"0001-01-01T00:00:00-01:00", "0001-01-01T01:00:00Z"},
+    };
+    for (const auto& [sent, utc] : cases) {
+        ASSERT_TRUE(is_valid_rfc3339_date_time(sent)) << sent;
+        EXPECT_EQ(rfc3339_in_utc(sent), utc) << sent;
+    }
+    EXPECT_EQ(rfc3339_in_utc("0001-01-01T00:59:59+01:00"), std::nullopt);
+    EXPECT_EQ(rfc3339_in_utc("9999-12-31T23:00:00-01:00"), std::nullopt);
 }
 
 TEST(ClaimType, Names) {
