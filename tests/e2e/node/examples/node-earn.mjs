@@ -2,18 +2,18 @@
 // (npm install standardwebhooks).
 //
 //   COALITION_URL=https://claims.coalition.example PARTNER_ID=grocer PARTNER_SECRET=whsec_... \
-//   MEMBER_ID=M-1001 [CA_FILE=ca.pem] node node-earn.mjs
+//   MEMBER_ID=M-1001 [CA_FILE=ca.pem] [WEBHOOK_ID=till-7-receipt-88812] node node-earn.mjs
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import { Webhook } from "standardwebhooks";
 
-const { COALITION_URL, PARTNER_ID, PARTNER_SECRET, MEMBER_ID, CA_FILE } = process.env;
+const { COALITION_URL, PARTNER_ID, PARTNER_SECRET, MEMBER_ID, CA_FILE, WEBHOOK_ID } = process.env;
 // The secret stays on your servers: never in a browser, an app or a till customers can reach.
 const webhook = new Webhook(PARTNER_SECRET);
 
 // The claim's identity for ever: store it with the receipt and send the same one on every retry.
-const webhookId = `till-7-${randomUUID()}`;
+const webhookId = WEBHOOK_ID ?? `till-7-${randomUUID()}`;
 const body = JSON.stringify({
     type: "earn",
     member_id: MEMBER_ID,
@@ -50,7 +50,9 @@ function post() {
     });
 }
 
-// Timeouts, 429 and 503 are retried with the SAME id and body (a fresh timestamp and signature).
+// Timeouts, 429 and 5xx (503: nothing was stored; 500: the outcome may be unknown) are retried
+// with the SAME id and body (a fresh timestamp and signature): a claim that was booked meanwhile
+// is answered with its replay, never booked twice.
 for (let attempt = 1; attempt <= 4; attempt++) {
     let answer;
     try {
@@ -60,7 +62,7 @@ for (let attempt = 1; attempt <= 4; attempt++) {
         await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
         continue;
     }
-    if (answer.status === 429 || answer.status === 503) {
+    if (answer.status === 429 || answer.status >= 500) {
         const waitSeconds = Number(answer.headers["retry-after"] ?? attempt);
         await new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000));
         continue;
@@ -68,5 +70,5 @@ for (let attempt = 1; attempt <= 4; attempt++) {
     console.log(answer.text);
     process.exit(answer.status === 201 ? 0 : 1); // any other answer is final: see its error.code
 }
-console.error("no answer: keep the claim and retry later with the same webhook-id");
+console.error(`no final answer: keep the claim and retry later with webhook-id ${webhookId}`);
 process.exit(1);

@@ -80,24 +80,29 @@ it("the test vector quoted in docs/partners.md is what the reference library sig
     assert.equal(sign(secret, id, 1614265330, '{"test": 2432232314}'), expected);
 });
 
+// The environment an example is run with, as a partner would set it.
+function exampleEnv(member, extra = {}) {
+    return {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME ?? "/tmp",
+        COALITION_URL: `https://127.0.0.1:${server.port}`,
+        PARTNER_ID: "grocer",
+        PARTNER_SECRET: secrets.grocer,
+        MEMBER_ID: member,
+        CA_FILE: path.join(env.certsDir, "ca.pem"),
+        ...extra,
+    };
+}
+
+function runExample(file, command, childEnv) {
+    return run(command[0], [...command.slice(1), path.join(REPO_ROOT, file)], childEnv);
+}
+
 for (const { file, command } of EXAMPLES) {
     it(`${path.basename(file)} earns 120 points on a live server (201)`, async () => {
         const member = memberId("doc");
         const claimsBefore = claimCount();
-        const childEnv = {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME ?? "/tmp",
-            COALITION_URL: `https://127.0.0.1:${server.port}`,
-            PARTNER_ID: "grocer",
-            PARTNER_SECRET: secrets.grocer,
-            MEMBER_ID: member,
-            CA_FILE: path.join(env.certsDir, "ca.pem"),
-        };
-        const result = await run(
-            command[0],
-            [...command.slice(1), path.join(REPO_ROOT, file)],
-            childEnv,
-        );
+        const result = await runExample(file, command, exampleEnv(member));
         assert.equal(result.code, 0, `${file} failed:\n${result.stdout}\n${result.stderr}`);
         const answer = JSON.parse(result.stdout);
         assert.equal(answer.status, "accepted", result.stdout);
@@ -109,5 +114,22 @@ for (const { file, command } of EXAMPLES) {
         const view = await server.readMember(member);
         assert.equal(view.status, 200, view.text);
         assert.equal(view.json.balance, 120);
+    });
+}
+
+// Run again with the claim's WEBHOOK_ID (a till retrying after it lost the answer), an example
+// sends the same claim: it is answered with the first answer and booked once.
+for (const { file, command } of EXAMPLES) {
+    it(`${path.basename(file)} sent again with its WEBHOOK_ID is booked once`, async () => {
+        const member = memberId("doc-again");
+        const claimsBefore = claimCount();
+        const childEnv = exampleEnv(member, { WEBHOOK_ID: `${member}-receipt-1` });
+        const first = await runExample(file, command, childEnv);
+        assert.equal(first.code, 0, `${file} failed:\n${first.stdout}\n${first.stderr}`);
+        const again = await runExample(file, command, childEnv);
+        assert.equal(again.code, 0, `${file} failed:\n${again.stdout}\n${again.stderr}`);
+        assert.equal(again.stdout, first.stdout);
+        assert.equal(JSON.parse(first.stdout).claim_id, `${member}-receipt-1`);
+        assert.equal(claimCount(), claimsBefore + 1);
     });
 }
