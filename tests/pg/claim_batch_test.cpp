@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -834,6 +835,22 @@ std::int64_t open_lot_entries_read(pqxx::connection& connection) {
                             "WHERE indexrelname IN ('lots_open_fifo', 'lots_by_expiry')");
 }
 
+// Until no session of this database but `connection`'s holds a snapshot or a transaction id
+// (at most 5 s; then it goes on).
+void wait_until_no_other_session_holds_a_snapshot(pqxx::connection& connection) {
+    pqxx::nontransaction watch(connection);
+    for (int i = 0; i < 200; ++i) {
+        if (watch
+                .exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() AND "
+                       "(backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)")[0]
+                .as<int>() == 0) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+}
+
 // A burn that empties a lot leaves the lot's entry in lots_open_fifo, pointing at a dead row
 // version, until vacuum. A batch reads lots by plain index scans, which mark such an entry dead
 // the first time they meet it, so no later batch reads it again. A bitmap scan cannot mark
@@ -872,35 +889,31 @@ TEST_F(ClaimBatch, AMembersEmptiedLotsAreReadPastOnceNotByEveryBatch) {
             .status,
         201);
 
-    // An autovacuum ANALYZE of a catalog (a fresh cluster's new databases churn them) holds a
-    // snapshot in this database too, and keeps the emptied lots' rows visible to it: wait until
-    // no other session here holds one (seen failing once in CI, 1,206 entries read).
-    {
-        pqxx::nontransaction watch(*batched_);
-        for (int i = 0; i < 200; ++i) {
-            if (watch
-                    .exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND pid <> pg_backend_pid() AND "
-                           "(backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)")[0]
-                    .as<int>() == 0) {
-                break;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-    }
-    // Every batch below reads M-1's lots (a burn), and each is refused: M-1 holds 5 points.
+    // An index scan marks an entry dead only once its row is dead to every transaction of this
+    // database. An autovacuum ANALYZE of a catalog (a fresh cluster's new databases churn them)
+    // that runs meanwhile holds a snapshot here and keeps the emptied lots' rows visible to it:
+    // every batch of that round reads them all again (seen in CI under ASan, 1,206 entries
+    // read, though the round began with no other session here). So the rounds are repeated,
+    // each once no other session here holds a snapshot: a bitmap scan reads every emptied entry
+    // in every batch of every round; plain index scans pass over them once in some round.
     constexpr int kBatches = 6;
-    const auto read_before = open_lot_entries_read(*batched_);
-    for (int b = 0; b < kBatches; ++b) {
-        const auto results = book_claims(
-            *batched_,
-            std::vector{claim("airline", "much-" + std::to_string(b), ClaimType::burn, "M-1", 50)});
-        ASSERT_TRUE(results[0].error) << describe(results[0]);
-        EXPECT_EQ(results[0].error->code, ErrorCode::insufficient_points);
+    std::int64_t fewest_read = std::numeric_limits<std::int64_t>::max();
+    for (int round = 0; round < 3 && fewest_read > kEmptied + 2 * kBatches; ++round) {
+        wait_until_no_other_session_holds_a_snapshot(*batched_);
+        // Every batch reads M-1's lots (a burn), and each is refused: M-1 holds 5 points.
+        const auto read_before = open_lot_entries_read(*batched_);
+        for (int b = 0; b < kBatches; ++b) {
+            const auto id = "much-" + std::to_string(round) + "-" + std::to_string(b);
+            const auto results = book_claims(
+                *batched_, std::vector{claim("airline", id, ClaimType::burn, "M-1", 50)});
+            ASSERT_TRUE(results[0].error) << describe(results[0]);
+            EXPECT_EQ(results[0].error->code, ErrorCode::insufficient_points);
+        }
+        fewest_read = std::min(fewest_read, open_lot_entries_read(*batched_) - read_before);
     }
     // At most one pass over the emptied lots' entries (the earn-only batch above may already
     // have made it), then M-1's one open lot per batch: not kBatches passes.
-    EXPECT_LE(open_lot_entries_read(*batched_) - read_before, kEmptied + 2 * kBatches);
+    EXPECT_LE(fewest_read, kEmptied + 2 * kBatches);
     EXPECT_EQ(balance_of(*batched_, "M-1"), 5);
     EXPECT_EQ(count_rows(*batched_, "claims"), 10 * kOthers + kEmptied + 2);
     expect_ledger_ok(*batched_);
