@@ -90,7 +90,8 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                            return not_found;
                        }
                        if (!date) return bad_date();
-                       const auto statement = storage::read_statement(connection, *date, partner_id);
+                       const auto statement = storage::read_statement(connection, *date, partner_id,
+                                                                      storage::now_unix_micros());
                        if (!statement) return not_found;
                        if (!csv) return raw_json(200, settlement::statement_to_json_text(*statement));
                        Response response;

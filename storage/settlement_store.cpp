@@ -20,17 +20,19 @@ namespace {
 
 // ---- Every statement of the settlement path, named ------------------------------------------
 
-// The program version in force when the date ($1) ended, its end taken in the program's time
-// zone, as kDateHasEnded takes it; for a date that has not ended, the newest. Its point_value is
-// the run's (shown, not used to price: each slice carries its own), and a run closed after a
-// price change made once its date had ended shows the price its date was booked at, not the
-// newer one. A date before the first version (no claim can have it) gets the first.
+// The program version in force at the date's ($1) last instant, its end taken in the program's
+// time zone as kDateHasEnded takes it, on the caller's clock ($2: its now, the server host's):
+// the function maps that instant onto the database's clock, which stamped the versions, as it
+// does for bookings (migration 0010), so a server run under faketime or with a skewed clock
+// gets the version its claims were priced by. Its point_value is the run's (shown, not used to
+// price: each slice carries its own), and a run closed after a price change made once its date
+// had ended shows the price its date was booked at. For a date not ended yet, the newest.
 constexpr const char* kProgramOfDate =
-    "SELECT version, currency, point_value FROM program_settings "
-    "WHERE effective_from < (SELECT ($1::date + 1)::timestamp AT TIME ZONE timezone "
-    "                        FROM program_settings ORDER BY version DESC LIMIT 1) "
-    "   OR version = (SELECT min(version) FROM program_settings) "
-    "ORDER BY version DESC LIMIT 1";
+    "SELECT version, currency, point_value FROM program_in_force_at("
+    "  (($1::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM program_settings "
+    "                                           ORDER BY version DESC LIMIT 1)) "
+    "    - interval '1 microsecond', "
+    "  $2::timestamptz)";
 
 constexpr const char* kDateHasEnded =
     "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "
@@ -193,8 +195,8 @@ struct ProgramInForce {
     Micros point_value{0};
 };
 
-ProgramInForce program_of_date(pqxx::transaction_base& tx, Date date) {
-    const auto row = tx.exec_params1(kProgramOfDate, date_literal(date));
+ProgramInForce program_of_date(pqxx::transaction_base& tx, Date date, std::int64_t now_us) {
+    const auto row = tx.exec_params1(kProgramOfDate, date_literal(date), timestamp_literal(now_us));
     return ProgramInForce{row[0].as<std::int64_t>(), row[1].as<std::string>(),
                           Micros(row[2].as<std::int64_t>())};
 }
@@ -335,9 +337,9 @@ std::optional<SettlementRead> read_closed(pqxx::transaction_base& tx, Date date)
     return read;
 }
 
-SettlementRead compute_read(pqxx::transaction_base& tx, Date date, settlement::RunStatus status,
-                            bool with_pending_expiries) {
-    const auto program = program_of_date(tx, date);
+SettlementRead compute_read(pqxx::transaction_base& tx, Date date, std::int64_t now_us,
+                            settlement::RunStatus status, bool with_pending_expiries) {
+    const auto program = program_of_date(tx, date, now_us);
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, status, with_pending_expiries));
@@ -398,20 +400,20 @@ bool settlement_date_is_closed(pqxx::transaction_base& tx, Date date) {
 }
 
 SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
-    (void)now_us;  // a provisional run is the same whether or not the date has ended
     SnapshotTransaction tx(connection);
     if (auto closed = read_closed(tx, date)) return std::move(*closed);
-    return compute_read(tx, date, settlement::RunStatus::provisional, true);
+    return compute_read(tx, date, now_us, settlement::RunStatus::provisional, true);
 }
 
 std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection, Date date,
-                                                           const std::string& partner_id) {
+                                                           const std::string& partner_id,
+                                                           std::int64_t now_us) {
     SnapshotTransaction tx(connection);
     if (auto closed = read_closed(tx, date)) return closed->statement(partner_id);
     // Every figure of a partner's statement comes from the lines that name it: its gross
     // figures and net, its obligation cells, its informational lines, its instruction, each
     // rounded on its own. Netting those lines alone gives the statement the whole run gives.
-    const auto program = program_of_date(tx, date);
+    const auto program = program_of_date(tx, date, now_us);
     const auto run = settlement::compute_settlement_run(gather_input(
         tx, date, program, settlement::RunStatus::provisional, true, partner_id.c_str()));
     return settlement::build_statement(run, partner_id);
@@ -453,7 +455,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     // have ended any more, and closing it would date the claims accepted now on a closed date.
     if (!date_has_ended(tx, date, now_us)) return not_ended(date);
     tx.exec_params(kInsertDueExpiries, date_literal(date));
-    const auto program = program_of_date(tx, date);
+    const auto program = program_of_date(tx, date, now_us);
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, settlement::RunStatus::closed, false));

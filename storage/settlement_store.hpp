@@ -78,8 +78,10 @@ SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int
 // without computing every other partner's: of a closed date, from the stored run; of an open
 // one, from the lines that name the partner only (a fraction of the date's rows). nullopt when
 // the partner takes no part. Same errors as read_settlement.
+// `now_us`: the caller's clock (the server host's), as read_settlement's.
 std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection, Date date,
-                                                           const std::string& partner_id);
+                                                           const std::string& partner_id,
+                                                           std::int64_t now_us);
 
 enum class CloseOutcome { closed_now, already_closed, date_not_ended };
 struct CloseResult {

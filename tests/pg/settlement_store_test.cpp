@@ -108,9 +108,11 @@ class SettlementStore : public ::testing::Test {
     // read_statement (one partner's lines only, or the stored run) gives each partner exactly the
     // statement read_settlement gives, and none to a partner without a line.
     void expect_each_statement_read_alone(Date date) {
-        const auto read = read_settlement(*connection_, date, at(plus_days(date, 1), 1));
+        const auto now_us = at(plus_days(date, 1), 1);
+        const auto read = read_settlement(*connection_, date, now_us);
         for (const char* partner_id : {"airline", "fuel", "grocer", "nobody"}) {
-            EXPECT_EQ(read_statement(*connection_, date, partner_id), read.statement(partner_id))
+            EXPECT_EQ(read_statement(*connection_, date, partner_id, now_us),
+                      read.statement(partner_id))
                 << partner_id << " on " << date_literal(date);
         }
     }
@@ -691,39 +693,46 @@ TEST_F(SettlementStore, IssuanceFeesAreOwedToTheOperator) {
     EXPECT_EQ(run.instructions[0].to, "operator");
 }
 
-// A run shows the point value its date was booked at: a price change made after the date
-// ended, before the daily close, is not the run's (each burn is priced by its own version
-// anyway; the run's point_value and settings_version only say which was in force).
+// A run shows the point value in force when its date ended: not a price change made after the
+// date ended, before the daily close (each burn is priced by its own version anyway; the run's
+// point_value and settings_version only say which was in force). "When" on the closer's clock,
+// as claims are priced on the accepting server's: versions are stamped by the database's clock,
+// here in 2026, while this closer's clock says the date (in 2025) ended an hour ago, as for a
+// server run under faketime.
 TEST_F(SettlementStore, ARunShowsThePriceInForceWhenItsDateEndedNotWhenItCloses) {
     const Date date = day(2025, 3, 10);
     book_a_day(date);
-    std::int64_t booked_version = 0;
-    {
-        // A price change in force from five minutes after the date ended, before its close
-        // (as set_program_since_2000 does, a copy of the newest row stamped in the past).
+    // On the closer's clock: a price set at 23:00 on the date, another at 00:05 after it.
+    const auto add_version = [this](const char* point_value, const char* ago) {
         pqxx::work tx(*connection_);
-        booked_version = current_program(tx).version;
-        tx.exec_params(
-            "INSERT INTO program_settings (effective_from, currency, point_value, issue_fee, "
-            "  validity_months, timezone) "
-            "SELECT $1::timestamptz, currency, 20000, issue_fee, validity_months, timezone "
-            "FROM program_settings ORDER BY version DESC LIMIT 1",
-            timestamp_literal(at(plus_days(date, 1), 0) + 300'000'000));
+        const auto version =
+            tx.exec_params1(
+                  "INSERT INTO program_settings (effective_from, currency, point_value, "
+                  "  issue_fee, validity_months, timezone) "
+                  "SELECT now() - $2::interval, currency, $1::bigint, issue_fee, "
+                  "  validity_months, timezone "
+                  "FROM program_settings ORDER BY version DESC LIMIT 1 RETURNING version",
+                  point_value, ago)[0]
+                .as<std::int64_t>();
         tx.commit();
-    }
-    const auto after_midnight = at(plus_days(date, 1), 1);
-    EXPECT_EQ(read_settlement(*connection_, date, after_midnight).run.point_value, Micros(10'000));
-    const auto closed = close_settlement(*connection_, date, after_midnight);
+        return version;
+    };
+    const auto in_force_at_midnight = add_version("30000", "2 hours");
+    add_version("20000", "55 minutes");
+    const auto an_hour_after_midnight = at(plus_days(date, 1), 1);
+    EXPECT_EQ(read_settlement(*connection_, date, an_hour_after_midnight).run.point_value,
+              Micros(30'000));
+    const auto closed = close_settlement(*connection_, date, an_hour_after_midnight);
     ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
-    EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
-    EXPECT_EQ(closed.read.statements().at("grocer").point_value, Micros(10'000));
+    EXPECT_EQ(closed.read.run.point_value, Micros(30'000));
+    EXPECT_EQ(closed.read.statements().at("grocer").point_value, Micros(30'000));
+    EXPECT_EQ(count("SELECT settings_version FROM settlement_runs"), in_force_at_midnight);
+    // The amounts are the burns' own: booked under the first version, at 0.01 EUR a point.
     EXPECT_EQ(closed.read.statements().at("grocer").net, MinorUnits(-30'000));
-    EXPECT_EQ(count("SELECT settings_version FROM settlement_runs"), booked_version);
-    // The next date, booked after the change, shows the new price.
-    burn("fuel", "b-next", "M-1", 1'000, at(plus_days(date, 1), 9));
-    const auto next = read_settlement(*connection_, plus_days(date, 1), at(plus_days(date, 1), 10));
-    EXPECT_EQ(next.run.point_value, Micros(20'000));
-    EXPECT_EQ(next.statement("grocer")->net, MinorUnits(-2'000));
+    // The next date, open, shows the newest price.
+    EXPECT_EQ(read_settlement(*connection_, plus_days(date, 1), at(plus_days(date, 1), 10))
+                  .run.point_value,
+              Micros(20'000));
     const auto check = check_ledger(*connection_, at(plus_days(date, 1), 11));
     EXPECT_TRUE(check.ok()) << check.violations.front();
 }

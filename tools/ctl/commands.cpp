@@ -368,7 +368,8 @@ int command_statement(Context& context, const std::vector<std::string>& args) {
         throw UsageError("statement: --format must be json or csv, got '" + format + "'");
     }
     auto connection = context.connect();
-    const auto statement = storage::read_statement(*connection, date, partner_id);
+    const auto statement =
+        storage::read_statement(*connection, date, partner_id, storage::now_unix_micros());
     if (!statement) {
         throw OperationError("partner " + partner_id + " has no statement on " +
                              parsed.positional[0] + " (unknown, or not in that run)");
