@@ -15,14 +15,6 @@
 namespace coalition::server {
 namespace {
 
-// Serialization, deadlock, lock or connection failures are transient: nothing was committed and
-// the partner's retry will do. So is a lock table full (53200, out of shared memory: every
-// claim id of a running batch holds an entry, see operators.md on batch_max_claims).
-bool is_transient(const std::string& sqlstate) {
-    return sqlstate.rfind("40", 0) == 0 || sqlstate == "55P03" || sqlstate.rfind("08", 0) == 0 ||
-           sqlstate.rfind("57", 0) == 0 || sqlstate == "53200";
-}
-
 // The answer to a claim whose own booking failed as a whole.
 BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& partner_id,
                                Logger& logger) {
@@ -40,7 +32,7 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
         return BookingUnavailable{};
     } catch (const pqxx::sql_error& e) {
         const std::string state = e.sqlstate();
-        const bool transient = is_transient(state);
+        const bool transient = is_transient_sqlstate(state);
         logger.log(transient ? LogLevel::warn : LogLevel::error, "claim not booked",
                    {{"partner_id", partner_id}, {"sqlstate", state}, {"error", e.what()}});
         if (transient) return BookingUnavailable{};
@@ -52,18 +44,22 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
 }
 
 // A lock not granted within db_lock_timeout_ms: a DDL or an open transaction outside the server
-// holds a table or a member. The claims after it would each wait as long for the same.
-bool is_lock_timeout(const pqxx::sql_error& e) { return e.sqlstate() == "55P03"; }
+// holds a table, or one member.
+bool is_lock_timeout(std::exception_ptr failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const pqxx::sql_error& e) {
+        return e.sqlstate() == "55P03";
+    } catch (...) {
+        return false;
+    }
+}
 
-// The database is away, or a lock did not come in time: what the claim met, the ones after it
-// would meet too, each after its own wait.
-bool leaves_the_rest_unbooked(std::exception_ptr failure) {
+bool is_database_unavailable(std::exception_ptr failure) {
     try {
         std::rethrow_exception(failure);
     } catch (const DatabaseUnavailable&) {
         return true;
-    } catch (const pqxx::sql_error& e) {
-        return is_lock_timeout(e);
     } catch (...) {
         return false;
     }
@@ -241,18 +237,6 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
                             {{"claims", size}, {"error", e.what()}});
                 for (auto& done : batch->dones) done(BookingUnavailable{});
                 return;
-            } catch (const pqxx::sql_error& e) {
-                if (is_lock_timeout(e)) {
-                    // Not booked again one by one: each would wait as long (a table's lock)
-                    // before the next. Nothing of the batch was stored; retries will do.
-                    release(*batch, true, true);
-                    logger_.log(LogLevel::warn, "claims not booked: a lock was not granted in time",
-                                {{"claims", size}, {"error", e.what()}});
-                    for (auto& done : batch->dones) done(BookingUnavailable{});
-                    return;
-                }
-                logger_.log(LogLevel::warn, "batch failed, booking its claims one at a time",
-                            {{"claims", size}, {"sqlstate", e.sqlstate()}, {"error", e.what()}});
             } catch (const storage::BatchNeedsSingleBookings& e) {
                 logger_.log(LogLevel::debug, "batch booked one claim at a time",
                             {{"claims", size}, {"reason", e.what()}});
@@ -303,12 +287,18 @@ void BookingService::book_in_order(std::shared_ptr<Batch> batch,
                 return book_in_order(batch, order, next + 1);
             }
             done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
-            if (!leaves_the_rest_unbooked(failure)) return book_in_order(batch, order, next + 1);
+            // One member held by a transaction outside the server costs its own claims a
+            // lock wait each (503), and the batch's other members are booked; a second claim
+            // that meets a lock is taken for a table's lock, which every claim would wait for.
+            if (is_lock_timeout(failure)) ++batch->lock_timeouts;
+            if (!is_database_unavailable(failure) && batch->lock_timeouts < 2) {
+                return book_in_order(batch, order, next + 1);
+            }
             // The database is away (or the pool refused the job: stopping, or its queue full),
-            // or a lock was not granted in time: the rest are answered 503 at once, not each
-            // after its own connect timeout or lock wait while their members stay held, nor by
-            // a recursion as deep as the batch when the pool answers refusals inline. Nothing
-            // of theirs was booked; retries are safe.
+            // or locks are held too long: the rest are answered 503 at once, not each after its
+            // own connect timeout or lock wait while their members stay held, nor by a
+            // recursion as deep as the batch when the pool answers refusals inline. Nothing of
+            // theirs was booked; retries are safe.
             for (std::size_t rest = next + 1; rest < order->size(); ++rest) {
                 batch->dones[(*order)[rest]](BookingUnavailable{});
             }

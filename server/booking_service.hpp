@@ -82,6 +82,7 @@ private:
         std::vector<storage::BookingInput> inputs;
         std::vector<Done> dones;
         std::vector<std::string> members;  // those its claims name (reversals name none)
+        int lock_timeouts = 0;  // of its claims booked one by one, those a lock held too long
     };
     struct Ready {
         std::size_t claims = 0;

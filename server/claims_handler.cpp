@@ -58,8 +58,8 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
     }
     if (std::holds_alternative<BookingUnavailable>(outcome)) {
         return unavailable_response(retry_after_s,
-                                    "the claim was not stored: the database cannot be reached; "
-                                    "retry with the same webhook-id");
+                                    "the claim was not stored: the database cannot be reached or "
+                                    "is busy; retry with the same webhook-id");
     }
     if (std::holds_alternative<BookingInDoubt>(outcome)) {
         // Not 503, which promises that nothing was stored.

@@ -434,8 +434,13 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
                 .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
                               storage::timestamp_literal(now_us))[0]
                 .as<std::string>());
-        const auto closed = storage::close_settlement(connection, today, now_us + 86'400'000'000);
-        ASSERT_EQ(closed.outcome, storage::CloseOutcome::closed_now);
+        // Tomorrow too, so that a midnight passing meanwhile changes nothing.
+        for (const auto date :
+             {today, storage::Date{std::chrono::sys_days(today) + std::chrono::days(1)}}) {
+            const auto closed =
+                storage::close_settlement(connection, date, now_us + 2 * 86'400'000'000);
+            ASSERT_EQ(closed.outcome, storage::CloseOutcome::closed_now);
+        }
     }
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {8, 5, 1});
@@ -446,6 +451,51 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
         EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(value)) << value.index();
     }
     EXPECT_EQ(claims_stored(), 0);
+    service.stop();
+    pool.stop();
+}
+
+// A member held by a transaction outside the server (a psql session left open) costs its own
+// claim a lock wait and a 503; the batch's other claims are booked, one by one once the batch
+// has failed. A table held (a DDL) fails every claim, after at most three lock waits.
+TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
+    settings_.db_lock_timeout_ms = 300;
+    {
+        DatabasePool pool(settings_, logger_);
+        BookingService service(pool, logger_, {16, 5, 1});
+        ASSERT_EQ(result_of(submit_all(service, {earn("x-0", "M-X", 5)})[0]).status, 201);
+        pqxx::connection holder_connection(db_->conninfo());
+        pqxx::work holder(holder_connection);
+        holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+        auto outcomes = submit_all(
+            service, {earn("a-1", "M-A", 5), earn("x-1", "M-X", 5), earn("b-1", "M-B", 5)});
+        EXPECT_EQ(result_of(outcomes[0]).status, 201);
+        ASSERT_EQ(outcomes[1].wait_for(30s), std::future_status::ready);
+        EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(outcomes[1].get()));
+        EXPECT_EQ(result_of(outcomes[2]).status, 201);
+        holder.abort();
+        EXPECT_EQ(claims_stored(), 3);
+        service.stop();
+        pool.stop();
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {32, 5, 1});
+    pqxx::connection holder_connection(db_->conninfo());
+    pqxx::work holder(holder_connection);
+    holder.exec("LOCK TABLE claims IN SHARE MODE");
+    std::vector<storage::BookingInput> inputs;
+    for (int i = 0; i < 20; ++i)
+        inputs.push_back(earn("t-" + std::to_string(i), "M-T" + std::to_string(i), 5));
+    const auto started = std::chrono::steady_clock::now();
+    auto outcomes = submit_all(service, inputs);
+    for (auto& outcome : outcomes) {
+        ASSERT_EQ(outcome.wait_for(30s), std::future_status::ready);
+        EXPECT_TRUE(std::holds_alternative<BookingUnavailable>(outcome.get()));
+    }
+    // The batch's wait, then two claims' (0.9 s; twenty would take 6.3 s), with slack.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+    holder.abort();
+    EXPECT_EQ(claims_stored(), 3);
     service.stop();
     pool.stop();
 }
