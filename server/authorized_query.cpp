@@ -15,6 +15,11 @@ Response database_failure_response(std::exception_ptr failure, int retry_after_s
         std::rethrow_exception(failure);
     } catch (const DatabaseUnavailable&) {
         return unavailable_response(retry_after_s);
+    } catch (const pqxx::sql_error& e) {
+        // A lock held past db_lock_timeout_ms (a DDL), a serialization failure: nothing was
+        // changed, and the same request a moment later will do.
+        if (is_transient_sqlstate(e.sqlstate())) return unavailable_response(retry_after_s);
+        return error_response(ErrorCode::internal, "internal error");
     } catch (const std::exception&) {
         return error_response(ErrorCode::internal, "internal error");
     }

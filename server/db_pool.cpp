@@ -8,6 +8,11 @@
 
 namespace coalition::server {
 
+bool is_transient_sqlstate(const std::string& sqlstate) {
+    return sqlstate.rfind("40", 0) == 0 || sqlstate == "55P03" || sqlstate.rfind("08", 0) == 0 ||
+           sqlstate.rfind("57", 0) == 0 || sqlstate == "53200";
+}
+
 DatabasePool::DatabasePool(const Settings& settings, Logger& logger)
     : conninfo_(storage::conninfo_with_timeout(settings.db, settings.db_connect_timeout_s)),
       lock_timeout_ms_(settings.db_lock_timeout_ms),

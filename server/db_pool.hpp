@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,12 @@ class CommitOutcomeUnknown : public DatabaseUnavailable {
   public:
     using DatabaseUnavailable::DatabaseUnavailable;
 };
+
+// Serialization, deadlock, lock or connection failures are transient: nothing was committed and
+// a retry will do. So is a lock table full (53200, out of shared memory: every claim id of a
+// running batch holds an entry, see operators.md on batch_max_claims), and a lock not granted
+// within db_lock_timeout_ms (55P03).
+bool is_transient_sqlstate(const std::string& sqlstate);
 
 class DatabasePool {
 public:

@@ -54,9 +54,17 @@ constexpr const char* kLockDateShared =
 // Waits until every transaction that is writing ledger rows right now has finished, and keeps
 // new writers out for that instant only (the lock is released when this transaction commits).
 // A booking accepted before the date ended that is still in flight is thus in the run.
+// lot_expiries first: another close of the date holds it (its due expiries) for the length of
+// that close, and a barrier waiting there must not hold claims, lots and slices meanwhile,
+// which every booking writes (they would each wait, and be answered 503 after
+// db_lock_timeout_ms).
 constexpr const char* kBoundLockWait = "SET LOCAL lock_timeout = '10s'";
+// The close itself may wait for another close of the same date (its date lock, ~10 s for a
+// 10-million-claim day), longer than the server's sessions wait for a lock by default
+// (db_lock_timeout_ms): a second close then answers with the first one's run, not an error.
+constexpr const char* kCloseLockWait = "SET LOCAL lock_timeout = '300s'";
 constexpr const char* kWritersBarrier =
-    "LOCK TABLE claims, lots, slices, lot_expiries IN SHARE MODE";
+    "LOCK TABLE lot_expiries, claims, lots, slices IN SHARE MODE";
 
 constexpr const char* kStoredRun =
     "SELECT run::text, encode(run_sha256, 'hex') FROM settlement_runs "
@@ -444,6 +452,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     }
 
     pqxx::work tx(connection);
+    tx.exec(kCloseLockWait);
     // The program's lock before the date's, in the order bookings take them.
     tx.exec(kLockProgramShared);
     tx.exec_params(kLockDateExclusive, date_literal(date));

@@ -211,7 +211,7 @@ TEST_F(ServerTest, AnOccurredAtWithAnOffsetBeyondPostgresRangeIsBooked) {
 // waited for at most db_lock_timeout_ms: the claim gets 503 with Retry-After and nothing of it
 // is stored, and the same claim sent once the lock is gone is booked. Without the limit the
 // claim, its batch and its pool worker would wait for as long as the lock is held.
-TEST_F(ServerTest, AClaimMeetingALockHeldOutsideTheServerGets503AfterTheLockTimeout) {
+TEST_F(ServerTest, WorkMeetingALockHeldOutsideTheServerGets503AfterTheLockTimeout) {
     ProgramSetup setup(*database_);
     const PartnerSigner partner("locked", setup.add_partner("locked", "Locked"));
     ServerProcess server(database_->conninfo(), {{"COALITION_DB_LOCK_TIMEOUT_MS", "300"}});
@@ -238,6 +238,17 @@ TEST_F(ServerTest, AClaimMeetingALockHeldOutsideTheServerGets503AfterTheLockTime
         EXPECT_EQ(send_claim(client, burn).status, 201);
         EXPECT_EQ(setup.count_claims(), claims_before + 1);
     }
+    // A read meets it too: 503 with Retry-After, not 500.
+    const auto token = setup.create_operator_token();
+    wait_until_token_accepted(server.port(), token);
+    pqxx::connection holder(database_->conninfo());
+    pqxx::work held(holder);
+    held.exec("LOCK TABLE members IN ACCESS EXCLUSIVE MODE");
+    const auto read =
+        client.request("GET", "/v1/members/M-locked", {{"Authorization", "Bearer " + token}});
+    EXPECT_EQ(read.status, 503) << read.body;
+    EXPECT_EQ(error_code_of(read), "unavailable");
+    EXPECT_EQ(read.headers.count("retry-after"), 1u);
 }
 
 // The member ids "." and ".." are valid (contract: [A-Za-z0-9._-]), and a client cannot send

@@ -452,6 +452,44 @@ TEST_F(SettlementStore, ConcurrentClosesProduceOneRun) {
     EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
 }
 
+// A close waiting for another close of the same date (holding the date's lock for as long as
+// a big date takes) is not cut short by the server's lock_timeout (db_lock_timeout_ms): it
+// answers with the first close's run. And a close's barrier waiting behind that other close
+// holds nothing bookings need: a booking of today goes through meanwhile.
+TEST_F(SettlementStore, ASecondCloseWaitsForTheFirstWithoutHoldingUpBookings) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto now = at(plus_days(date, 1), 1);
+    // The first close, mid-way: it holds the date's lock and lot_expiries (its due expiries),
+    // here from two sessions, so that they can be let go one after the other.
+    pqxx::connection date_lock_connection(db_->conninfo());
+    pqxx::work date_lock(date_lock_connection);
+    date_lock.exec_params("SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")",
+                          date_literal(date));
+    pqxx::connection expiries_lock_connection(db_->conninfo());
+    pqxx::work expiries_lock(expiries_lock_connection);
+    expiries_lock.exec("LOCK TABLE lot_expiries IN ROW EXCLUSIVE MODE");
+    auto second = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        connection.set_variable("lock_timeout", "300");  // as the server's sessions, shorter
+        return close_settlement(connection, date, now);
+    });
+    // The second close's barrier waits for lot_expiries; a booking goes through meanwhile.
+    ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
+    pqxx::nontransaction(*connection_).exec("SET lock_timeout = 300");
+    earn("grocer", "meanwhile", "M-9", 10, storage::now_unix_micros());
+    pqxx::nontransaction(*connection_).exec("RESET lock_timeout");
+    expiries_lock.abort();
+    // Then it waits for the date's lock, longer than its session's lock_timeout.
+    std::this_thread::sleep_for(milliseconds(200));
+    ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
+    std::this_thread::sleep_for(milliseconds(1000));
+    date_lock.abort();
+    ASSERT_EQ(second.wait_for(seconds(30)), std::future_status::ready);
+    EXPECT_EQ(second.get().outcome, CloseOutcome::closed_now);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
+}
+
 TEST_F(SettlementStore, OpenDateIsNotClosedAndNothingIsStored) {
     const Date date = day(2025, 3, 10);
     set_program("validity_months", "1");
