@@ -84,16 +84,16 @@ TEST(SecretRotation, AnOldSecretEndsWhenItsEndComesNotAtTheNextReRead) {
     ASSERT_EQ(setup.ctl({"partner", "rotate-secret", "grocer"}).exit_code, 0);
     ServerProcess server(database.conninfo(), {{"COALITION_REFRESH_INTERVAL_MS", "4000"}});
     TlsClient client(server.port());
-    const auto changed = std::chrono::steady_clock::now();
-    EXPECT_EQ(setup.query_int("WITH ended AS (UPDATE partner_secrets "
-                              "SET valid_until = now() + interval '6 seconds' "
-                              "WHERE valid_until IS NOT NULL RETURNING 1) "
-                              "SELECT count(*) FROM ended"),
-              1);
-    // A re-read has loaded the new end by then; the old secret still has 1.5 s.
-    std::this_thread::sleep_until(changed + std::chrono::milliseconds(4500));
+    // The old secret ends 6 s from now (the database's clock, this host's).
+    using namespace std::chrono;
+    const auto ends = system_clock::time_point(milliseconds(setup.query_int(
+        "WITH ended AS (UPDATE partner_secrets SET valid_until = now() + interval '6 seconds' "
+        "WHERE valid_until IS NOT NULL RETURNING valid_until) "
+        "SELECT (extract(epoch FROM valid_until) * 1000)::bigint FROM ended")));
+    // A re-read (every 4 s) has loaded the new end by then; the old secret still has 1.5 s.
+    std::this_thread::sleep_until(ends - milliseconds(1500));
     EXPECT_EQ(old_signer.post(client, "before", earn_body("M-1", 5)).status, 201);
-    std::this_thread::sleep_until(changed + std::chrono::milliseconds(6300));
+    std::this_thread::sleep_until(ends + milliseconds(300));
     const auto after = old_signer.post(client, "after", earn_body("M-1", 5));
     EXPECT_EQ(after.status, 401) << after.body;
     EXPECT_EQ(error_code_of(after), "invalid_signature");

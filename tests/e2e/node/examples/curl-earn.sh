@@ -23,9 +23,9 @@ tls=(--tlsv1.2)
 [[ -n ${CA_FILE:-} ]] && tls+=(--cacert "$CA_FILE")
 [[ -n ${CLIENT_CERT:-} ]] && tls+=(--cert "$CLIENT_CERT" --key "${CLIENT_KEY:?}")
 
-# --retry resends this very request (same id, body and signature) after a timeout, 429 or 5xx
-# (503: nothing stored; 500: outcome unknown), honouring Retry-After; a replayed answer carries
-# "Idempotent-Replayed: true".
+# --retry resends this very request (same id, body and signature) after a timeout, 429, 500
+# (outcome unknown), 502, 503 (nothing stored) or 504, honouring Retry-After; a replayed answer
+# carries "Idempotent-Replayed: true".
 curl --silent --show-error --fail-with-body --max-time 10 --retry 3 "${tls[@]}" \
     -H "content-type: application/json" \
     -H "webhook-id: $webhook_id" \
