@@ -181,6 +181,10 @@ int default_io_threads() { return std::clamp(available_cores() / 2, 1, 256); }
 
 Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path) {
     Settings settings;
+    // `--config ""` (or `--config=`) names no file: refused, not read as "no config file", which
+    // would also skip COALITION_CONFIG. An empty COALITION_CONFIG is an unset one.
+    if (config_path && config_path->empty())
+        throw SettingsError("--config: the file name is empty");
     std::optional<std::string> path = config_path;
     if (!path) path = env("COALITION_CONFIG");
     if (path && !path->empty()) apply_config_file(settings, *path);

@@ -68,6 +68,19 @@ void check_list(const std::vector<Migration>& migrations) {
     }
 }
 
+std::string failed_migration_message(const std::string& failed,
+                                     const std::vector<std::string>& applied_before,
+                                     const std::string& reason) {
+    std::string message = "migration " + failed + " failed and was rolled back (";
+    if (applied_before.empty()) {
+        message += "nothing applied by this run";
+    } else {
+        message += "applied by this run before it:";
+        for (const auto& name : applied_before) message += " " + name;
+    }
+    return message + "): " + reason;
+}
+
 }  // namespace
 
 std::vector<Migration> load_migrations(const std::string& directory) {
@@ -155,10 +168,17 @@ MigrationReport migrate(pqxx::connection& connection, const std::vector<Migratio
         }
         for (const auto& migration : migrations) {
             if (applied.count(migration.name) != 0) continue;
-            pqxx::work tx(connection);
-            tx.exec(migration.sql);
-            tx.exec_params(kRecordSql, migration.name, migration_checksum(migration));
-            tx.commit();
+            try {
+                pqxx::work tx(connection);
+                tx.exec(migration.sql);
+                tx.exec_params(kRecordSql, migration.name, migration_checksum(migration));
+                tx.commit();
+            } catch (const pqxx::sql_error& e) {
+                // The operator must learn which file failed and what this run did commit:
+                // PostgreSQL's message names neither.
+                throw MigrationError(
+                    failed_migration_message(migration.name, report.applied, e.what()));
+            }
             report.applied.push_back(migration.name);
         }
         unlock();

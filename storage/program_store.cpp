@@ -90,6 +90,16 @@ bool is_timezone_syntax(std::string_view text) {
     return true;
 }
 
+// Names the zone database lists that are not a place's time: `localtime` follows whatever the
+// database host's /etc/localtime says (settlement dates would move with a host change, past
+// every check a `timezone` change makes), `posixrules` and `Factory` are internals, `right/`
+// counts leap seconds, and `posix/` duplicates the place names under a directory distributions
+// may drop.
+bool is_place_zone(std::string_view name) {
+    return name != "localtime" && name != "posixrules" && name != "Factory" &&
+           !name.starts_with("posix/") && !name.starts_with("right/");
+}
+
 ProgramSettings read_row(const pqxx::row& row) {
     ProgramSettings out;
     out.version = row[0].as<std::int64_t>();
@@ -119,7 +129,7 @@ void validate_program_setting(std::string_view key, std::string_view value) {
     } else if (key == "validity_months") {
         parse_bounded(key, value, 1, 1200);
     } else if (key == "timezone") {
-        if (!is_timezone_syntax(value)) {
+        if (!is_timezone_syntax(value) || !is_place_zone(value)) {
             throw invalid("timezone: '" + std::string(value) + "' is not an IANA time zone name");
         }
     } else {

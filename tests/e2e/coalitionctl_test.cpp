@@ -180,6 +180,11 @@ TEST_F(Coalitionctl, ProgramRefusals) {
     expect_refused({"program", "set", "issue_fee", "-5"}, 2);
     expect_refused({"program", "set", "validity_months", "1201"}, 2);
     expect_refused({"program", "set", "timezone", "Mars/Olympus_Mons"}, 2);
+    // Listed by the zone database, but not a place's time.
+    for (const char* zone :
+         {"localtime", "posixrules", "Factory", "posix/Europe/Paris", "right/UTC"}) {
+        expect_refused({"program", "set", "timezone", zone}, 2);
+    }
     expect_refused({"program", "show", "extra"}, 2);
 }
 

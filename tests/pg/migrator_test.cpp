@@ -145,7 +145,18 @@ TEST(Migrator, FailingMigrationRollsBackItselfOnly) {
         {"0001_a.sql", "CREATE TABLE a (x int);"},
         {"0002_b.sql", "CREATE TABLE b (x int); SELECT no_such_function();"},
     };
-    EXPECT_THROW(migrate(connection, migrations), pqxx::sql_error);
+    // The error names the file that failed and what the run committed before it.
+    try {
+        migrate(connection, migrations);
+        ADD_FAILURE() << "the failing migration was applied";
+    } catch (const MigrationError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("migration 0002_b.sql failed and was rolled back "
+                                              "(applied by this run before it: 0001_a.sql): ",
+                                              0),
+                  0u)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("no_such_function"), std::string::npos);
+    }
     EXPECT_TRUE(table_exists(connection, "a"));
     EXPECT_FALSE(table_exists(connection, "b"));
     EXPECT_EQ(count(connection, "SELECT count(*) FROM schema_migrations"), 1);

@@ -89,6 +89,15 @@ TEST(Settings, ExplicitConfigPathWinsOverEnvironmentPath) {
               3);
 }
 
+// `--config ""` names no file: refused, not taken for "no config file" (which would also skip
+// COALITION_CONFIG). An empty COALITION_CONFIG is an unset one.
+TEST(Settings, AnEmptyConfigPathIsRefused) {
+    ConfigFile file(R"({"threads": 3})");
+    EXPECT_THROW(load_settings(env_of({{"COALITION_CONFIG", file.path()}}), std::string()),
+                 SettingsError);
+    EXPECT_EQ(load_settings(env_of({{"COALITION_CONFIG", ""}})).threads, default_io_threads());
+}
+
 TEST(Settings, ListenAcceptsIpv6InBrackets) {
     const Settings settings = load_settings(env_of({{"COALITION_LISTEN", "[::1]:8443"}}));
     EXPECT_EQ(settings.listen_host, "::1");

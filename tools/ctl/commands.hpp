@@ -18,7 +18,9 @@ inline constexpr int kExitUsage = 2;   // bad arguments or settings: fix the com
 inline constexpr int kExitViolations = 3;
 
 // Runs one command. `args` are the arguments after the program name. Results go to `out`;
-// a failure is exactly one line "coalitionctl: <reason>" on `err`, and changes nothing.
+// a failure is exactly one line "coalitionctl: <reason>" on `err`, and changes nothing, except
+// where that line says otherwise (a migrate that failed after applying earlier migrations; a
+// change committed whose output could not be written).
 int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
             const EnvLookup& env);
 
