@@ -10,15 +10,36 @@
 #include <optional>
 #include <string>
 
+namespace {
+
+constexpr const char* kUsage = "usage: coalition-server [--config FILE]";
+
+// The same spellings coalitionctl takes: `--config FILE` or `--config=FILE`, once.
+int refuse(const std::string& reason) {
+    std::fprintf(stderr, "coalition-server: %s (%s)\n", reason.c_str(), kUsage);
+    return 2;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     std::optional<std::string> config_path;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
-        } else {
-            std::fprintf(stderr, "coalition-server: unknown argument '%s' (usage: coalition-server [--config FILE])\n", argv[i]);
-            return 2;
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::printf(
+                "%s\nSettings: a JSON config file and COALITION_* variables; see "
+                "docs/operators.md.\n",
+                kUsage);
+            return 0;
         }
+        const bool spelled_apart = arg == "--config";
+        if (!spelled_apart && arg.rfind("--config=", 0) != 0) {
+            return refuse("unknown argument '" + arg + "'");
+        }
+        if (config_path) return refuse("--config is given twice");
+        if (spelled_apart && i + 1 >= argc) return refuse("--config needs a value");
+        config_path = spelled_apart ? argv[++i] : arg.substr(std::strlen("--config="));
     }
     std::signal(SIGPIPE, SIG_IGN);  // a peer closing mid-write must not kill the process
     try {

@@ -89,9 +89,13 @@ Partner read_partner(const pqxx::row& row) {
     return out;
 }
 
-// An id outside the entity_id domain cannot exist; answering not_found keeps the DB out of it.
+// An id outside the entity_id domain cannot exist: a mistyped argument (exit 2 in coalitionctl,
+// as `partner add` answers it), not a partner that is missing, and the DB is kept out of it.
 void require_known_shape(std::string_view partner_id) {
-    if (!partners::is_valid_entity_id(partner_id)) throw not_found(partner_id);
+    if (!partners::is_valid_entity_id(partner_id)) {
+        throw invalid("partner id '" + std::string(partner_id) +
+                      "' must be 1-64 characters of [A-Za-z0-9._-]");
+    }
 }
 
 }  // namespace

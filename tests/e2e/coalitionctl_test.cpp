@@ -148,6 +148,10 @@ TEST_F(Coalitionctl, UnknownPartnerExits1) {
     expect_refused({"partner", "rotate-secret", "nobody", "--old-valid-hours", "0"}, 1);
     expect_refused({"partner", "suspend", "nobody"}, 1);
     expect_refused({"partner", "resume", "nobody"}, 1);
+    // Not an id at all: the argument is wrong (2), as for partner add.
+    expect_refused({"partner", "suspend", "bad id"}, 2);
+    expect_refused({"partner", "resume", "bad id"}, 2);
+    expect_refused({"partner", "rotate-secret", "bad id"}, 2);
     expect_refused({"token", "create", "--role", "partner", "--partner", "nobody"}, 1);
 }
 

@@ -601,6 +601,26 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
     }
 }
 
+// The arguments coalitionctl takes, spelled the same: --config FILE or --config=FILE, once.
+TEST(ServerSettings, BadArgumentsExitTwoWithOneLineAndHelpExitsZero) {
+    const EnvOverrides env = {{"COALITION_DB", "host=/nonexistent"}, {"COALITION_CONFIG", kUnset}};
+    const std::vector<std::vector<std::string>> bad = {{"--bogus"},
+                                                       {"--config"},
+                                                       {"--config", "a.json", "--config", "b.json"},
+                                                       {"--config="},
+                                                       {"--config=/nonexistent.json"}};
+    for (const auto& args : bad) {
+        std::vector<std::string> command = {bin_path("coalition-server")};
+        command.insert(command.end(), args.begin(), args.end());
+        const auto result = run_command(command, env, 20000);
+        EXPECT_EQ(result.exit_code, 2) << args.front();
+        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    }
+    const auto help = run_command({bin_path("coalition-server"), "--help"}, env, 20000);
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_THAT(help.out, HasSubstr("usage: coalition-server"));
+}
+
 TEST(ServerSettings, AddressInUseExitsTwo) {
     const auto certs = test_certs_dir();
     TestDatabase database("server_in_use", false);
