@@ -334,9 +334,11 @@ TEST_F(Stores, SuspendAndResume) {
     EXPECT_EQ(partner->suspended_at, "");
 }
 
+// An unknown partner is not found; an id that cannot exist is a wrong argument (invalid), as
+// partner add answers it.
 TEST_F(Stores, UnknownPartnerIsNotFound) {
     add("grocer");
-    const auto expect_not_found = [&](auto operation) {
+    const auto expect_refused = [&](PartnerError::Kind kind, auto operation) {
         try {
             commit([&](pqxx::work& tx) {
                 operation(tx);
@@ -344,13 +346,16 @@ TEST_F(Stores, UnknownPartnerIsNotFound) {
             });
             ADD_FAILURE() << "accepted an unknown partner";
         } catch (const PartnerError& e) {
-            EXPECT_EQ(e.kind(), PartnerError::Kind::not_found);
+            EXPECT_EQ(e.kind(), kind);
         }
     };
-    expect_not_found([](pqxx::work& tx) { rotate_secret(tx, "nobody"); });
-    expect_not_found([](pqxx::work& tx) { suspend_partner(tx, "nobody"); });
-    expect_not_found([](pqxx::work& tx) { resume_partner(tx, "nobody"); });
-    expect_not_found([](pqxx::work& tx) { rotate_secret(tx, "not an id"); });
+    constexpr auto not_found = PartnerError::Kind::not_found;
+    constexpr auto invalid = PartnerError::Kind::invalid;
+    expect_refused(not_found, [](pqxx::work& tx) { rotate_secret(tx, "nobody"); });
+    expect_refused(not_found, [](pqxx::work& tx) { suspend_partner(tx, "nobody"); });
+    expect_refused(not_found, [](pqxx::work& tx) { resume_partner(tx, "nobody"); });
+    expect_refused(invalid, [](pqxx::work& tx) { rotate_secret(tx, "not an id"); });
+    expect_refused(invalid, [](pqxx::work& tx) { suspend_partner(tx, "not an id"); });
     EXPECT_FALSE(commit([](pqxx::work& tx) { return find_partner(tx, "nobody"); }).has_value());
     EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 1);
 }
