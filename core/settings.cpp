@@ -163,7 +163,12 @@ void apply_config_file(Settings& settings, const std::string& path) {
         }
         // An unknown key is refused, so a misspelt setting never silently keeps its default.
         if (spec == nullptr) throw SettingsError("config file '" + path + "': unknown key '" + key + "'");
-        spec->apply(settings, json_scalar_to_string(key, value));
+        // The value's checks name the environment variable; say where this one came from.
+        try {
+            spec->apply(settings, json_scalar_to_string(key, value));
+        } catch (const SettingsError& e) {
+            throw SettingsError("config file '" + path + "', key '" + key + "': " + e.what());
+        }
     }
 }
 

@@ -186,6 +186,15 @@ TEST(Settings, BadConfigFilesAreRefused) {
     EXPECT_THROW(load_settings(env_of({}), nested.path()), SettingsError);
     ConfigFile out_of_range(R"({"threads": 0})");
     EXPECT_THROW(load_settings(env_of({}), out_of_range.path()), SettingsError);
+    // A bad value from the file says so: the file and its key, not only the variable's name.
+    try {
+        load_settings(env_of({}), out_of_range.path());
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(
+                      "config file '" + out_of_range.path() + "', key 'threads': ", 0),
+                  0u)
+            << e.what();
+    }
 }
 
 TEST(Settings, ErrorMessagesAreOneLine) {
