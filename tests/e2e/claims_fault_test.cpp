@@ -210,6 +210,14 @@ TEST(ClaimsFault, DatabaseOutageMidStreamLosesAndDuplicatesNothing) {
             EXPECT_EQ(error_code_of(attempt.result), "unavailable") << attempt.result.body;
             EXPECT_EQ(attempt.result.headers.count("retry-after"), 1u) << attempt.webhook_id;
             to_retry.push_back(&attempt);
+        } else if (status == 500 &&
+                   attempt.result.body.find("outcome unknown") != std::string::npos) {
+            // PostgreSQL stopped while this claim's batch was committing: the server cannot
+            // know whether it was stored, so it says so (never 503, which promises it was not).
+            // The retry below gets its replay or books it.
+            EXPECT_EQ(error_code_of(attempt.result), "internal") << attempt.result.body;
+            EXPECT_EQ(attempt.result.headers.count("retry-after"), 1u) << attempt.webhook_id;
+            to_retry.push_back(&attempt);
         } else {
             // Not even a dropped connection is acceptable: the server is up, only PostgreSQL is
             // not.
@@ -245,8 +253,9 @@ TEST(ClaimsFault, DatabaseOutageMidStreamLosesAndDuplicatesNothing) {
               << " ms after PostgreSQL was back; " << refused_after_start
               << " refused after that, the last " << last_refused_ms.count() << " ms after\n";
 
-    // Before any retry: every 201 is stored exactly once. A 503'd id may only be stored if its
-    // commit was in doubt; its retry must then be a replay (checked below).
+    // Before any retry: every 201 is stored exactly once. An id answered 500 "outcome unknown"
+    // (its commit was in doubt) or left unanswered may be stored; its retry must then be a
+    // replay (checked below).
     std::map<std::string, int> stored;
     for (const auto& id : setup.claim_webhook_ids("grocer")) ++stored[id];
     for (const auto& id : accepted_ids) EXPECT_EQ(stored[id], 1) << id << " was answered 201";
@@ -254,6 +263,11 @@ TEST(ClaimsFault, DatabaseOutageMidStreamLosesAndDuplicatesNothing) {
     for (const auto* attempt : to_retry) {
         if (stored.count(attempt->webhook_id) != 0) {
             stored_despite_refusal.insert(attempt->webhook_id);
+        }
+        // A 503 promises that nothing was stored (an in-doubt commit is answered 500).
+        if (attempt->result.status == 503) {
+            EXPECT_EQ(stored.count(attempt->webhook_id), 0u)
+                << attempt->webhook_id << " was answered 503 but is stored";
         }
     }
     // Whatever was in flight only while PostgreSQL was down cannot have been committed.
