@@ -23,28 +23,27 @@ DatabasePool::DatabasePool(const Settings& settings, Logger& logger)
 
 DatabasePool::~DatabasePool() { stop(); }
 
-void DatabasePool::submit(Job job, Done done) {
+void DatabasePool::submit(Job job, Done done) { enqueue(std::move(job), std::move(done), false); }
+
+void DatabasePool::submit_first(Job job, Done done) {
+    enqueue(std::move(job), std::move(done), true);
+}
+
+void DatabasePool::enqueue(Job job, Done done, bool first) {
     {
         std::lock_guard lock(mutex_);
-        if (!stopping_ && queue_.size() < queue_jobs_max) {
-            queue_.push_back(Task{std::move(job), std::move(done)});
+        if (!stopping_ && (first || queue_.size() < queue_jobs_max)) {
+            auto task = Task{std::move(job), std::move(done)};
+            if (first) {
+                queue_.push_front(std::move(task));
+            } else {
+                queue_.push_back(std::move(task));
+            }
             wake_.notify_one();
             return;
         }
     }
     done(std::make_exception_ptr(DatabaseUnavailable("database queue is full or stopping")));
-}
-
-void DatabasePool::submit_first(Job job, Done done) {
-    {
-        std::lock_guard lock(mutex_);
-        if (!stopping_) {
-            queue_.push_front(Task{std::move(job), std::move(done)});
-            wake_.notify_one();
-            return;
-        }
-    }
-    done(std::make_exception_ptr(DatabaseUnavailable("database pool is stopping")));
 }
 
 void DatabasePool::stop() {

@@ -77,6 +77,8 @@ private:
         Job job;
         Done done;
     };
+    // submit (at the back, within queue_jobs_max) or submit_first (at the front).
+    void enqueue(Job job, Done done, bool first);
     void worker_loop();
     void run_task(Task& task, std::unique_ptr<pqxx::connection>& connection);
 
