@@ -251,6 +251,18 @@ void BookingService::send(std::shared_ptr<Batch> batch) {
         });
 }
 
+bool BookingService::names_held_member(const Batch& batch, std::size_t claim) {
+    const auto& member = batch.inputs[claim].request.member_id;
+    return !member.empty() && member == batch.lock_timed_out_member;
+}
+
+bool BookingService::take_as_held_member(Batch& batch, std::size_t claim) {
+    const auto& member = batch.inputs[claim].request.member_id;
+    if (member.empty() || !batch.lock_timed_out_member.empty()) return false;
+    batch.lock_timed_out_member = member;
+    return true;
+}
+
 // Each claim in a transaction of its own, one after another in the order the batch books them
 // (earns and burns in arrival order, then reversals): an earn of the batch is booked before the
 // burn it funds and before its reversal, so every claim gets the answer the batch would have
@@ -273,6 +285,12 @@ void BookingService::book_one_by_one(std::shared_ptr<Batch> batch) {
 void BookingService::book_in_order(std::shared_ptr<Batch> batch,
                                    std::shared_ptr<const std::vector<std::size_t>> order,
                                    std::size_t next) {
+    // A claim on the member whose lock already timed out would only wait for that lock again:
+    // it is answered 503 at once, and the batch's other members go on.
+    while (next < order->size() && names_held_member(*batch, (*order)[next])) {
+        batch->dones[(*order)[next]](BookingUnavailable{});
+        ++next;
+    }
     if (next == order->size()) return release(*batch, false, true);
     const std::size_t claim = (*order)[next];
     auto result = std::make_shared<storage::BookingResult>();
@@ -287,11 +305,12 @@ void BookingService::book_in_order(std::shared_ptr<Batch> batch,
                 return book_in_order(batch, order, next + 1);
             }
             done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
-            // One member held by a transaction outside the server costs its own claims a
-            // lock wait each (503), and the batch's other members are booked; a second claim
-            // that meets a lock is taken for a table's lock, which every claim would wait for.
-            if (is_lock_timeout(failure)) ++batch->lock_timeouts;
-            if (!is_database_unavailable(failure) && batch->lock_timeouts < 2) {
+            // One member held by a transaction outside the server costs its claims a 503 (the
+            // first after one lock wait), and the batch's other members are booked; a lock
+            // timeout on a second member, or on a reversal (whose member the batch does not
+            // know), is taken for a table's lock, which every claim would wait for.
+            const bool locks_held = is_lock_timeout(failure) && !take_as_held_member(*batch, claim);
+            if (!is_database_unavailable(failure) && !locks_held) {
                 return book_in_order(batch, order, next + 1);
             }
             // The database is away (or the pool refused the job: stopping, or its queue full),

@@ -82,7 +82,8 @@ private:
         std::vector<storage::BookingInput> inputs;
         std::vector<Done> dones;
         std::vector<std::string> members;  // those its claims name (reversals name none)
-        int lock_timeouts = 0;  // of its claims booked one by one, those a lock held too long
+        // Booked one by one: the member of the first claim whose lock wait timed out.
+        std::string lock_timed_out_member;
     };
     struct Ready {
         std::size_t claims = 0;
@@ -98,6 +99,11 @@ private:
     std::shared_ptr<Batch> take_batch(std::size_t max_claims, bool flush);
     void send(std::shared_ptr<Batch> batch);
     void book_one_by_one(std::shared_ptr<Batch> batch);
+    // Whether claim `claim` of the batch names the member whose lock already timed out.
+    static bool names_held_member(const Batch& batch, std::size_t claim);
+    // Records claim `claim`'s member as the batch's held member, if it is the first lock timeout
+    // and the claim names a member; false when the timeout cannot be pinned on one member.
+    static bool take_as_held_member(Batch& batch, std::size_t claim);
     void book_in_order(std::shared_ptr<Batch> batch,
                        std::shared_ptr<const std::vector<std::size_t>> order, std::size_t next);
     // Frees the batch's in-flight slot and/or its members for the batches after it.
