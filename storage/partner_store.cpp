@@ -1,9 +1,11 @@
 #include "storage/partner_store.hpp"
 
+#include "core/json_text.hpp"
 #include "partners/credentials.hpp"
 #include "settlement/run.hpp"
 #include "storage/sql_time.hpp"
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 namespace coalition::storage {
@@ -72,6 +74,19 @@ std::size_t utf8_length(std::string_view text) {
     return count;
 }
 
+// Whether `text` is UTF-8, as nlohmann checks it when writing a JSON string (`partner list`).
+// PostgreSQL refuses other bytes too, but with an error that names neither the argument nor
+// the rule, and as a database failure (exit 1) rather than a bad argument (exit 2).
+bool is_utf8(std::string_view text) {
+    try {
+        std::string ignored;
+        append_json_string(ignored, text, InvalidUtf8::refuse);
+        return true;
+    } catch (const nlohmann::json::type_error&) {
+        return false;
+    }
+}
+
 void lock_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
     if (tx.exec_params(kLockPartnerSql, std::string(partner_id)).empty()) {
         throw not_found(partner_id);
@@ -108,6 +123,7 @@ void validate_new_partner(const NewPartner& partner) {
         // Runs and instructions name the central counterparty "operator".
         throw invalid("partner id 'operator' is reserved for the coalition operator");
     }
+    if (!is_utf8(partner.name)) throw invalid("partner name must be UTF-8 text");
     const std::size_t name_length = utf8_length(partner.name);
     if (name_length < 1 || name_length > kPartnerNameMaxChars) {
         throw invalid("partner name must be 1-200 characters");

@@ -133,6 +133,11 @@ TEST_F(Coalitionctl, PartnerAddRefusals) {
     expect_refused({"partner", "add", "operator", "--name", "Op"}, 2);     // the operator's name
     expect_refused({"partner", "add", "grocer", "--name", ""}, 2);
     expect_refused({"partner", "add", "grocer", "--name", std::string(201, 'n')}, 2);
+    expect_refused({"partner", "add", "grocer", "--name",
+                    "Gr\xFF"
+                    "ocer"},
+                   2);                                                     // not UTF-8
+    expect_refused({"partner", "add", "grocer", "--name", "Caf\xC3"}, 2);  // cut short
     for (const std::string rate :
          {"abc", "0", "-1", "1000001", "1.5", "", "99999999999999999999"}) {
         expect_refused({"partner", "add", "grocer", "--name", "Grocer", "--earn-rate", rate}, 2);
