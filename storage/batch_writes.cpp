@@ -1,6 +1,8 @@
 #include "storage/batch_writes.hpp"
 
 #include "core/json_text.hpp"
+#include "storage/booking_steps.hpp"
+#include "storage/ledger_rows.hpp"
 #include "storage/sql_time.hpp"
 
 #include <pqxx/pqxx>
@@ -22,10 +24,12 @@ namespace {
 // are (Placeholders, below, checks that every placeholder sent is one the statement draws).
 // Then it writes claims sorted by key, so that two batches racing on a key wait in the same
 // order; lots the earns and burn reversals created; lots the burns and reversals changed,
-// guarded by their old value and, when reversed, by not being reversed yet (a lost update
-// becomes an error, as on the one-claim path); slices; changed debts. Foreign keys and the
-// closed-date guards are checked at the end of the statement, when every row of it is in place.
-// It returns how many rows each part wrote, which write_decisions compares with what it sent.
+// guarded by their old value, when reversed by not being reversed yet (a lost update becomes
+// an error, as on the one-claim path), and by their expiry not being booked while they are
+// still valid on the batch's date ($10; a batch spans one date); slices; changed debts. Foreign
+// keys and the closed-date guards are checked at the end of the statement, when every row of it is
+// in place. It returns how many rows each part wrote, which write_decisions compares with what it
+// sent.
 //
 // The lot updates also name their ids as `= ANY (ARRAY(…))`: a plan made while lots was tiny
 // otherwise hashed a scan of its whole primary key, on every batch until the next ANALYZE
@@ -86,6 +90,7 @@ constexpr const char* kWriteSql =
     "  WHERE l.id = u.id AND l.points_remaining = u.remaining_before "
     "    AND l.id = ANY (ARRAY(SELECT id FROM json_to_recordset($3::json) AS x(id bigint))) "
     "    AND (u.reversed_by IS NULL OR l.reversed_by_claim_id IS NULL) "
+    "    AND " LOT_EXPIRY_NOT_BOOKED("l", "$10::date") " "
     "  RETURNING 1), "
     "new_slices AS ("
     "  INSERT INTO slices (id, claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
@@ -267,6 +272,24 @@ std::pair<std::string, std::size_t> debt_rows(const Batch& batch) {
     return {rows.end_array().take(), count};
 }
 
+// Which part of the write statement's counts are the lot updates.
+constexpr std::size_t kChangedLots = 2;
+
+// Whether a lot the batch changes, still valid on the batch's date, has had its expiry booked
+// (by a claim of a later date, booked first by another server process just after a midnight).
+constexpr const char* kLotExpiryBookedSql =
+    "SELECT EXISTS (SELECT 1 FROM lots l WHERE l.id = ANY ($1::bigint[]) "
+    "  AND NOT " LOT_EXPIRY_NOT_BOOKED("l", "$2::date") ")";
+
+bool lot_expiry_booked(pqxx::work& tx, const Batch& batch) {
+    std::vector<std::int64_t> lot_ids;
+    for (const auto& [lot_id, change] : batch.lot_changes) lot_ids.push_back(lot_id);
+    return tx
+        .exec_params1(kLotExpiryBookedSql, int_array_literal(lot_ids),
+                      date_literal(batch.program.settlement_date))[0]
+        .as<bool>();
+}
+
 }  // namespace
 
 void prepare_write_statements(pqxx::connection& connection) {
@@ -280,15 +303,18 @@ void write_decisions(pqxx::work& tx, const Batch& batch) {
     const auto written = tx.exec_prepared(
         kWrite, claim_rows(batch, ids), lot_rows(batch, ids), lot_update_rows(batch, ids),
         slice_rows(batch, ids), debts, static_cast<int>(ids.claims), static_cast<int>(ids.lots),
-        static_cast<int>(ids.slices), kFirstNewId);
+        static_cast<int>(ids.slices), kFirstNewId, date_literal(batch.program.settlement_date));
     const std::size_t sent[] = {batch.booked.size(), batch.new_lots.size(),
                                 batch.lot_changes.size(), batch.slices.size(), debts_changed};
     for (std::size_t part = 0; part < std::size(sent); ++part) {
-        if (written.at(0)[static_cast<int>(part)].as<std::size_t>() != sent[part]) {
-            // Only the lot updates can fall short (their guard): a lot changed under the lock.
-            throw std::logic_error("the batch wrote other rows than it decided (part " +
-                                   std::to_string(part) + ")");
+        if (written.at(0)[static_cast<int>(part)].as<std::size_t>() == sent[part]) continue;
+        // Only the lot updates can fall short (their guards). A lot whose expiry was booked
+        // meanwhile is no fault: its claims are booked one by one, on the date now is.
+        if (part == kChangedLots && lot_expiry_booked(tx, batch)) {
+            throw BatchNeedsSingleBookings("a lot the batch changes had its expiry booked");
         }
+        throw std::logic_error("the batch wrote other rows than it decided (part " +
+                               std::to_string(part) + ")");
     }
 }
 

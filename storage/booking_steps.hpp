@@ -41,6 +41,17 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at);
     "  ORDER BY 1 OFFSET 0) AS keys"
 inline constexpr const char* kLockClaimKeysSql = LOCK_CLAIM_KEYS_SELECT("$1");
 
+// The condition under which a claim of date `date` may change lot `lot` (an alias of lots): a
+// lot still valid on that date whose expiry is booked already — by a claim of a later date,
+// booked first by another server process just after a midnight — must not change, because that
+// expiry counted its points as breakage. A lot that expired before the date passes without a
+// probe (its expiry is the claim's own to book, first); any other costs one look-up in
+// lot_expiries' unique index, which holds at most a row or two per expired lot.
+#define LOT_EXPIRY_NOT_BOOKED(lot, date)            \
+    "(" lot ".expires_on < " date                   \
+    " OR NOT EXISTS (SELECT 1 FROM lot_expiries e " \
+    "WHERE e.lot_id = " lot ".id AND e.claim_id IS NULL))"
+
 // A refused claim's answer; its body is the error body a refusal is answered (and replayed) with.
 BookingResult refusal(ErrorCode code, std::string message, std::string field = {});
 

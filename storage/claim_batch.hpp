@@ -39,7 +39,8 @@ namespace coalition::storage {
 // The batch cannot be booked as one transaction for a reason that is not a failure: its claims
 // fall on two settlement dates (around midnight) or on both sides of a program change, or a
 // race made a member enrolment unnecessary (or, were there such a hole, a burn or reversal met a
-// member whose lots the batch did not read). Nothing was stored; book the claims one by one.
+// member whose lots the batch did not read), or a lot it changes had its expiry booked by a claim
+// of a later date meanwhile. Nothing was stored; book the claims one by one.
 class BatchNeedsSingleBookings : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

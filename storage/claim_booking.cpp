@@ -71,11 +71,16 @@ constexpr const char* kInsertLot =
 
 // The guard on the old value turns a lost update into an error instead of silent corruption.
 constexpr const char* kUpdateLotRemaining =
-    "UPDATE lots SET points_remaining = $3 WHERE id = $1 AND points_remaining = $2";
+    "UPDATE lots SET points_remaining = $3 WHERE id = $1 AND points_remaining = $2 "
+    "AND " LOT_EXPIRY_NOT_BOOKED("lots", "$4::date");
 
 constexpr const char* kReverseLot =
     "UPDATE lots SET points_remaining = 0, reversed_by_claim_id = $3 "
-    "WHERE id = $1 AND points_remaining = $2 AND reversed_by_claim_id IS NULL";
+    "WHERE id = $1 AND points_remaining = $2 AND reversed_by_claim_id IS NULL "
+    "AND " LOT_EXPIRY_NOT_BOOKED("lots", "$4::date");
+
+constexpr const char* kLotExpiryBooked =
+    "SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL";
 
 constexpr const char* kInsertSlice =
     "INSERT INTO slices (claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
@@ -113,6 +118,38 @@ constexpr const char* kInsertReturnedBreakage =
     "VALUES ($1, $2, $3, $4, $5)";
 
 // ---- Helpers --------------------------------------------------------------------------------
+
+// The claim's date ended, for part of the ledger it would change, while it waited to be booked
+// (nothing of it is stored). book_claim accepts it again at the time now is.
+class DateOverWhileWaiting : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// The claim's date was closed.
+class DateClosedWhileWaiting : public DateOverWhileWaiting {
+  public:
+    using DateOverWhileWaiting::DateOverWhileWaiting;
+};
+
+// A lot the claim would change, still valid on the claim's date, has had its expiry booked by a
+// claim of a later date: claims of one member are booked in the order their member's lock is
+// granted, which two server processes can make differ from their acceptance order just after
+// a midnight. Booked on its own date the claim would change points already counted as breakage.
+class LotExpiredWhileWaiting : public DateOverWhileWaiting {
+  public:
+    using DateOverWhileWaiting::DateOverWhileWaiting;
+};
+
+// A guarded lot update changed no row: why.
+[[noreturn]] void lot_update_failed(pqxx::work& tx, std::int64_t lot_id) {
+    if (!tx.exec_params(kLotExpiryBooked, lot_id).empty()) {
+        throw LotExpiredWhileWaiting("lot " + std::to_string(lot_id) +
+                                     " expired, and its expiry was booked, while the claim "
+                                     "waited to be booked");
+    }
+    throw std::logic_error("lot " + std::to_string(lot_id) + " changed under the member lock");
+}
 
 }  // namespace
 
@@ -220,15 +257,12 @@ std::int64_t insert_claim(pqxx::work& tx, const BookingInput& input, const Progr
         .as<std::int64_t>();
 }
 
-void update_lots(pqxx::work& tx, const std::vector<ledger::LotUpdate>& updates) {
+void update_lots(pqxx::work& tx, const std::vector<ledger::LotUpdate>& updates, Date today) {
     for (const auto& update : updates) {
-        const auto result = tx.exec_params(kUpdateLotRemaining, update.lot_id,
-                                           update.remaining_before.value(),
-                                           update.remaining_after.value());
-        if (result.affected_rows() != 1) {
-            throw std::logic_error("lot " + std::to_string(update.lot_id) +
-                                   " changed under the member lock");
-        }
+        const auto result =
+            tx.exec_params(kUpdateLotRemaining, update.lot_id, update.remaining_before.value(),
+                           update.remaining_after.value(), date_literal(today));
+        if (result.affected_rows() != 1) lot_update_failed(tx, update.lot_id);
     }
 }
 
@@ -311,7 +345,7 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     row.response_body = accepted_body(input, "burn", request.member_id, request.points,
                                       burn.balance_after, program.settlement_date);
     const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
-    update_lots(tx, burn.lot_updates);
+    update_lots(tx, burn.lot_updates, program.settlement_date);
     insert_slices(tx, claim_id, burn.slices, program.settlement_date);
 
     BookingResult result;
@@ -362,8 +396,9 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
         if (reversal.expiry_snapshot) insert_expiry_snapshot(tx, *reversal.expiry_snapshot);
         const auto updated = tx.exec_params(kReverseLot, reversal.lot_id,
-                                            reversal.lot_update.remaining_before.value(), claim_id);
-        if (updated.affected_rows() != 1) throw std::logic_error("lot changed under the member lock");
+                                            reversal.lot_update.remaining_before.value(), claim_id,
+                                            date_literal(today));
+        if (updated.affected_rows() != 1) lot_update_failed(tx, reversal.lot_id);
         if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
         result.body = row.response_body;
         return result;
@@ -392,7 +427,7 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
     // Snapshots first: an expired lot's own expiry must be recorded before its points change.
     for (const auto& snapshot : reversal.expiry_snapshots) insert_expiry_snapshot(tx, snapshot);
-    update_lots(tx, reversal.lot_updates);
+    update_lots(tx, reversal.lot_updates, today);
     insert_slices(tx, claim_id, reversal.slices, today);
     for (const auto& breakage : reversal.breakage) {
         tx.exec_params(kInsertReturnedBreakage, breakage.lot_id, claim_id, breakage.issuer,
@@ -409,12 +444,6 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
 }
 
 namespace {
-
-// The claim's date was closed while it waited to be booked (nothing of it is stored).
-class DateClosedWhileWaiting : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
 
 // The claim id's lock (booking_steps.hpp), held until `tx` ends.
 void lock_claim_key(pqxx::transaction_base& tx, const BookingInput& input) {
@@ -474,17 +503,18 @@ BookingResult book_or_look_again(pqxx::connection& connection, const BookingInpu
 BookingResult book_claim(pqxx::connection& connection, const BookingInput& input) {
     try {
         return book_or_look_again(connection, input);
-    } catch (const DateClosedWhileWaiting&) {
+    } catch (const DateOverWhileWaiting&) {
         // Taken before midnight, its date closed before its turn came (it queued behind a busy
-        // member, or an operator closed the date at 00:00:01): nothing of it is stored, so it is
-        // not accepted yet. It is accepted now, on the date now is, rather than refused with an
-        // error the till could do nothing about.
+        // member, or an operator closed the date at 00:00:01), or a lot it would change expired
+        // meanwhile and its expiry is booked: nothing of it is stored, so it is not accepted
+        // yet. It is accepted now, on the date now is, rather than refused with an error the
+        // till could do nothing about.
         BookingInput now = input;
         now.accepted_at_us = std::max(input.accepted_at_us, now_unix_micros());
         try {
             return book_or_look_again(connection, now);
-        } catch (const DateClosedWhileWaiting& e) {
-            throw SettlementDateClosedAhead(e.what());  // closed by a clock ahead of this one
+        } catch (const DateOverWhileWaiting& e) {
+            throw SettlementDateClosedAhead(e.what());  // ended by a clock ahead of this one
         }
     }
 }
