@@ -15,6 +15,10 @@ Response database_failure_response(std::exception_ptr failure, int retry_after_s
         std::rethrow_exception(failure);
     } catch (const DatabaseUnavailable&) {
         return unavailable_response(retry_after_s);
+    } catch (const pqxx::transaction_rollback&) {
+        // A deadlock's victim or a serialization failure: libpqxx 6 throws SQLSTATE class 40 as
+        // this, which is no sql_error. Rolled back, so the same request a moment later will do.
+        return unavailable_response(retry_after_s);
     } catch (const pqxx::sql_error& e) {
         // A lock held past db_lock_timeout_ms (a DDL), a serialization failure: nothing was
         // changed, and the same request a moment later will do.

@@ -30,6 +30,13 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
         logger.log(LogLevel::warn, "claim not booked: database unavailable",
                    {{"partner_id", partner_id}, {"error", e.what()}});
         return BookingUnavailable{};
+    } catch (const pqxx::transaction_rollback& e) {
+        // A deadlock's victim or a serialization failure (SQLSTATE class 40): PostgreSQL rolled
+        // the transaction back, and a retry will do. libpqxx 6 throws these as
+        // transaction_rollback, which is no sql_error and carries no SQLSTATE.
+        logger.log(LogLevel::warn, "claim not booked: transaction rolled back",
+                   {{"partner_id", partner_id}, {"error", e.what()}});
+        return BookingUnavailable{};
     } catch (const pqxx::sql_error& e) {
         const std::string state = e.sqlstate();
         const bool transient = is_transient_sqlstate(state);

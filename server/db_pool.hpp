@@ -40,7 +40,8 @@ class CommitOutcomeUnknown : public DatabaseUnavailable {
 // Serialization, deadlock, lock or connection failures are transient: nothing was committed and
 // a retry will do. So is a lock table full (53200, out of shared memory: every claim id of a
 // running batch holds an entry, see operators.md on batch_max_claims), and a lock not granted
-// within db_lock_timeout_ms (55P03).
+// within db_lock_timeout_ms (55P03). libpqxx 6 throws class 40 as pqxx::transaction_rollback,
+// not as an sql_error: callers catch that type too.
 bool is_transient_sqlstate(const std::string& sqlstate);
 
 class DatabasePool {

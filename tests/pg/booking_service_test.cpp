@@ -12,6 +12,7 @@
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
+#include "tests/support/program_history.hpp"
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
@@ -498,6 +499,39 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
     holder.abort();
     EXPECT_EQ(claims_stored(), 3);
+    service.stop();
+    pool.stop();
+}
+
+// A claim whose transaction PostgreSQL picks as a deadlock's victim stored nothing: 503 with
+// Retry-After, which the partner retries, not 500. libpqxx 6 throws a deadlock as
+// transaction_rollback, which is no sql_error and carries no SQLSTATE.
+TEST_F(BookingServiceTest, AClaimADeadlockRollsBackIsUnavailable) {
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        coalition::testing::set_program_since_2000(tx, "validity_months", "36");
+        tx.commit();
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {16, 5, 1});
+    ASSERT_EQ(result_of(submit_all(service, {earn("x-0", "M-X", 5)})[0]).status, 201);
+    pqxx::connection holder_connection(db_->conninfo());
+    pqxx::work holder(holder_connection);
+    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+    // A claim of yesterday beside it makes the batch span two dates, so x-1 is booked on its
+    // own: it takes its id's lock, then waits for M-X.
+    auto yesterday = earn("y-1", "M-Y", 5);
+    yesterday.accepted_at_us -= 86'400'000'000;
+    auto outcomes = submit_all(service, {yesterday, earn("x-1", "M-X", 5)});
+    EXPECT_EQ(result_of(outcomes[0]).status, 201);
+    ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
+    // The holder now waits for x-1's id lock: a cycle, which x-1's session, waiting longer,
+    // finds first (deadlock_timeout) and is rolled back for. The holder then gets the lock.
+    holder.exec("SELECT pg_advisory_xact_lock(6190880, hashtext('grocer/x-1'))");
+    EXPECT_TRUE(is_unavailable(outcomes[1]));
+    holder.abort();
+    EXPECT_EQ(claims_stored(), 2);
     service.stop();
     pool.stop();
 }
