@@ -91,6 +91,22 @@ class BookingServiceTest : public ::testing::Test {
         return held;
     }
 
+    // `member` enrolled by a booked earn (id "<member>-0"), then its row held by a transaction
+    // outside the server, as a psql session left open would.
+    struct HeldMember {
+        std::unique_ptr<pqxx::connection> connection;
+        std::unique_ptr<pqxx::work> holder;
+    };
+    HeldMember enrol_and_hold(BookingService& service, const std::string& member) {
+        EXPECT_EQ(result_of(submit_all(service, {earn(member + "-0", member, 5)})[0]).status, 201);
+        HeldMember held;
+        held.connection = std::make_unique<pqxx::connection>(db_->conninfo());
+        held.holder = std::make_unique<pqxx::work>(*held.connection);
+        held.holder->exec("SELECT 1 FROM members WHERE id = " + held.holder->quote(member) +
+                          " FOR UPDATE");
+        return held;
+    }
+
     static Outcomes submit_all(BookingService& service, const std::vector<storage::BookingInput>& inputs) {
         Outcomes outcomes;
         for (const auto& input : inputs) {
@@ -465,10 +481,8 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     {
         DatabasePool pool(settings_, logger_);
         BookingService service(pool, logger_, {16, 5, 1});
-        ASSERT_EQ(result_of(submit_all(service, {earn("x-0", "M-X", 5)})[0]).status, 201);
-        pqxx::connection holder_connection(db_->conninfo());
-        pqxx::work holder(holder_connection);
-        holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+        auto held_member = enrol_and_hold(service, "M-X");
+        auto& holder = *held_member.holder;
         const auto started = std::chrono::steady_clock::now();
         auto outcomes = submit_all(
             service, {earn("a-1", "M-A", 5), earn("x-1", "M-X", 5), earn("x-2", "M-X", 5),
@@ -515,10 +529,8 @@ TEST_F(BookingServiceTest, AClaimADeadlockRollsBackIsUnavailable) {
     }
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {16, 5, 1});
-    ASSERT_EQ(result_of(submit_all(service, {earn("x-0", "M-X", 5)})[0]).status, 201);
-    pqxx::connection holder_connection(db_->conninfo());
-    pqxx::work holder(holder_connection);
-    holder.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+    auto held_member = enrol_and_hold(service, "M-X");
+    auto& holder = *held_member.holder;
     // A claim of yesterday beside it makes the batch span two dates, so x-1 is booked on its
     // own: it takes its id's lock, then waits for M-X.
     auto yesterday = earn("y-1", "M-Y", 5);
