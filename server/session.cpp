@@ -173,6 +173,14 @@ void Session::on_header(beast::error_code ec) {
     const auto& header = parser_->get();
     method_ = std::string(header.method_string());
     path_ = std::string(header.target());
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without a Host field, and for any request
+    // with more than one. Beast leaves that check to the server.
+    const auto hosts = header.count(http::field::host);
+    if ((header.version() >= 11 && hosts == 0) || hosts > 1) {
+        return send(error_response(ErrorCode::malformed_request,
+                                   "an HTTP/1.1 request carries exactly one Host field"),
+                    true);
+    }
     if (parser_->is_done()) return handle_request();
     set_deadline(context_.settings.body_timeout_ms);
     if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {

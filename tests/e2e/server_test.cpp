@@ -121,6 +121,8 @@ TEST_F(ServerTest, MalformedHttpGets400AndTheConnectionCloses) {
         {"not HTTP", "GET /healthz HTTQ/1.1\r\nHost: localhost\r\n\r\n"},
         {"bad chunk size",
          "POST /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
+        {"no Host (RFC 9112 3.2)", "GET /healthz HTTP/1.1\r\n\r\n"},
+        {"two Hosts", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: other\r\n\r\n"},
     };
     for (const auto& [what, bytes] : requests) {
         SCOPED_TRACE(what);
