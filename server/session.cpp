@@ -173,6 +173,7 @@ void Session::on_header(beast::error_code ec) {
     const auto& header = parser_->get();
     method_ = std::string(header.method_string());
     path_ = std::string(header.target());
+    version_ = header.version();
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without a Host field, and for any request
     // with more than one. Beast leaves that check to the server.
     const auto hosts = header.count(http::field::host);
@@ -248,6 +249,9 @@ void Session::send(Response response, bool close_after) {
     response_.set("X-Request-Id", request_id_);
     response_.set(http::field::cache_control, "no-store");
     response_.keep_alive(!close_after);
+    // An HTTP/1.0 client keeps the connection only when the answer says so (RFC 9112 §9.3); an
+    // HTTP/1.1 answer's keep_alive(true) just leaves "close" out.
+    if (!close_after && version_ == 10) response_.set(http::field::connection, "keep-alive");
     response_.body() = std::move(response.body);
     response_.prepare_payload();
     // An answer to HEAD says the length GET's body would have and carries none: bytes after its

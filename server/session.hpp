@@ -68,6 +68,7 @@ private:
     std::optional<std::string> client_cn_;
     std::string request_id_;
     std::string method_;
+    unsigned version_ = 11;  // of the request being answered: 10 for HTTP/1.0
     std::string path_;
     std::chrono::steady_clock::time_point request_started_;
     bool busy_ = false;      // between a request's header and its response being written

@@ -109,6 +109,24 @@ TEST_F(ServerTest, OversizedHeaderGets431AndTheConnectionCloses) {
     EXPECT_TRUE(client.closed_by_peer_within(5000));
 }
 
+// An HTTP/1.0 client that asks to keep the connection is told it is kept, or it would wait for
+// the server to close it (RFC 9112 9.3); without asking, the connection closes after the answer.
+TEST_F(ServerTest, Http10KeepAliveIsConfirmedAndWithoutItTheConnectionCloses) {
+    ServerProcess server(database_->conninfo());
+    TlsClient client(server.port());
+    for (int i = 0; i < 2; ++i) {
+        client.send_raw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        const auto kept = client.read_response();
+        EXPECT_EQ(kept.status, 200);
+        EXPECT_EQ(kept.headers.at("connection"), "keep-alive");
+    }
+    client.send_raw("GET /healthz HTTP/1.0\r\n\r\n");
+    const auto last = client.read_response();
+    EXPECT_EQ(last.status, 200);
+    EXPECT_EQ(last.headers.at("connection"), "close");
+    EXPECT_TRUE(client.closed_by_peer_within(5000));
+}
+
 // Bytes that are not HTTP/1.1 get a 400 that says so, then the connection closes (the parser's
 // state is unknown after a syntax error), rather than a silent drop.
 TEST_F(ServerTest, MalformedHttpGets400AndTheConnectionCloses) {
