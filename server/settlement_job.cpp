@@ -45,7 +45,9 @@ void SettlementJob::tick() {
             const auto now_us = storage::now_unix_micros();
             const auto due = storage::dates_to_close(connection, now_us - std::int64_t{self->grace_s_} * 1000000);
             for (const auto& date : due) {
-                const auto result = storage::close_settlement(connection, date, now_us);
+                // The clock now, not the tick's: each close may take seconds.
+                const auto result =
+                    storage::close_settlement(connection, date, storage::now_unix_micros());
                 if (result.outcome == storage::CloseOutcome::closed_now) {
                     self->logger_.log(LogLevel::info, "settlement date closed",
                                       {{"date", storage::date_literal(date)}});

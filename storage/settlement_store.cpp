@@ -10,6 +10,7 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -438,6 +439,15 @@ CloseResult not_ended(Date date) {
 }  // namespace
 
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
+    // `now_us` is the caller's clock when it called. The barrier and the locks below can take
+    // seconds, and program_in_force_at maps the clock it is given onto the database's as if it
+    // were read as the statement left: every use below takes that clock as it is by then.
+    const auto called = std::chrono::steady_clock::now();
+    const auto clock_now = [&] {
+        return now_us + std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - called)
+                            .count();
+    };
     {
         pqxx::work check(connection);
         // A closed date first: closing it again returns its run, whatever the clock says now (a
@@ -445,7 +455,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
         if (auto closed = read_closed(check, date)) {
             return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
         }
-        if (!date_has_ended(check, date, now_us)) return not_ended(date);
+        if (!date_has_ended(check, date, clock_now())) return not_ended(date);
         check.exec(kBoundLockWait);
         check.exec(kWritersBarrier);
         check.commit();
@@ -462,9 +472,9 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     }
     // ...and a time zone change committed since the check above: moved west, the date may not
     // have ended any more, and closing it would date the claims accepted now on a closed date.
-    if (!date_has_ended(tx, date, now_us)) return not_ended(date);
+    if (!date_has_ended(tx, date, clock_now())) return not_ended(date);
     tx.exec_params(kInsertDueExpiries, date_literal(date));
-    const auto program = program_of_date(tx, date, now_us);
+    const auto program = program_of_date(tx, date, clock_now());
     SettlementRead read;
     read.run = settlement::compute_settlement_run(
         gather_input(tx, date, program, settlement::RunStatus::closed, false));

@@ -775,6 +775,42 @@ TEST_F(SettlementStore, ARunShowsThePriceInForceWhenItsDateEndedNotWhenItCloses)
     EXPECT_TRUE(check.ok()) << check.violations.front();
 }
 
+// The close finds the run's program on the closer's clock as it is when it asks, not as it was
+// when the close was called: a close that waited seconds at its barrier (a long booking, a
+// daily job closing several missed dates in one go) must not show a price set in between.
+TEST_F(SettlementStore, ACloseThatWaitedStillShowsThePriceInForceWhenItsDateEnded) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    // On the closer's clock below: one second after the date's end now, and a new price from
+    // two seconds after that.
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "INSERT INTO program_settings (effective_from, currency, point_value, issue_fee, "
+            "  validity_months, timezone) "
+            "SELECT now() + interval '2 seconds', currency, 20000, issue_fee, "
+            "  validity_months, timezone "
+            "FROM program_settings ORDER BY version DESC LIMIT 1");
+        tx.commit();
+    }
+    const auto a_second_after_midnight = at(plus_days(date, 1), 0) + 1'000'000;
+    // A writer holds claims: the close waits four seconds at its barrier.
+    pqxx::connection writer_connection(db_->conninfo());
+    pqxx::work writer(writer_connection);
+    writer.exec("LOCK TABLE claims IN ROW EXCLUSIVE MODE");
+    auto close = std::async(std::launch::async, [&] {
+        pqxx::connection connection(db_->conninfo());
+        return close_settlement(connection, date, a_second_after_midnight);
+    });
+    ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
+    std::this_thread::sleep_for(seconds(4));
+    writer.abort();
+    ASSERT_EQ(close.wait_for(seconds(30)), std::future_status::ready);
+    const auto closed = close.get();
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
+}
+
 TEST_F(SettlementStore, DatesToCloseCatchUpAfterDowntime) {
     EXPECT_TRUE(dates_to_close(*connection_, at(day(2025, 3, 10), 10)).empty());
     earn("grocer", "e-1", "M-1", 100, at(day(2025, 3, 6), 10));
