@@ -49,7 +49,7 @@ constexpr std::array<std::pair<std::string_view, int>, 35> kExponentExceptions{{
 }};
 
 // ISO 4217 list one (2025): every active code whose minor unit is 2.
-constexpr std::array<std::string_view, 139> kTwoDecimalCurrencies{
+constexpr std::array<std::string_view, 140> kTwoDecimalCurrencies{
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
     "BGN", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
     "CHE", "CHF", "CHW", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DKK", "DOP", "DZD",
@@ -59,8 +59,8 @@ constexpr std::array<std::string_view, 139> kTwoDecimalCurrencies{
     "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK",
     "NPR", "NZD", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR",
     "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP",
-    "SZL", "THB", "TJS", "TMT", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "USD", "USN", "UZS",
-    "VED", "VES", "WST", "XCD", "XCG", "YER", "ZAR", "ZMW", "ZWG"};
+    "SZL", "THB", "TJS", "TMT", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "USD", "USN", "UYU",
+    "UZS", "VED", "VES", "WST", "XCD", "XCG", "YER", "ZAR", "ZMW", "ZWG"};
 // clang-format on
 
 }  // namespace

@@ -93,7 +93,7 @@ TEST(MinorUnitExponent, FollowsIso4217) {
     EXPECT_EQ(iso4217_minor_unit_exponent("KWD"), 3);
     EXPECT_EQ(iso4217_minor_unit_exponent("CLF"), 4);
     // The whole of list one, not only the usual few: a Qatari or Kenyan program can be set up.
-    for (const char* code : {"QAR", "UAH", "KES", "AFN", "XCD", "ZWG"}) {
+    for (const char* code : {"QAR", "UAH", "KES", "AFN", "XCD", "ZWG", "UYU"}) {
         EXPECT_EQ(iso4217_minor_unit_exponent(code), 2) << code;
     }
     EXPECT_EQ(iso4217_minor_unit_exponent("XAU"), std::nullopt);
