@@ -75,6 +75,11 @@ std::string accepted_body(const BookingInput& input, std::string_view type,
 BookingResult replay_or_conflict(const BookingInput& input, const crypto::Bytes& stored_sha256,
                                  int stored_status, std::string stored_body);
 
+// Takes the lock that writing lot_expiries takes, before a booking that will write it writes
+// claims: a close's writers barrier locks lot_expiries first, then claims, lots and slices, and
+// a reversal holding claims while it waits for lot_expiries would close a cycle with it.
+void lock_expiries_before_claims(pqxx::work& tx);
+
 // Books a reversal inside `tx`: locks the reversed claim's member (a no-op when `tx` holds that
 // lock already), looks the idempotency key up again under it, decides and writes. A refusal
 // writes nothing, so `tx` can go on with other claims.

@@ -472,6 +472,8 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     if (!created.empty() && !enrolled_as_one_by_one(batch, created, enrolled_by)) {
         throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
     }
+    // Reversals that meet an expired lot write lot_expiries after the batch has written claims.
+    if (!batch.deferred.empty()) lock_expiries_before_claims(tx);
     write_decisions(tx, batch);
     std::vector<Refused> refused;
     for (const auto& [key, index] : batch.refused_keys) {

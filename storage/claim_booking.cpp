@@ -79,6 +79,8 @@ constexpr const char* kReverseLot =
     "WHERE id = $1 AND points_remaining = $2 AND reversed_by_claim_id IS NULL "
     "AND " LOT_EXPIRY_NOT_BOOKED("lots", "$4::date");
 
+constexpr const char* kLockExpiriesForWriting = "LOCK TABLE lot_expiries IN ROW EXCLUSIVE MODE";
+
 constexpr const char* kLotExpiryBooked =
     "SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL";
 
@@ -154,6 +156,8 @@ class LotExpiredWhileWaiting : public DateOverWhileWaiting {
 }  // namespace
 
 namespace booking_steps {
+
+void lock_expiries_before_claims(pqxx::work& tx) { tx.exec(kLockExpiriesForWriting); }
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at) {
     // The host's clock as the statement leaves: migration 0010 maps accepted_at onto the clock
@@ -393,6 +397,7 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         const Points balance = ledger::balance(open_lots, debt, today) -
                                reversal.removed_from_balance - reversal.debt_added;
         row.response_body = accepted_body(input, "reversal", member_id, target_points, balance, today);
+        if (reversal.expiry_snapshot) lock_expiries_before_claims(tx);
         const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
         if (reversal.expiry_snapshot) insert_expiry_snapshot(tx, *reversal.expiry_snapshot);
         const auto updated = tx.exec_params(kReverseLot, reversal.lot_id,
@@ -424,6 +429,9 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     const auto& reversal = plan.value();
     row.response_body = accepted_body(input, "reversal", member_id, target_points,
                                       reversal.balance_after, today);
+    if (!reversal.expiry_snapshots.empty() || !reversal.breakage.empty()) {
+        lock_expiries_before_claims(tx);
+    }
     const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
     // Snapshots first: an expired lot's own expiry must be recorded before its points change.
     for (const auto& snapshot : reversal.expiry_snapshots) insert_expiry_snapshot(tx, snapshot);

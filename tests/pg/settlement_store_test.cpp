@@ -811,6 +811,75 @@ TEST_F(SettlementStore, ACloseThatWaitedStillShowsThePriceInForceWhenItsDateEnde
     EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
 }
 
+// A reversal that returns points to an expired lot writes lot_expiries; a close's writers
+// barrier locks lot_expiries, then claims, lots and slices. A booking takes lot_expiries' lock
+// before it writes claims, so the two never wait for each other in a cycle (a deadlock would
+// fail one of them): on the one-claim path, and in a batch, whose reversals into expired lots
+// are booked after it has written its other claims. Here each pauses just after writing its
+// first claim row, while a close's barrier arrives.
+TEST_F(SettlementStore, AReversalIntoAnExpiredLotAndACloseNeverDeadlock) {
+    set_program("validity_months", "1");
+    // Both valid through 2025-02-28.
+    earn("grocer", "e-1", "M-1", 1'000, at(day(2025, 1, 15), 10));
+    earn("grocer", "e-2", "M-2", 1'000, at(day(2025, 1, 15), 11));
+    burn("fuel", "b-1", "M-1", 300, at(day(2025, 2, 10), 10));
+    burn("fuel", "b-2", "M-2", 300, at(day(2025, 2, 10), 11));
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "CREATE FUNCTION pause_after_claim() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$");
+        tx.exec(
+            "CREATE TRIGGER pause_after_claim AFTER INSERT ON claims FOR EACH ROW "
+            "WHEN (NEW.webhook_id IN ('r-1', 'e-3')) EXECUTE FUNCTION pause_after_claim()");
+        tx.commit();
+    }
+    const auto close_while_paused = [this](Date date) {
+        pqxx::connection watcher(db_->conninfo());
+        for (int i = 0; i < 200; ++i) {
+            pqxx::nontransaction watch(watcher);
+            if (watch
+                    .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                           "AND datname = current_database()")[0]
+                    .as<int>() > 0) {
+                break;
+            }
+            std::this_thread::sleep_for(milliseconds(25));
+        }
+        pqxx::connection connection(db_->conninfo());
+        EXPECT_EQ(close_settlement(connection, date, at(plus_days(date, 1), 1)).outcome,
+                  CloseOutcome::closed_now);
+    };
+
+    auto one = std::async(std::launch::async, [&] {
+        reverse("fuel", "r-1", "b-1", at(day(2025, 3, 11), 0));  // expects its 201
+    });
+    close_while_paused(day(2025, 3, 10));
+    one.get();
+
+    auto batch = std::async(std::launch::async, [&] {
+        std::vector<BookingInput> inputs(2);
+        for (auto& input : inputs) {
+            input.partner_id = "fuel";
+            input.accepted_at_us = at(day(2025, 3, 12), 0);
+        }
+        inputs[0].webhook_id = "e-3";
+        inputs[0].request.type = partners::ClaimType::earn;
+        inputs[0].request.member_id = "M-3";
+        inputs[0].request.points = Points(10);
+        inputs[1].webhook_id = "r-2";
+        inputs[1].request.type = partners::ClaimType::reversal;
+        inputs[1].request.reverses = "b-2";
+        for (auto& input : inputs) input.request_sha256 = crypto::sha256(input.webhook_id);
+        pqxx::connection connection(db_->conninfo());
+        return book_claims(connection, inputs);
+    });
+    close_while_paused(day(2025, 3, 11));
+    for (const auto& result : batch.get()) EXPECT_EQ(result.status, 201) << result.body;
+    // Each lot's own expiry, and the 300 points each reversal returned.
+    EXPECT_EQ(count("SELECT count(*) FROM lot_expiries"), 4);
+}
+
 TEST_F(SettlementStore, DatesToCloseCatchUpAfterDowntime) {
     EXPECT_TRUE(dates_to_close(*connection_, at(day(2025, 3, 10), 10)).empty());
     earn("grocer", "e-1", "M-1", 100, at(day(2025, 3, 6), 10));
