@@ -9,6 +9,7 @@
 #include <pqxx/transaction>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,15 +43,17 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at);
 inline constexpr const char* kLockClaimKeysSql = LOCK_CLAIM_KEYS_SELECT("$1");
 
 // The condition under which a claim of date `date` may change lot `lot` (an alias of lots): a
-// lot still valid on that date whose expiry is booked already — by a claim of a later date,
-// booked first by another server process just after a midnight — must not change, because that
-// expiry counted its points as breakage. A lot that expired before the date passes without a
-// probe (its expiry is the claim's own to book, first); any other costs one look-up in
-// lot_expiries' unique index, which holds at most a row or two per expired lot.
+// lot still valid on that date with any expiry row — its own, or points a reversal returned to
+// it after it expired (its own row is not written when it expired empty) — is booked as expired
+// already, by a claim of a later date booked first by another server process just after a
+// midnight, and must not change: that expiry counted its points as breakage. A lot that expired
+// before the date passes without a probe (its expiry is the claim's own to book, first); any
+// other costs one look-up in lot_expiries' (lot_id, claim_id) index, which holds a row or two
+// per expired lot.
 #define LOT_EXPIRY_NOT_BOOKED(lot, date)            \
     "(" lot ".expires_on < " date                   \
     " OR NOT EXISTS (SELECT 1 FROM lot_expiries e " \
-    "WHERE e.lot_id = " lot ".id AND e.claim_id IS NULL))"
+    "WHERE e.lot_id = " lot ".id))"
 
 // A refused claim's answer; its body is the error body a refusal is answered (and replayed) with.
 BookingResult refusal(ErrorCode code, std::string message, std::string field = {});
@@ -74,6 +77,23 @@ std::string accepted_body(const BookingInput& input, std::string_view type,
 // the body hash matches, else 409 idempotency_conflict. The hashes compare in constant time.
 BookingResult replay_or_conflict(const BookingInput& input, const crypto::Bytes& stored_sha256,
                                  int stored_status, std::string stored_body);
+
+// The claim's date ended, for part of the ledger it would change, while it waited to be booked
+// (nothing of it is stored). book_claim accepts it again at the time now is.
+class DateOverWhileWaiting : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// A lot the claim would change, still valid on the claim's date, has had its expiry booked by a
+// claim of a later date (LOT_EXPIRY_NOT_BOOKED): claims of one member are booked in the order
+// their member's lock is granted, which two server processes can make differ from their
+// acceptance order just after a midnight. Booked on its own date the claim would change points
+// already counted as breakage.
+class LotExpiredWhileWaiting : public DateOverWhileWaiting {
+  public:
+    using DateOverWhileWaiting::DateOverWhileWaiting;
+};
 
 // Takes the lock that writing lot_expiries takes, before a booking that will write it writes
 // claims: a close's writers barrier locks lot_expiries first, then claims, lots and slices, and

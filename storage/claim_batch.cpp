@@ -484,7 +484,12 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     // Reversals that meet an expired lot: booked by the one-claim path, in the same transaction,
     // a refusal kept at once (a retry of it later in the list finds it, as one by one).
     for (const auto index : batch.deferred) {
-        batch.results[index] = book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);
+        try {
+            batch.results[index] =
+                book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);
+        } catch (const LotExpiredWhileWaiting& e) {
+            throw BatchNeedsSingleBookings(e.what());  // as for the batch's own lot updates
+        }
         if (is_ledger_refusal(*batch.results[index])) {
             store_refusals(tx, {Refused{&inputs[index], &*batch.results[index]}});
         }

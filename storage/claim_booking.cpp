@@ -81,8 +81,10 @@ constexpr const char* kReverseLot =
 
 constexpr const char* kLockExpiriesForWriting = "LOCK TABLE lot_expiries IN ROW EXCLUSIVE MODE";
 
+// Whether a guarded lot update failed on its expiry (as LOT_EXPIRY_NOT_BOOKED) rather than on
+// its old value: a reversal of an expired lot writes the lot's own expiry row just before.
 constexpr const char* kLotExpiryBooked =
-    "SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL";
+    "SELECT 1 FROM lots l WHERE l.id = $1 AND NOT " LOT_EXPIRY_NOT_BOOKED("l", "$2::date");
 
 constexpr const char* kInsertSlice =
     "INSERT INTO slices (claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
@@ -121,34 +123,19 @@ constexpr const char* kInsertReturnedBreakage =
 
 // ---- Helpers --------------------------------------------------------------------------------
 
-// The claim's date ended, for part of the ledger it would change, while it waited to be booked
-// (nothing of it is stored). book_claim accepts it again at the time now is.
-class DateOverWhileWaiting : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
-
-// The claim's date was closed.
-class DateClosedWhileWaiting : public DateOverWhileWaiting {
+// The claim's date was closed while it waited to be booked.
+class DateClosedWhileWaiting : public booking_steps::DateOverWhileWaiting {
   public:
     using DateOverWhileWaiting::DateOverWhileWaiting;
 };
 
-// A lot the claim would change, still valid on the claim's date, has had its expiry booked by a
-// claim of a later date: claims of one member are booked in the order their member's lock is
-// granted, which two server processes can make differ from their acceptance order just after
-// a midnight. Booked on its own date the claim would change points already counted as breakage.
-class LotExpiredWhileWaiting : public DateOverWhileWaiting {
-  public:
-    using DateOverWhileWaiting::DateOverWhileWaiting;
-};
-
-// A guarded lot update changed no row: why.
-[[noreturn]] void lot_update_failed(pqxx::work& tx, std::int64_t lot_id) {
-    if (!tx.exec_params(kLotExpiryBooked, lot_id).empty()) {
-        throw LotExpiredWhileWaiting("lot " + std::to_string(lot_id) +
-                                     " expired, and its expiry was booked, while the claim "
-                                     "waited to be booked");
+// A guarded lot update by a claim of `date` changed no row: why.
+[[noreturn]] void lot_update_failed(pqxx::work& tx, std::int64_t lot_id, Date date) {
+    if (!tx.exec_params(kLotExpiryBooked, lot_id, date_literal(date)).empty()) {
+        throw booking_steps::LotExpiredWhileWaiting(
+            "lot " + std::to_string(lot_id) +
+            " expired, and its expiry was booked, while the claim "
+            "waited to be booked");
     }
     throw std::logic_error("lot " + std::to_string(lot_id) + " changed under the member lock");
 }
@@ -266,7 +253,7 @@ void update_lots(pqxx::work& tx, const std::vector<ledger::LotUpdate>& updates, 
         const auto result =
             tx.exec_params(kUpdateLotRemaining, update.lot_id, update.remaining_before.value(),
                            update.remaining_after.value(), date_literal(today));
-        if (result.affected_rows() != 1) lot_update_failed(tx, update.lot_id);
+        if (result.affected_rows() != 1) lot_update_failed(tx, update.lot_id, today);
     }
 }
 
@@ -403,7 +390,7 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         const auto updated = tx.exec_params(kReverseLot, reversal.lot_id,
                                             reversal.lot_update.remaining_before.value(), claim_id,
                                             date_literal(today));
-        if (updated.affected_rows() != 1) lot_update_failed(tx, reversal.lot_id);
+        if (updated.affected_rows() != 1) lot_update_failed(tx, reversal.lot_id, today);
         if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
         result.body = row.response_body;
         return result;

@@ -535,70 +535,78 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
 
 // Two server processes may book one member's claims out of acceptance order just after a
 // midnight. A reversal dated March 1 that returns points to a lot expired at the end of February
-// books that lot's expiry first; a burn and an earn's reversal dated February 28, booked after
-// it, must not then change the lot (its points would count as breakage and as spent or removed).
-// Each is accepted again at the time now is, on the date now is, where the lot has expired: by
-// the batch too, which leaves them to the one-claim path.
+// books that lot's expiry first (its own row, unless the lot expired empty, and the points it
+// returned); a burn and an earn's reversal dated February 28, booked after it, must not then
+// change the lot (its points would count as breakage and as spent or removed). Each is accepted
+// again at the time now is, on the date now is, where the lot has expired: by the batch too,
+// which leaves them to the one-claim path.
 TEST_F(ClaimBatch, AClaimBookedAfterItsLotsExpiryIsAcceptedAgainOnTheDateNowIs) {
     const auto at = [](year_month_day date, microseconds since_midnight) {
         return duration_cast<microseconds>(sys_days(date).time_since_epoch() + since_midnight)
             .count();
     };
+    const auto dated = [](BookingInput input, std::int64_t accepted_at_us) {
+        input.accepted_at_us = accepted_at_us;
+        return input;
+    };
     const auto today = date_literal(year_month_day{floor<days>(system_clock::now())});
+    const auto before_midnight = at(year(2025) / 2 / 28, 24h - 500ms);
+    // M-1's lot held 700 when it expired, M-2's nothing (no own expiry row is written for it).
+    const std::vector<std::pair<std::string, std::int64_t>> members = {{"1", 300}, {"2", 1'000}};
     for (auto* connection : {batched_.get(), single_.get()}) {
         {
             pqxx::work tx(*connection);
             coalition::testing::set_program_since_2000(tx, "validity_months", "1");
             tx.commit();
         }
-        struct Dated {
-            BookingInput input;
-            std::int64_t accepted_at_us;
-        };
-        for (auto [input, accepted_at_us] : {
-                 // The lot: 1,000 points through 2025-02-28; 300 burnt on 2025-02-10.
-                 Dated{claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
-                       nine_am_us(year(2025) / 1 / 10)},
-                 Dated{claim("airline", "b-1", ClaimType::burn, "M-1", 300),
-                       nine_am_us(year(2025) / 2 / 10)},
-                 Dated{claim("fuel", "e-2", ClaimType::earn, "M-1", 2'000), noon_today_us()},
-                 // Half a second after midnight: the 300 go back to an expired lot, whose
-                 // expiry (700) is booked first.
-                 Dated{claim("airline", "r-b1", ClaimType::reversal, "", 0, "b-1"),
-                       at(year(2025) / 3 / 1, 500ms)},
-             }) {
-            input.accepted_at_us = accepted_at_us;
-            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        for (const auto& [m, burnt] : members) {
+            for (const auto& input : {
+                     // The lot: 1,000 points through 2025-02-28, part or all burnt on 02-10.
+                     dated(claim("grocer", "e-" + m, ClaimType::earn, "M-" + m, 1'000),
+                           nine_am_us(year(2025) / 1 / 10)),
+                     dated(claim("airline", "b-" + m, ClaimType::burn, "M-" + m, burnt),
+                           nine_am_us(year(2025) / 2 / 10)),
+                     dated(claim("fuel", "today-" + m, ClaimType::earn, "M-" + m, 2'000),
+                           noon_today_us()),
+                     // Half a second after midnight: the burnt points go back to an expired lot.
+                     dated(claim("airline", "r-b" + m, ClaimType::reversal, "", 0, "b-" + m),
+                           at(year(2025) / 3 / 1, 500ms)),
+                 }) {
+                ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+            }
         }
     }
-    const auto before_midnight = at(year(2025) / 2 / 28, 24h - 500ms);
-    auto burn = claim("grocer", "b-2", ClaimType::burn, "M-1", 500);
-    burn.accepted_at_us = before_midnight;
-    auto earn_reversal = claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1");
-    earn_reversal.accepted_at_us = before_midnight;
-
-    EXPECT_THROW(book_claims(*batched_, std::vector<BookingInput>{burn}), BatchNeedsSingleBookings);
+    for (const auto& [m, burnt] : members) {
+        SCOPED_TRACE("M-" + m);
+        const auto late_burn =
+            dated(claim("grocer", "late-b" + m, ClaimType::burn, "M-" + m, 500), before_midnight);
+        const auto late_reversal = dated(
+            claim("grocer", "late-r" + m, ClaimType::reversal, "", 0, "e-" + m), before_midnight);
+        EXPECT_THROW(book_claims(*batched_, std::vector<BookingInput>{late_burn}),
+                     BatchNeedsSingleBookings);
+        for (auto* connection : {batched_.get(), single_.get()}) {
+            for (const auto& late : {late_burn, late_reversal}) {
+                const auto result = book_claim(*connection, late);
+                ASSERT_EQ(result.status, 201) << describe(result);
+                EXPECT_NE(result.body.find("\"settlement_date\":\"" + today + "\""),
+                          std::string::npos)
+                    << result.body;
+            }
+            pqxx::nontransaction tx(*connection);
+            // Every point of the lot is breakage once, and none of it was burnt again.
+            const auto lot = tx.exec_params1(
+                "SELECT (SELECT sum(points) FROM lot_expiries e WHERE e.lot_id = l.id), "
+                "  (SELECT count(*) FROM slices s JOIN claims c ON c.id = s.claim_id "
+                "   WHERE s.lot_id = l.id AND c.webhook_id = 'late-b' || $1) "
+                "FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-' || $1",
+                m);
+            EXPECT_EQ(lot[0].as<std::int64_t>(), 1'000);
+            EXPECT_EQ(lot[1].as<std::int64_t>(), 0);
+        }
+    }
     for (auto* connection : {batched_.get(), single_.get()}) {
-        const auto burnt = book_claim(*connection, burn);
-        ASSERT_EQ(burnt.status, 201) << describe(burnt);
-        EXPECT_NE(burnt.body.find("\"settlement_date\":\"" + today + "\""), std::string::npos)
-            << burnt.body;
-        const auto reversed = book_claim(*connection, earn_reversal);
-        ASSERT_EQ(reversed.status, 201) << describe(reversed);
-        EXPECT_NE(reversed.body.find("\"settlement_date\":\"" + today + "\""), std::string::npos)
-            << reversed.body;
-
         {
             pqxx::nontransaction tx(*connection);
-            // Every point of the lot is breakage once (700 + 300), and none of it was burnt again.
-            const auto lot = tx.exec1(
-                "SELECT l.points_remaining, "
-                "  (SELECT sum(points) FROM lot_expiries e WHERE e.lot_id = l.id), "
-                "  (SELECT count(*) FROM slices s JOIN claims c ON c.id = s.claim_id "
-                "   WHERE s.lot_id = l.id AND c.webhook_id = 'b-2') "
-                "FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-1'");
-            EXPECT_EQ(lot[1].as<std::int64_t>(), 1'000);
-            EXPECT_EQ(lot[2].as<std::int64_t>(), 0);
             EXPECT_EQ(
                 tx.exec1("SELECT count(*) FROM claims WHERE settlement_date = '2025-02-28'")[0]
                     .as<std::int64_t>(),
