@@ -20,7 +20,7 @@ Response database_failure_response(std::exception_ptr failure, int retry_after_s
         // this, which is no sql_error. Rolled back, so the same request a moment later will do.
         return unavailable_response(retry_after_s);
     } catch (const pqxx::sql_error& e) {
-        // A lock held past db_lock_timeout_ms (a DDL), a serialization failure: nothing was
+        // A lock held past db_lock_timeout_ms (a DDL), a lost connection: nothing was
         // changed, and the same request a moment later will do.
         if (is_transient_sqlstate(e.sqlstate())) return unavailable_response(retry_after_s);
         return error_response(ErrorCode::internal, "internal error");

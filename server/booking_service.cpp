@@ -264,9 +264,9 @@ bool BookingService::names_held_member(const Batch& batch, std::size_t claim) {
 }
 
 bool BookingService::take_as_held_member(Batch& batch, std::size_t claim) {
-    const auto& member = batch.inputs[claim].request.member_id;
-    if (member.empty() || !batch.lock_timed_out_member.empty()) return false;
-    batch.lock_timed_out_member = member;
+    if (batch.lock_timed_out) return false;
+    batch.lock_timed_out = true;
+    batch.lock_timed_out_member = batch.inputs[claim].request.member_id;  // "" for a reversal
     return true;
 }
 
@@ -313,9 +313,10 @@ void BookingService::book_in_order(std::shared_ptr<Batch> batch,
             }
             done(failure_outcome(failure, batch->inputs[claim].partner_id, logger_));
             // One member held by a transaction outside the server costs its claims a 503 (the
-            // first after one lock wait), and the batch's other members are booked; a lock
-            // timeout on a second member, or on a reversal (whose member the batch does not
-            // know), is taken for a table's lock, which every claim would wait for.
+            // first after one lock wait), and the batch's other members are booked; a second
+            // lock timeout is taken for a table's lock, which every claim would wait for. (A
+            // reversal names no member here, so a held member's reversal after its first claim
+            // also counts as a second.)
             const bool locks_held = is_lock_timeout(failure) && !take_as_held_member(*batch, claim);
             if (!is_database_unavailable(failure) && !locks_held) {
                 return book_in_order(batch, order, next + 1);

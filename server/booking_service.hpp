@@ -82,7 +82,9 @@ private:
         std::vector<storage::BookingInput> inputs;
         std::vector<Done> dones;
         std::vector<std::string> members;  // those its claims name (reversals name none)
-        // Booked one by one: the member of the first claim whose lock wait timed out.
+        // Booked one by one: whether a claim's lock wait timed out, and the member of the first
+        // that did ("" for a reversal, whose member the batch does not know).
+        bool lock_timed_out = false;
         std::string lock_timed_out_member;
     };
     struct Ready {
@@ -101,8 +103,8 @@ private:
     void book_one_by_one(std::shared_ptr<Batch> batch);
     // Whether claim `claim` of the batch names the member whose lock already timed out.
     static bool names_held_member(const Batch& batch, std::size_t claim);
-    // Records claim `claim`'s member as the batch's held member, if it is the first lock timeout
-    // and the claim names a member; false when the timeout cannot be pinned on one member.
+    // Records claim `claim`'s lock timeout, and its member as the batch's held member, if it is
+    // the batch's first; false for a second, which is taken for a held table.
     static bool take_as_held_member(Batch& batch, std::size_t claim);
     void book_in_order(std::shared_ptr<Batch> batch,
                        std::shared_ptr<const std::vector<std::size_t>> order, std::size_t next);

@@ -45,6 +45,17 @@ storage::BookingInput earn(const std::string& id, const std::string& member, std
     return input;
 }
 
+storage::BookingInput reversal(const std::string& id, const std::string& target) {
+    storage::BookingInput input;
+    input.partner_id = "grocer";
+    input.webhook_id = id;
+    input.request_sha256 = crypto::sha256(id + "/" + target);
+    input.request.type = partners::ClaimType::reversal;
+    input.request.reverses = target;
+    input.accepted_at_us = storage::now_unix_micros();
+    return input;
+}
+
 class BookingServiceTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -481,12 +492,18 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     {
         DatabasePool pool(settings_, logger_);
         BookingService service(pool, logger_, {16, 5, 1});
+        ASSERT_EQ(result_of(submit_all(service, {earn("h-0", "M-H", 5)})[0]).status, 201);
         auto held_member = enrol_and_hold(service, "M-X");
         auto& holder = *held_member.holder;
-        const auto started = std::chrono::steady_clock::now();
+        // A batch held on M-H keeps the only in-flight slot, so that the claims below leave
+        // together, as one batch, once it is let go.
+        auto blocker = hold_a_batch_on(service, "M-H", "h-1");
         auto outcomes = submit_all(
             service, {earn("a-1", "M-A", 5), earn("x-1", "M-X", 5), earn("x-2", "M-X", 5),
                       earn("x-3", "M-X", 5), earn("b-1", "M-B", 5)});
+        blocker.holder->abort();
+        EXPECT_EQ(result_of(blocker.claim[0]).status, 201);
+        const auto started = std::chrono::steady_clock::now();
         EXPECT_EQ(result_of(outcomes[0]).status, 201);
         for (std::size_t held = 1; held <= 3; ++held) EXPECT_TRUE(is_unavailable(outcomes[held]));
         EXPECT_EQ(result_of(outcomes[4]).status, 201);
@@ -494,7 +511,20 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
         // member taken for a held table, which would have cost b-1 its booking.
         EXPECT_LT(std::chrono::steady_clock::now() - started, 1700ms);
         holder.abort();
-        EXPECT_EQ(claims_stored(), 3);
+        EXPECT_EQ(claims_stored(), 5);
+
+        // A reversal names no member the batch knows: its lock timeout, the batch's first, is
+        // not taken for a held table, and the next reversal is booked.
+        pqxx::work holder_again(*held_member.connection);
+        holder_again.exec("SELECT 1 FROM members WHERE id = 'M-X' FOR UPDATE");
+        auto blocker_again = hold_a_batch_on(service, "M-H", "h-2");
+        auto reversals = submit_all(service, {reversal("r-x", "M-X-0"), reversal("r-a", "a-1")});
+        blocker_again.holder->abort();
+        EXPECT_EQ(result_of(blocker_again.claim[0]).status, 201);
+        EXPECT_TRUE(is_unavailable(reversals[0]));
+        EXPECT_EQ(result_of(reversals[1]).status, 201);
+        holder_again.abort();
+        EXPECT_EQ(claims_stored(), 7);
         service.stop();
         pool.stop();
     }
@@ -512,7 +542,7 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     // The batch's wait, then two claims' (1.5 s; twenty would take 10.5 s), with slack.
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
     holder.abort();
-    EXPECT_EQ(claims_stored(), 3);
+    EXPECT_EQ(claims_stored(), 7);
     service.stop();
     pool.stop();
 }
@@ -529,13 +559,18 @@ TEST_F(BookingServiceTest, AClaimADeadlockRollsBackIsUnavailable) {
     }
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {16, 5, 1});
+    ASSERT_EQ(result_of(submit_all(service, {earn("h-0", "M-H", 5)})[0]).status, 201);
     auto held_member = enrol_and_hold(service, "M-X");
     auto& holder = *held_member.holder;
     // A claim of yesterday beside it makes the batch span two dates, so x-1 is booked on its
-    // own: it takes its id's lock, then waits for M-X.
+    // own: it takes its id's lock, then waits for M-X. A batch held on M-H meanwhile keeps the
+    // only in-flight slot, so that the two leave as one batch.
+    auto blocker = hold_a_batch_on(service, "M-H", "h-1");
     auto yesterday = earn("y-1", "M-Y", 5);
     yesterday.accepted_at_us -= 86'400'000'000;
     auto outcomes = submit_all(service, {yesterday, earn("x-1", "M-X", 5)});
+    blocker.holder->abort();
+    EXPECT_EQ(result_of(blocker.claim[0]).status, 201);
     EXPECT_EQ(result_of(outcomes[0]).status, 201);
     ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
     // The holder now waits for x-1's id lock: a cycle, which x-1's session, waiting longer,
@@ -543,7 +578,7 @@ TEST_F(BookingServiceTest, AClaimADeadlockRollsBackIsUnavailable) {
     holder.exec("SELECT pg_advisory_xact_lock(6190880, hashtext('grocer/x-1'))");
     EXPECT_TRUE(is_unavailable(outcomes[1]));
     holder.abort();
-    EXPECT_EQ(claims_stored(), 2);
+    EXPECT_EQ(claims_stored(), 4);  // not x-1
     service.stop();
     pool.stop();
 }
