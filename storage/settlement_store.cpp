@@ -441,7 +441,7 @@ CloseResult not_ended(Date date) {
 CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64_t now_us) {
     // `now_us` is the caller's clock when it called. The barrier and the locks below can take
     // seconds, and program_in_force_at maps the clock it is given onto the database's as if it
-    // were read as the statement left: every use below takes that clock as it is by then.
+    // were read as the statement left: every use after them takes that clock as it is by then.
     const auto called = std::chrono::steady_clock::now();
     const auto clock_now = [&] {
         return now_us + std::chrono::duration_cast<std::chrono::microseconds>(
@@ -455,7 +455,7 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
         if (auto closed = read_closed(check, date)) {
             return CloseResult{CloseOutcome::already_closed, std::move(*closed)};
         }
-        if (!date_has_ended(check, date, clock_now())) return not_ended(date);
+        if (!date_has_ended(check, date, now_us)) return not_ended(date);
         check.exec(kBoundLockWait);
         check.exec(kWritersBarrier);
         check.commit();
