@@ -14,6 +14,9 @@
 # permissions of the user's own directories to make room for the cluster.
 set -euo pipefail
 
+# runuser and useradd live in /usr/sbin, which root's PATH lacks after a plain `su` (Debian).
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
+
 readonly PG_BIN=/usr/lib/postgresql/15/bin   # never whatever initdb/pg_ctl is first on PATH
 readonly CLUSTER_USER=coalition              # OS user when run as root, and the DB superuser
 readonly SOCKET_PATH_MAX=107                 # sun_path holds 108 bytes including the NUL
