@@ -24,9 +24,10 @@ missing_packages() {
         grep -qxF "$package" <<<"$installed" || printf '%s\n' "$package"
     done
     # The machine may carry nodesource's nodejs, which bundles npm and conflicts with Debian's
-    # npm package: only when there is no node at all do we ask Debian for both.
-    if ! command -v node >/dev/null 2>&1; then
-        printf '%s\n' nodejs npm
+    # npm package: Debian's npm only when there is no npm, and its nodejs only when no node.
+    if ! command -v npm >/dev/null 2>&1; then
+        command -v node >/dev/null 2>&1 || printf '%s\n' nodejs
+        printf '%s\n' npm
     fi
 }
 

@@ -40,7 +40,9 @@ for tool in node npm psql curl openssl; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 
-if [[ ! -d $HERE/node_modules/standardwebhooks ]]; then
+# npm writes node_modules/.package-lock.json last: without it (an interrupted install) or older
+# than the lock file, install again.
+if [[ ! $HERE/node_modules/.package-lock.json -nt $HERE/package-lock.json ]]; then
     (cd "$HERE" && npm ci --no-audit --no-fund) || die "npm ci failed"
 fi
 
