@@ -33,8 +33,13 @@ install_error_trap() { trap on_step_error ERR; }
 # Configures and builds the Release tree in build/ (both commands share it). With target names,
 # builds only those: scripts/run needs the two programs, not every test.
 build_release() {
-    cmake -S "$COALITION_ROOT" -B "$COALITION_ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
     local targets=()
     [[ $# -gt 0 ]] && targets=(--target "$@")
-    cmake --build "$COALITION_ROOT/build" -j2 "${targets[@]}"
+    # One build of build/ at a time: a ./scripts/test started while ./scripts/run builds waits
+    # for it rather than compiling into the same files.
+    mkdir -p "$COALITION_ROOT/var"
+    local lock="$COALITION_ROOT/var/build.lock"
+    flock "$lock" cmake -S "$COALITION_ROOT" -B "$COALITION_ROOT/build" \
+        -DCMAKE_BUILD_TYPE=Release >/dev/null
+    flock "$lock" cmake --build "$COALITION_ROOT/build" -j2 "${targets[@]}"
 }
