@@ -231,6 +231,11 @@ bool decide_reversal(Batch& batch, std::size_t index) {
                                        "only earns and burns can be reversed", "reverses");
         return true;
     }
+    // After a reversal of its member left to the one-claim path, which books it after the rest,
+    // the member's later reversals go there too, in their order: decided here, before it, they
+    // would find the member as it was before it (its debt; its target not reversed yet), which
+    // booked one at a time they do not.
+    if (batch.deferred_members.count(target->member_id) != 0) return false;
     if (target->reversed) {
         batch.results[index] = refusal(ErrorCode::already_reversed,
                                        "that claim has been reversed already", "reverses");
@@ -238,13 +243,20 @@ bool decide_reversal(Batch& batch, std::size_t index) {
     }
     // A claim stored after the members were locked: its member is not held by this batch.
     auto* member = member_with_lots(batch.members, target->member_id, LotsRead::none);
-    if (member == nullptr) return false;
+    if (member == nullptr) {
+        batch.deferred_members.insert(target->member_id);
+        return false;
+    }
 
     BookedClaim claim{index, "reversal", target->member_id, target->points, {}, target->ref, target->type};
     const bool decided = target->type == "earn"
                              ? decide_earn_reversal(batch, *member, *target, claim)
                              : decide_burn_reversal(batch, *member, *target, claim);
-    if (!decided || batch.results[index]) return decided;
+    if (!decided) {
+        batch.deferred_members.insert(target->member_id);
+        return false;
+    }
+    if (batch.results[index]) return true;
     batch.booked_keys.emplace(key_of(input), batch.booked.size());
     batch.reversed.insert(target->ref);
     batch.booked.push_back(std::move(claim));

@@ -206,6 +206,7 @@ struct Batch {
     std::map<std::int64_t, std::vector<ledger::Slice>> slices_of_burn;
     std::set<ClaimRef> reversed;               // claims this batch reverses
     std::set<Key> deferred_keys;               // reversal keys left to the one-claim path
+    std::set<std::string> deferred_members;    // members of those reversals
     std::vector<std::size_t> deferred;         // inputs booked one by one after the writes
 };
 

@@ -533,6 +533,49 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
     expect_ledger_ok(*batched_);
 }
 
+// A reversal left to the one-claim path (it returns points to an expired lot) is booked after
+// the batch's other claims; the member's later reversals must then wait for it too, or they see
+// the member's debt as it was before it. Here R1 would pay the member's debt of 30 first and
+// leave R2's 30 points to be reissued, as one at a time; decided first, R2 would pay the debt
+// and R1's points would all be breakage.
+TEST_F(ClaimBatch, AMembersReversalsAfterOneLeftToTheOneClaimPathWaitForIt) {
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        const auto book_on = [&](BookingInput input, year_month_day date) {
+            input.accepted_at_us = nine_am_us(date);
+            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        };
+        {
+            pqxx::work tx(*connection);
+            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
+            tx.commit();
+        }
+        // L1: 100 points through 2025-02-28, all burnt.
+        book_on(claim("grocer", "e-1", ClaimType::earn, "M-1", 100), year(2025) / 1 / 10);
+        book_on(claim("fuel", "b-1", ClaimType::burn, "M-1", 100), year(2025) / 1 / 11);
+        {
+            pqxx::work tx(*connection);
+            coalition::testing::set_program_since_2000(tx, "validity_months", "36");
+            tx.commit();
+        }
+        // L2: 30 points for three years, all burnt; both earns reversed (debt 130); an earn of
+        // 100 pays 100 of it.
+        book_on(claim("grocer", "e-2", ClaimType::earn, "M-1", 30), year(2025) / 1 / 12);
+        book_on(claim("fuel", "b-2", ClaimType::burn, "M-1", 30), year(2025) / 1 / 13);
+        book_on(claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1"), year(2025) / 1 / 14);
+        book_on(claim("grocer", "r-e2", ClaimType::reversal, "", 0, "e-2"), year(2025) / 1 / 15);
+        book_on(claim("airline", "e-3", ClaimType::earn, "M-1", 100), year(2025) / 1 / 16);
+    }
+    std::vector<BookingInput> batch = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1"),
+                                       claim("fuel", "r-b2", ClaimType::reversal, "", 0, "b-2")};
+    for (auto& input : batch) input.accepted_at_us = nine_am_us(year(2025) / 3 / 2);
+    const auto results = book_both_ways(batch);
+    for (const auto& result : results) EXPECT_EQ(result.status, 201) << describe(result);
+    // R1: 30 pay the debt, 70 are breakage; R2: its 30 are reissued.
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 30);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 // Two server processes may book one member's claims out of acceptance order just after a
 // midnight. A reversal dated March 1 that returns points to a lot expired at the end of February
 // books that lot's expiry first (its own row, unless the lot expired empty, and the points it
