@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include "core/one_line.hpp"
 #include "server/booking_service.hpp"
 #include "server/claims_handler.hpp"
 #include "server/db_pool.hpp"
@@ -207,7 +208,8 @@ int run_server(const Settings& settings) {
         configure_tls(tls, settings);
         endpoint = listen_endpoint(settings);
     } catch (const SettingsError& e) {
-        std::fprintf(stderr, "coalition-server: %s\n", e.what());
+        // One line: the message may quote a setting's value, newlines and all.
+        std::fprintf(stderr, "coalition-server: %s\n", one_line(e.what()).c_str());
         return 2;
     }
 

@@ -608,8 +608,9 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
         {{"COALITION_THREADS", "0"}},
         {{"COALITION_CLIENT_CERT_REQUIRED", "true"}},
         {{"COALITION_CONFIG", "/nonexistent.json"}},
-        {{"COALITION_DB", "nonsense"}},       // not a libpq connection string
-        {{"COALITION_LISTEN", "bad\nport"}},  // a value with a newline: still one line
+        {{"COALITION_DB", "nonsense"}},           // not a libpq connection string
+        {{"COALITION_LISTEN", "bad\nport"}},      // a value with a newline: still one line
+        {{"COALITION_LISTEN", "no\nsuch:8443"}},  // ...also when the host fails to resolve
     };
     for (const auto& overrides : bad) {
         EnvOverrides env = good;
