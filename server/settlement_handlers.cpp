@@ -1,5 +1,6 @@
 #include "server/settlement_handlers.hpp"
 
+#include "partners/credentials.hpp"
 #include "server/authorized_query.hpp"
 #include "server/content_negotiation.hpp"
 #include "server/responses.hpp"
@@ -90,6 +91,9 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                            return not_found;
                        }
                        if (!date) return bad_date();
+                       // No partner has an id outside the rule: not one to ask the database
+                       // about (bytes that are not UTF-8 would fail there).
+                       if (!partners::is_valid_entity_id(partner_id)) return not_found;
                        const auto statement = storage::read_statement(connection, *date, partner_id,
                                                                       storage::now_unix_micros());
                        if (!statement) return not_found;

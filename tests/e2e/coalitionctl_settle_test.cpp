@@ -165,6 +165,14 @@ TEST_F(CoalitionctlSettle, StatementErrors) {
     expect_one_line_error(bad_format, "--format");
     EXPECT_EQ(ctl({"statement", "2025-13-01", "grocer"}).exit_code, 2);
     EXPECT_EQ(ctl({"statement", "2025-03-10"}).exit_code, 2);
+    // Not a partner id at all, on an open date too: a bad argument, not a missing statement.
+    const auto today = storage::date_literal(std::chrono::year_month_day{
+        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())});
+    for (const std::string id : {"gro cer", "\xFF"}) {
+        const auto odd = ctl({"statement", today, id});
+        EXPECT_EQ(odd.exit_code, 2) << odd.err;
+        expect_one_line_error(odd, "partner id");
+    }
 }
 
 // Last in this file: it corrupts the suite's database.

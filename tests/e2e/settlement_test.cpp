@@ -227,6 +227,13 @@ TEST_F(SettlementApi, EveryTokenAgainstEveryEndpoint) {
     EXPECT_EQ(grocer_asks_fuel.body, grocer_asks_nobody.body);
     EXPECT_EQ(grocer_asks_fuel.body, operator_asks_nobody.body);
     EXPECT_EQ(call("GET", base + "grocer", "Bearer " + fuel_token_).body, grocer_asks_nobody.body);
+    // No partner has an id outside the id rule, bytes that are not UTF-8 included: not found,
+    // on an open date (read from the ledger) as on a closed one.
+    for (const char* id : {"%FF", "no%20such", "%C3"}) {
+        const auto odd = as_operator("GET", base + id);
+        EXPECT_EQ(odd.status, 404) << id << " " << odd.body;
+        EXPECT_EQ(odd.body, operator_asks_nobody.body) << id;
+    }
     // ...and so is a partner's own statement of a date it has no line on.
     EXPECT_EQ(call("GET", "/v1/settlements/" + kPastDate + "/statements/grocer",
                    "Bearer " + grocer_token_)
