@@ -835,17 +835,7 @@ TEST_F(SettlementStore, AReversalIntoAnExpiredLotAndACloseNeverDeadlock) {
         tx.commit();
     }
     const auto close_while_paused = [this](Date date) {
-        pqxx::connection watcher(db_->conninfo());
-        for (int i = 0; i < 200; ++i) {
-            pqxx::nontransaction watch(watcher);
-            if (watch
-                    .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                           "AND datname = current_database()")[0]
-                    .as<int>() > 0) {
-                break;
-            }
-            std::this_thread::sleep_for(milliseconds(25));
-        }
+        EXPECT_TRUE(db_->wait_until_a_session_sleeps());
         pqxx::connection connection(db_->conninfo());
         EXPECT_EQ(close_settlement(connection, date, at(plus_days(date, 1), 1)).outcome,
                   CloseOutcome::closed_now);

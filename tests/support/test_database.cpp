@@ -73,12 +73,20 @@ TestDatabase::~TestDatabase() {
 }
 
 bool TestDatabase::wait_until_a_session_waits_on_a_lock() const {
+    return wait_until_a_session_matches("wait_event_type = 'Lock'");
+}
+
+bool TestDatabase::wait_until_a_session_sleeps() const {
+    return wait_until_a_session_matches("wait_event = 'PgSleep'");
+}
+
+bool TestDatabase::wait_until_a_session_matches(const std::string& condition) const {
     pqxx::connection watcher(conninfo_);
     for (int i = 0; i < 200; ++i) {
         pqxx::nontransaction watch(watcher);
         if (watch
-                .exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND datname = current_database()")[0]
+                .exec1("SELECT count(*) FROM pg_stat_activity WHERE " + condition +
+                       " AND datname = current_database()")[0]
                 .as<int>() > 0) {
             return true;
         }

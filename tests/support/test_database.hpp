@@ -23,8 +23,13 @@ public:
     // Returns once a session of this database waits on a lock; false after 5 s without one. For
     // tests that hold a lock to pause another transaction at a known step.
     bool wait_until_a_session_waits_on_a_lock() const;
+    // Until some session of this database is in pg_sleep (up to 5 s).
+    bool wait_until_a_session_sleeps() const;
 
   private:
+    // Until some session of this database matches `condition` on pg_stat_activity (up to 5 s).
+    bool wait_until_a_session_matches(const std::string& condition) const;
+
     std::string name_;
     std::string conninfo_;
 };
