@@ -962,15 +962,29 @@ std::int64_t open_lot_entries_read(pqxx::connection& connection) {
                             "WHERE indexrelname IN ('lots_open_fifo', 'lots_by_expiry')");
 }
 
-// Until no session of this database but `connection`'s holds a snapshot or a transaction id
-// (at most 5 s; then it goes on).
-void wait_until_no_other_session_holds_a_snapshot(pqxx::connection& connection) {
+// Until every transaction that was running when this is called, in any database of the
+// cluster, has ended (at most 5 s; then it goes on). A snapshot's xmin is the oldest transaction
+// id running in the whole cluster, not only in its own database: a long transaction of another
+// test's database (a lock held for seconds) keeps the row versions that this test's burns
+// emptied visible to this database's own snapshots, and no index scan can mark their entries
+// dead meanwhile (1,206 entries read in every round whenever another test binary ran beside
+// this one).
+void wait_until_older_transactions_end(pqxx::connection& connection) {
     pqxx::nontransaction watch(connection);
+    // The next transaction id to be assigned: every transaction running now has an older one.
+    const auto next_xid = watch
+                              .exec1(
+                                  "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+                                  "        % 4294967296)::text")[0]
+                              .as<std::string>();
     for (int i = 0; i < 200; ++i) {
         if (watch
-                .exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND "
-                       "(backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)")[0]
+                .exec_params1(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND ("
+                    "  (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid)) "
+                    "  OR (backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::xid)))",
+                    next_xid)[0]
                 .as<int>() == 0) {
             return;
         }
@@ -1016,17 +1030,17 @@ TEST_F(ClaimBatch, AMembersEmptiedLotsAreReadPastOnceNotByEveryBatch) {
             .status,
         201);
 
-    // An index scan marks an entry dead only once its row is dead to every transaction of this
-    // database. An autovacuum ANALYZE of a catalog (a fresh cluster's new databases churn them)
-    // that runs meanwhile holds a snapshot here and keeps the emptied lots' rows visible to it:
-    // every batch of that round reads them all again (seen in CI under ASan, 1,206 entries
-    // read, though the round began with no other session here). So the rounds are repeated,
-    // each once no other session here holds a snapshot: a bitmap scan reads every emptied entry
-    // in every batch of every round; plain index scans pass over them once in some round.
+    // An index scan marks an entry dead only once its row is dead to every snapshot of this
+    // database, whose xmin is the oldest transaction running anywhere in the cluster: a long
+    // transaction of another test's database, or an autovacuum ANALYZE of a catalog here, keeps
+    // the emptied lots' rows visible, and every batch of that round reads them all again (1,206
+    // entries). So each round begins once the transactions older than it have ended, and the
+    // rounds are repeated: a bitmap scan reads every emptied entry in every batch of every
+    // round; plain index scans pass over them once in some round.
     constexpr int kBatches = 6;
     std::int64_t fewest_read = std::numeric_limits<std::int64_t>::max();
     for (int round = 0; round < 3 && fewest_read > kEmptied + 2 * kBatches; ++round) {
-        wait_until_no_other_session_holds_a_snapshot(*batched_);
+        wait_until_older_transactions_end(*batched_);
         // Every batch reads M-1's lots (a burn), and each is refused: M-1 holds 5 points.
         const auto read_before = open_lot_entries_read(*batched_);
         for (int b = 0; b < kBatches; ++b) {
