@@ -221,6 +221,11 @@ bool decide_burn_reversal(Batch& batch, MemberState& member, const Target& targe
 bool decide_reversal(Batch& batch, std::size_t index) {
     const auto& input = batch.inputs[index];
     const auto target = find_target(batch, input);
+    // Its target is a reversal of this batch left to the one-claim path, stored there before
+    // it: it goes there too, to find that target as one at a time it would.
+    if (!target && batch.deferred_keys.count(Key{input.partner_id, input.request.reverses}) != 0) {
+        return false;
+    }
     if (!target) {
         batch.results[index] = refusal(ErrorCode::reversal_target_not_found,
                                        "this partner has no claim with that webhook-id", "reverses");

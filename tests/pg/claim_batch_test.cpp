@@ -565,11 +565,15 @@ TEST_F(ClaimBatch, AMembersReversalsAfterOneLeftToTheOneClaimPathWaitForIt) {
         book_on(claim("grocer", "r-e2", ClaimType::reversal, "", 0, "e-2"), year(2025) / 1 / 15);
         book_on(claim("airline", "e-3", ClaimType::earn, "M-1", 100), year(2025) / 1 / 16);
     }
+    // And a reversal of R2, refused as one at a time would: R2 is a reversal, not "no claim".
     std::vector<BookingInput> batch = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1"),
-                                       claim("fuel", "r-b2", ClaimType::reversal, "", 0, "b-2")};
+                                       claim("fuel", "r-b2", ClaimType::reversal, "", 0, "b-2"),
+                                       claim("fuel", "r-rb2", ClaimType::reversal, "", 0, "r-b2")};
     for (auto& input : batch) input.accepted_at_us = nine_am_us(year(2025) / 3 / 2);
     const auto results = book_both_ways(batch);
-    for (const auto& result : results) EXPECT_EQ(result.status, 201) << describe(result);
+    EXPECT_EQ(results[0].status, 201) << describe(results[0]);
+    EXPECT_EQ(results[1].status, 201) << describe(results[1]);
+    EXPECT_EQ(results[2].status, 422) << describe(results[2]);
     // R1: 30 pay the debt, 70 are breakage; R2: its 30 are reissued.
     EXPECT_EQ(balance_of(*batched_, "M-1"), 30);
     expect_same_ledger(*batched_, *single_);
