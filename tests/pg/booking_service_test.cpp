@@ -401,17 +401,7 @@ TEST_F(BookingServiceTest, AClaimWhoseDateClosedWhileItWaitedIsAcceptedOnTodaysD
 // answered "in doubt" (500, retry), never "unavailable" (503 promises nothing was stored). Here
 // the commit did not happen, and the retry books the claim.
 TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavailable) {
-    {
-        pqxx::connection connection(db_->conninfo());
-        pqxx::work tx(connection);
-        tx.exec(
-            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$");
-        tx.exec(
-            "CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON claims "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()");
-        tx.commit();
-    }
+    db_->pause_claim_inserts("true", 30, /*at_commit=*/true);
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {64, 50, 1});
     auto outcomes = submit_all(service, {earn("in-doubt", "m-doubt", 5), earn("beside", "m-2", 1)});
@@ -444,7 +434,7 @@ TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavai
     {
         pqxx::connection connection(db_->conninfo());
         pqxx::work tx(connection);
-        tx.exec("DROP TRIGGER test_slow_commit ON claims");
+        tx.exec("DROP TRIGGER test_pause_claim ON claims");
         tx.commit();
     }
     auto retry = submit_all(service, {earn("in-doubt", "m-doubt", 5)});
@@ -489,20 +479,10 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
 // lock waits.
 TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     settings_.db_lock_timeout_ms = 500;
-    {
-        // A claim whose batch takes a second to write, not waiting on a lock (which the lock
-        // timeout would cut short), keeps the only in-flight slot meanwhile: claims submitted
-        // then leave together, as one batch, after it.
-        pqxx::connection connection(db_->conninfo());
-        pqxx::work tx(connection);
-        tx.exec(
-            "CREATE FUNCTION slow_claim() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
-        tx.exec(
-            "CREATE TRIGGER slow_claim AFTER INSERT ON claims FOR EACH ROW "
-            "WHEN (NEW.webhook_id LIKE 'slow-%') EXECUTE FUNCTION slow_claim()");
-        tx.commit();
-    }
+    // A claim whose batch takes a second to write, not waiting on a lock (which the lock timeout
+    // would cut short), keeps the only in-flight slot meanwhile: claims submitted then leave
+    // together, as one batch, after it.
+    db_->pause_claim_inserts("NEW.webhook_id LIKE 'slow-%'", 1);
     const auto occupy_the_slot = [this](BookingService& service, const std::string& id) {
         auto slow = submit_all(service, {earn(id, "M-S", 5)});
         EXPECT_TRUE(db_->wait_until_a_session_sleeps());

@@ -378,35 +378,15 @@ TEST_F(ClaimBatch, TwoAttemptsOfOneClaimAreDecidedOneAfterTheOtherWithoutACommon
 // attempt is still committing, it waits for it on the id's lock and gets its replay, rather than
 // "nothing stored" (a 403) while the claim commits.
 TEST_F(ClaimBatch, TheStoredOutcomeWaitsForAnAttemptBeingBooked) {
-    {
-        pqxx::work tx(*batched_);
-        tx.exec(
-            "CREATE FUNCTION test_slow_claim() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$");
-        tx.exec(
-            "CREATE CONSTRAINT TRIGGER test_slow_claim AFTER INSERT ON claims "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_claim()");
-        tx.commit();
-    }
+    batched_db_->pause_claim_inserts("true", 1, /*at_commit=*/true);
     const auto conninfo = batched_db_->conninfo();
     const auto earn = claim("grocer", "e-1", ClaimType::earn, "M-1", 10);
     auto first = std::async(std::launch::async, [&] {
         pqxx::connection connection(conninfo);
         return book_claim(connection, earn);
     });
-    {
-        pqxx::connection watcher(conninfo);
-        bool held = false;
-        for (int i = 0; i < 400 && !held; ++i) {
-            pqxx::nontransaction tx(watcher);
-            held = tx.exec1(
-                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                         "AND datname = current_database()")[0]
-                       .as<int>() > 0;
-            if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        ASSERT_TRUE(held) << "the first attempt's commit was never held";
-    }
+    ASSERT_TRUE(batched_db_->wait_until_a_session_sleeps())
+        << "the first attempt's commit was never held";
     const auto stored = stored_outcome(*batched_, earn);
     const auto booked = first.get();
     ASSERT_EQ(booked.status, 201);

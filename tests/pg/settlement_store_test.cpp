@@ -824,16 +824,7 @@ TEST_F(SettlementStore, AReversalIntoAnExpiredLotAndACloseNeverDeadlock) {
     earn("grocer", "e-2", "M-2", 1'000, at(day(2025, 1, 15), 11));
     burn("fuel", "b-1", "M-1", 300, at(day(2025, 2, 10), 10));
     burn("fuel", "b-2", "M-2", 300, at(day(2025, 2, 10), 11));
-    {
-        pqxx::work tx(*connection_);
-        tx.exec(
-            "CREATE FUNCTION pause_after_claim() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$");
-        tx.exec(
-            "CREATE TRIGGER pause_after_claim AFTER INSERT ON claims FOR EACH ROW "
-            "WHEN (NEW.webhook_id IN ('r-1', 'e-3')) EXECUTE FUNCTION pause_after_claim()");
-        tx.commit();
-    }
+    db_->pause_claim_inserts("NEW.webhook_id IN ('r-1', 'e-3')", 2);
     const auto close_while_paused = [this](Date date) {
         EXPECT_TRUE(db_->wait_until_a_session_sleeps());
         pqxx::connection connection(db_->conninfo());
