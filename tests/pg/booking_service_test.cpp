@@ -401,7 +401,7 @@ TEST_F(BookingServiceTest, AClaimWhoseDateClosedWhileItWaitedIsAcceptedOnTodaysD
 // answered "in doubt" (500, retry), never "unavailable" (503 promises nothing was stored). Here
 // the commit did not happen, and the retry books the claim.
 TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavailable) {
-    db_->pause_claim_inserts("true", 30, /*at_commit=*/true);
+    db_->pause_inserts("claims", "true", 30, /*at_commit=*/true);
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {64, 50, 1});
     auto outcomes = submit_all(service, {earn("in-doubt", "m-doubt", 5), earn("beside", "m-2", 1)});
@@ -434,7 +434,7 @@ TEST_F(BookingServiceTest, AConnectionLostDuringCommitIsAnsweredInDoubtNotUnavai
     {
         pqxx::connection connection(db_->conninfo());
         pqxx::work tx(connection);
-        tx.exec("DROP TRIGGER test_pause_claim ON claims");
+        tx.exec("DROP TRIGGER test_pause_claims ON claims");
         tx.commit();
     }
     auto retry = submit_all(service, {earn("in-doubt", "m-doubt", 5)});
@@ -482,7 +482,7 @@ TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     // A claim whose batch takes a second to write, not waiting on a lock (which the lock timeout
     // would cut short), keeps the only in-flight slot meanwhile: claims submitted then leave
     // together, as one batch, after it.
-    db_->pause_claim_inserts("NEW.webhook_id LIKE 'slow-%'", 1);
+    db_->pause_inserts("claims", "NEW.webhook_id LIKE 'slow-%'", 1);
     const auto occupy_the_slot = [this](BookingService& service, const std::string& id) {
         auto slow = submit_all(service, {earn(id, "M-S", 5)});
         EXPECT_TRUE(db_->wait_until_a_session_sleeps());

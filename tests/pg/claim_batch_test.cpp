@@ -317,30 +317,12 @@ TEST_F(ClaimBatch, RefusedClaimsAreAnsweredTheSameForEver) {
 // second waits for the first and replays its refusal. Without it the key got a 422 and a 201.
 // In the one-claim path and in a batch.
 TEST_F(ClaimBatch, TwoAttemptsOfOneClaimAreDecidedOneAfterTheOtherWithoutACommonMember) {
-    {
-        pqxx::work tx(*batched_);
-        tx.exec(
-            "CREATE FUNCTION test_slow_refusal() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN IF NEW.webhook_id LIKE 'slow-%' THEN PERFORM pg_sleep(1.5); END IF; "
-            "RETURN NULL; END $$");
-        tx.exec(
-            "CREATE CONSTRAINT TRIGGER test_slow_refusal AFTER INSERT ON refused_claims "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_refusal()");
-        tx.commit();
-    }
+    batched_db_->pause_inserts("refused_claims", "NEW.webhook_id LIKE 'slow-%'", 1.5,
+                               /*at_commit=*/true);
     const auto conninfo = batched_db_->conninfo();
     const auto wait_for_the_held_commit = [&] {
-        pqxx::connection watcher(conninfo);
-        for (int i = 0; i < 400; ++i) {
-            pqxx::nontransaction tx(watcher);
-            if (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                         "AND datname = current_database()")[0]
-                    .as<int>() > 0) {
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        FAIL() << "the refusal's commit was never held";
+        ASSERT_TRUE(batched_db_->wait_until_a_session_sleeps())
+            << "the refusal's commit was never held";
     };
     int round = 0;
     for (const bool second_in_a_batch : {false, true}) {
@@ -378,7 +360,7 @@ TEST_F(ClaimBatch, TwoAttemptsOfOneClaimAreDecidedOneAfterTheOtherWithoutACommon
 // attempt is still committing, it waits for it on the id's lock and gets its replay, rather than
 // "nothing stored" (a 403) while the claim commits.
 TEST_F(ClaimBatch, TheStoredOutcomeWaitsForAnAttemptBeingBooked) {
-    batched_db_->pause_claim_inserts("true", 1, /*at_commit=*/true);
+    batched_db_->pause_inserts("claims", "true", 1, /*at_commit=*/true);
     const auto conninfo = batched_db_->conninfo();
     const auto earn = claim("grocer", "e-1", ClaimType::earn, "M-1", 10);
     auto first = std::async(std::launch::async, [&] {

@@ -824,7 +824,7 @@ TEST_F(SettlementStore, AReversalIntoAnExpiredLotAndACloseNeverDeadlock) {
     earn("grocer", "e-2", "M-2", 1'000, at(day(2025, 1, 15), 11));
     burn("fuel", "b-1", "M-1", 300, at(day(2025, 2, 10), 10));
     burn("fuel", "b-2", "M-2", 300, at(day(2025, 2, 10), 11));
-    db_->pause_claim_inserts("NEW.webhook_id IN ('r-1', 'e-3')", 2);
+    db_->pause_inserts("claims", "NEW.webhook_id IN ('r-1', 'e-3')", 2);
     const auto close_while_paused = [this](Date date) {
         EXPECT_TRUE(db_->wait_until_a_session_sleeps());
         pqxx::connection connection(db_->conninfo());

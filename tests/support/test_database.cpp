@@ -80,17 +80,19 @@ bool TestDatabase::wait_until_a_session_sleeps() const {
     return wait_until_a_session_matches("wait_event = 'PgSleep'");
 }
 
-void TestDatabase::pause_claim_inserts(const std::string& when, int seconds, bool at_commit) const {
+void TestDatabase::pause_inserts(const std::string& table, const std::string& when, double seconds,
+                                 bool at_commit) const {
     pqxx::connection connection(conninfo_);
     pqxx::work tx(connection);
-    tx.exec(
-        "CREATE FUNCTION test_pause_claim() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN PERFORM pg_sleep(" +
-        std::to_string(seconds) + "); RETURN NULL; END $$");
-    tx.exec(std::string("CREATE ") + (at_commit ? "CONSTRAINT " : "") +
-            "TRIGGER test_pause_claim AFTER INSERT ON claims " +
+    const std::string name = "test_pause_" + table;
+    tx.exec("CREATE FUNCTION " + name +
+            "() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(" +
+            std::to_string(seconds) + "); RETURN NULL; END $$");
+    tx.exec(std::string("CREATE ") + (at_commit ? "CONSTRAINT " : "") + "TRIGGER " + name +
+            " AFTER INSERT ON " + table + " " +
             (at_commit ? "DEFERRABLE INITIALLY DEFERRED " : "") + "FOR EACH ROW WHEN (" + when +
-            ") EXECUTE FUNCTION test_pause_claim()");
+            ") EXECUTE FUNCTION " + name + "()");
     tx.commit();
 }
 

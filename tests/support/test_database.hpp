@@ -26,10 +26,12 @@ public:
     // Until some session of this database is in pg_sleep (up to 5 s).
     bool wait_until_a_session_sleeps() const;
 
-    // Pauses every insert into claims whose new row matches `when` (SQL over NEW) for `seconds`,
-    // in pg_sleep: a transaction held at a known step without a lock wait, which a lock timeout
-    // would cut short. `at_commit`: the pause comes at COMMIT (a deferred constraint trigger).
-    void pause_claim_inserts(const std::string& when, int seconds, bool at_commit = false) const;
+    // Pauses every insert into `table` whose new row matches `when` (SQL over NEW) for
+    // `seconds`, in pg_sleep: a transaction held at a known step without a lock wait, which a
+    // lock timeout would cut short. `at_commit`: the pause comes at COMMIT (a deferred
+    // constraint trigger). One such pause a table.
+    void pause_inserts(const std::string& table, const std::string& when, double seconds,
+                       bool at_commit = false) const;
 
   private:
     // Until some session of this database matches `condition` on pg_stat_activity (up to 5 s).
