@@ -3,8 +3,9 @@
 // set-based statements whatever the batch size. Each claim gets exactly the answer it would get
 // if the batch's claims were booked one after another in this order: every earn and burn in
 // batch order, then every reversal in batch order, except that a reversal meeting an expired lot
-// comes last (the claims of a batch were in flight together, so any order is one the partners
-// could have seen).
+// or a member the batch does not hold comes last, and with it the same member's later reversals
+// and the reversals of it (the claims of a batch were in flight together, so any order is one the
+// partners could have seen).
 //
 //   1. one statement reads the program, takes the shared lock on the settlement date (as one
 //      claim does) and then enrols the members of new earns, in id order;

@@ -479,10 +479,10 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
 // lock waits.
 TEST_F(BookingServiceTest, ALockHeldOutsideTheServerFailsOnlyTheClaimsItHolds) {
     settings_.db_lock_timeout_ms = 500;
-    // A claim whose batch takes a second to write, not waiting on a lock (which the lock timeout
-    // would cut short), keeps the only in-flight slot meanwhile: claims submitted then leave
-    // together, as one batch, after it.
-    db_->pause_inserts("claims", "NEW.webhook_id LIKE 'slow-%'", 1);
+    // A claim whose batch takes two seconds to write, not waiting on a lock (which the lock
+    // timeout would cut short), keeps the only in-flight slot meanwhile: claims submitted then
+    // leave together, as one batch, after it.
+    db_->pause_inserts("claims", "NEW.webhook_id LIKE 'slow-%'", 2);
     const auto occupy_the_slot = [this](BookingService& service, const std::string& id) {
         auto slow = submit_all(service, {earn(id, "M-S", 5)});
         EXPECT_TRUE(db_->wait_until_a_session_sleeps());
