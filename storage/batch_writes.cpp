@@ -2,7 +2,6 @@
 
 #include "core/json_text.hpp"
 #include "storage/booking_steps.hpp"
-#include "storage/ledger_rows.hpp"
 #include "storage/sql_time.hpp"
 
 #include <pqxx/pqxx>
@@ -275,19 +274,11 @@ std::pair<std::string, std::size_t> debt_rows(const Batch& batch) {
 // Which part of the write statement's counts are the lot updates.
 constexpr std::size_t kChangedLots = 2;
 
-// Whether a lot the batch changes, still valid on the batch's date, has had its expiry booked
-// (by a claim of a later date, booked first by another server process just after a midnight).
-constexpr const char* kLotExpiryBookedSql =
-    "SELECT EXISTS (SELECT 1 FROM lots l WHERE l.id = ANY ($1::bigint[]) "
-    "  AND NOT " LOT_EXPIRY_NOT_BOOKED("l", "$2::date") ")";
-
-bool lot_expiry_booked(pqxx::work& tx, const Batch& batch) {
+// The lots the batch changes (its lot updates).
+std::vector<std::int64_t> changed_lot_ids(const Batch& batch) {
     std::vector<std::int64_t> lot_ids;
     for (const auto& [lot_id, change] : batch.lot_changes) lot_ids.push_back(lot_id);
-    return tx
-        .exec_params1(kLotExpiryBookedSql, int_array_literal(lot_ids),
-                      date_literal(batch.program.settlement_date))[0]
-        .as<bool>();
+    return lot_ids;
 }
 
 }  // namespace
@@ -310,7 +301,9 @@ void write_decisions(pqxx::work& tx, const Batch& batch) {
         if (written.at(0)[static_cast<int>(part)].as<std::size_t>() == sent[part]) continue;
         // Only the lot updates can fall short (their guards). A lot whose expiry was booked
         // meanwhile is no fault: its claims are booked one by one, on the date now is.
-        if (part == kChangedLots && lot_expiry_booked(tx, batch)) {
+        if (part == kChangedLots &&
+            booking_steps::lot_expiry_booked(tx, changed_lot_ids(batch),
+                                             batch.program.settlement_date)) {
             throw BatchNeedsSingleBookings("a lot the batch changes had its expiry booked");
         }
         throw std::logic_error("the batch wrote other rows than it decided (part " +

@@ -95,6 +95,11 @@ class LotExpiredWhileWaiting : public DateOverWhileWaiting {
     using DateOverWhileWaiting::DateOverWhileWaiting;
 };
 
+// Whether any of `lot_ids` is still valid on `date` and has an expiry row, which
+// LOT_EXPIRY_NOT_BOOKED forbids changing: tells a guarded lot update that failed on its expiry
+// from a lost update.
+bool lot_expiry_booked(pqxx::work& tx, const std::vector<std::int64_t>& lot_ids, Date date);
+
 // Takes the lock that writing lot_expiries takes, before a booking that will write it writes
 // claims: a close's writers barrier locks lot_expiries first, then claims, lots and slices, and
 // a reversal holding claims while it waits for lot_expiries would close a cycle with it.

@@ -472,7 +472,7 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     if (!created.empty() && !enrolled_as_one_by_one(batch, created, enrolled_by)) {
         throw BatchNeedsSingleBookings("a member was enrolled for an earn that is not booked");
     }
-    // Reversals that meet an expired lot write lot_expiries after the batch has written claims.
+    // Reversals left to the one-claim path may write lot_expiries, after the batch's claims.
     if (!batch.deferred.empty()) lock_expiries_before_claims(tx);
     write_decisions(tx, batch);
     std::vector<Refused> refused;
@@ -481,8 +481,9 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     }
     store_refusals(tx, refused);
 
-    // Reversals that meet an expired lot: booked by the one-claim path, in the same transaction,
-    // a refusal kept at once (a retry of it later in the list finds it, as one by one).
+    // Reversals left to the one-claim path (decide_reversals): booked by it, in the same
+    // transaction, a refusal kept at once (a retry of it later in the list finds it, as one by
+    // one).
     for (const auto index : batch.deferred) {
         try {
             batch.results[index] =

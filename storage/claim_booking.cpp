@@ -81,10 +81,11 @@ constexpr const char* kReverseLot =
 
 constexpr const char* kLockExpiriesForWriting = "LOCK TABLE lot_expiries IN ROW EXCLUSIVE MODE";
 
-// Whether a guarded lot update failed on its expiry (as LOT_EXPIRY_NOT_BOOKED) rather than on
-// its old value: a reversal of an expired lot writes the lot's own expiry row just before.
+// The lots of $1 that LOT_EXPIRY_NOT_BOOKED keeps a claim of date $2 from changing. (Not just
+// any expiry row: a reversal of an expired lot writes the lot's own row just before updating it.)
 constexpr const char* kLotExpiryBooked =
-    "SELECT 1 FROM lots l WHERE l.id = $1 AND NOT " LOT_EXPIRY_NOT_BOOKED("l", "$2::date");
+    "SELECT EXISTS (SELECT 1 FROM lots l WHERE l.id = ANY ($1::bigint[]) "
+    "  AND NOT " LOT_EXPIRY_NOT_BOOKED("l", "$2::date") ")";
 
 constexpr const char* kInsertSlice =
     "INSERT INTO slices (claim_id, lot_id, kind, reverses_slice_id, issuer_id, redeemer_id, "
@@ -131,7 +132,7 @@ class DateClosedWhileWaiting : public booking_steps::DateOverWhileWaiting {
 
 // A guarded lot update by a claim of `date` changed no row: why.
 [[noreturn]] void lot_update_failed(pqxx::work& tx, std::int64_t lot_id, Date date) {
-    if (!tx.exec_params(kLotExpiryBooked, lot_id, date_literal(date)).empty()) {
+    if (booking_steps::lot_expiry_booked(tx, {lot_id}, date)) {
         throw booking_steps::LotExpiredWhileWaiting(
             "lot " + std::to_string(lot_id) +
             " expired, and its expiry was booked, while the claim "
@@ -145,6 +146,11 @@ class DateClosedWhileWaiting : public booking_steps::DateOverWhileWaiting {
 namespace booking_steps {
 
 void lock_expiries_before_claims(pqxx::work& tx) { tx.exec(kLockExpiriesForWriting); }
+
+bool lot_expiry_booked(pqxx::work& tx, const std::vector<std::int64_t>& lot_ids, Date date) {
+    return tx.exec_params1(kLotExpiryBooked, int_array_literal(lot_ids), date_literal(date))[0]
+        .as<bool>();
+}
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at) {
     // The host's clock as the statement leaves: migration 0010 maps accepted_at onto the clock
