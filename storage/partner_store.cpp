@@ -104,21 +104,17 @@ Partner read_partner(const pqxx::row& row) {
     return out;
 }
 
-// An id outside the entity_id domain cannot exist: a mistyped argument (exit 2 in coalitionctl,
-// as `partner add` answers it), not a partner that is missing, and the DB is kept out of it.
-void require_known_shape(std::string_view partner_id) {
+}  // namespace
+
+void require_partner_id_shape(std::string_view partner_id) {
     if (!partners::is_valid_entity_id(partner_id)) {
         throw invalid("partner id '" + std::string(partner_id) +
                       "' must be 1-64 characters of [A-Za-z0-9._-]");
     }
 }
 
-}  // namespace
-
 void validate_new_partner(const NewPartner& partner) {
-    if (!partners::is_valid_entity_id(partner.id)) {
-        throw invalid("partner id '" + partner.id + "' must be 1-64 characters of [A-Za-z0-9._-]");
-    }
+    require_partner_id_shape(partner.id);
     if (partner.id == settlement::kOperatorId) {
         // Runs and instructions name the central counterparty "operator".
         throw invalid("partner id 'operator' is reserved for the coalition operator");
@@ -152,7 +148,7 @@ std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_i
     if (old_valid_hours < 0 || old_valid_hours > kRotationOverlapHours) {
         throw invalid("the old secrets' hours must be 0.." + std::to_string(kRotationOverlapHours));
     }
-    require_known_shape(partner_id);
+    require_partner_id_shape(partner_id);
     lock_partner(tx, partner_id);
     // Every secret still valid ends within old_valid_hours: the current one (valid_until NULL)
     // then, an older one at its earlier end if that comes first.
@@ -163,13 +159,13 @@ std::string rotate_secret(pqxx::transaction_base& tx, std::string_view partner_i
 }
 
 void suspend_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
-    require_known_shape(partner_id);
+    require_partner_id_shape(partner_id);
     lock_partner(tx, partner_id);
     tx.exec_params(kSuspendSql, std::string(partner_id));
 }
 
 void resume_partner(pqxx::transaction_base& tx, std::string_view partner_id) {
-    require_known_shape(partner_id);
+    require_partner_id_shape(partner_id);
     lock_partner(tx, partner_id);
     tx.exec_params(kResumeSql, std::string(partner_id));
 }

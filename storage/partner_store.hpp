@@ -61,6 +61,11 @@ struct PartnerSecrets {
     static constexpr std::int64_t kNoEnd = std::numeric_limits<std::int64_t>::max();
 };
 
+// An id outside the entity_id rule cannot name a partner: throws PartnerError(invalid), a
+// mistyped argument (exit 2 in coalitionctl) rather than a missing partner, without asking the
+// database (which would refuse bytes that are not UTF-8 with an error that names nothing).
+void require_partner_id_shape(std::string_view partner_id);
+
 // Checks id, name, earn rate and secret without a database; throws PartnerError(invalid).
 void validate_new_partner(const NewPartner& partner);
 

@@ -363,10 +363,7 @@ int command_statement(Context& context, const std::vector<std::string>& args) {
     const auto parsed = parse_arguments(args, 1, {"--format"}, 2, "statement");
     const auto date = parse_settlement_date("statement", parsed.positional[0]);
     const std::string& partner_id = parsed.positional[1];
-    if (!partners::is_valid_entity_id(partner_id)) {
-        throw UsageError("statement: partner id '" + partner_id +
-                         "' must be 1-64 characters of [A-Za-z0-9._-]");
-    }
+    storage::require_partner_id_shape(partner_id);
     const std::string format = parsed.option("--format").value_or("json");
     if (format != "json" && format != "csv") {
         throw UsageError("statement: --format must be json or csv, got '" + format + "'");
