@@ -46,14 +46,21 @@ ensure_cluster_user() {
 }
 
 # Runs a command as the cluster's owner, from / so that an unreadable current directory
-# (e.g. /root/...) does not upset initdb or postgres.
-as_owner() {
-    if is_root; then
-        (cd / && runuser -u "$CLUSTER_USER" -- "$@")
-    else
-        (cd / && "$@")
+# (e.g. /root/...) does not upset initdb or postgres. The verb's lock (main, below) is closed
+# for it (the function is a subshell): a postmaster that inherited it would hold it for as long
+# as it runs.
+LOCK_FD=""
+as_owner() (
+    if [[ -n $LOCK_FD ]]; then
+        exec {LOCK_FD}>&-
     fi
-}
+    cd /
+    if is_root; then
+        runuser -u "$CLUSTER_USER" -- "$@"
+    else
+        "$@"
+    fi
+)
 
 # Makes a directory owned by the cluster owner, mode 700.
 make_owned_dir() {
@@ -258,6 +265,16 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1024 || PORT > 65535 )); then
     die "bad port '$PORT' (1024-65535)"
 fi
 [[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/run or scripts/test once"
+
+# One verb that changes the cluster at a time: two first-time inits would otherwise both find no
+# cluster and race to create it, and a stop could land in the middle of a start.
+case "$VERB" in
+    init | start | stop | destroy)
+        mkdir -p "$(dirname "$HANDLE")"
+        exec {LOCK_FD}>"$(dirname "$HANDLE")/.$(basename "$HANDLE").lock"
+        flock -w $((WAIT_SECONDS * 5)) "$LOCK_FD" || die "another pgcluster.sh holds $HANDLE"
+        ;;
+esac
 ROOT="$(real_root)"
 
 case "$VERB" in
