@@ -197,18 +197,18 @@ TEST_F(LedgerCheck, CatchesAWrongExpiryRow) {
 // The rows each claim wrote, against the claim (each corruption below passed every check
 // before: the lot's own equation, member_points and the runs all stay consistent with it).
 TEST_F(LedgerCheck, CatchesAnEarnsLotInflated) {
-    change(
-        "UPDATE lots SET points_issued = points_issued + 1000, "
-        "points_remaining = points_remaining + 1000 "
-        "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
+    corrupt("lots", "lots_origin_fixed",
+            "UPDATE lots SET points_issued = points_issued + 1000, "
+            "points_remaining = points_remaining + 1000 "
+            "WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')");
     const auto text = joined(check());
     EXPECT_NE(text.find("earn claim"), std::string::npos) << text;
 }
 
 TEST_F(LedgerCheck, CatchesAnEarnReversalItsLotDoesNotName) {
-    change(
-        "UPDATE lots SET reversed_by_claim_id = NULL WHERE reissued_from_lot_id IS NULL "
-        "AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-1')");
+    corrupt("lots", "lots_stay_reversed",
+            "UPDATE lots SET reversed_by_claim_id = NULL WHERE reissued_from_lot_id IS NULL "
+            "AND claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-1')");
     const auto text = joined(check());
     EXPECT_NE(text.find("do not name each other"), std::string::npos) << text;
 }

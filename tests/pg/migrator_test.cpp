@@ -232,6 +232,93 @@ class SchemaInvariants : public ::testing::Test {
     static inline TestDatabase* db_ = nullptr;
 };
 
+// A closed date's statements (migration 0013): the close stores its run and its statements in
+// one transaction; once that has committed, no statement row can be added for the date.
+TEST_F(SchemaInvariants, AClosedDateTakesNoFurtherStatement) {
+    const auto statement = [](const char* date, const char* partner) {
+        return "(DATE '" + std::string(date) + "', '" + partner + "', 0, '{}')";
+    };
+    const std::string insert_statements =
+        "INSERT INTO settlement_statements (settlement_date, partner_id, net_minor, statement) "
+        "VALUES ";
+    // As the close does it: the run, then its statements, in one transaction.
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec(
+            "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run,"
+            " run_sha256) VALUES (DATE '2020-01-01', 1, 'EUR', '{}', sha256('r'))");
+        tx.exec(insert_statements + statement("2020-01-01", "grocer"));
+        tx.commit();
+    }
+    pqxx::connection reader(db_->conninfo());
+    ASSERT_EQ(count(reader, "SELECT count(*) FROM settlement_statements"), 1);
+    EXPECT_THROW(exec(insert_statements + statement("2020-01-01", "fuel")),
+                 pqxx::restrict_violation);
+    // Nor by the close of another date, among its own rows.
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec(
+            "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run,"
+            " run_sha256) VALUES (DATE '2020-01-02', 1, 'EUR', '{}', sha256('s'))");
+        EXPECT_THROW(tx.exec(insert_statements + statement("2020-01-02", "grocer") + ", " +
+                             statement("2020-01-01", "fuel")),
+                     pqxx::restrict_violation);
+    }
+    EXPECT_EQ(count(reader, "SELECT count(*) FROM settlement_statements"), 1);
+}
+
+// A lot's origin (migration 0013): bookings change what it holds and whether it is reversed,
+// never who issued it, for what, for how much, at what fee or on which date; and a reversed lot
+// stays reversed by its claim.
+TEST_F(SchemaInvariants, ALotsOriginNeverChanges) {
+    exec(
+        "INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
+        " accepted_at, settlement_date, settings_version, response_status, response_body)"
+        " SELECT 'grocer', 'c-o' || n, sha256('o'), 'earn', 'M-1', 10, now(), current_date, 1,"
+        " 201, '{}' FROM generate_series(1, 3) AS n");
+    exec(
+        "INSERT INTO lots (member_id, issuer_id, claim_id, points_issued, points_remaining,"
+        " fee_micros, accepted_at, settlement_date, expires_on)"
+        " SELECT 'M-1', 'grocer', id, 10, 10, 500, now(), current_date, current_date + 30"
+        " FROM claims WHERE webhook_id = 'c-o1'");
+    pqxx::connection reader(db_->conninfo());
+    const auto lot = [&reader]() {
+        pqxx::nontransaction tx(reader);
+        const auto row = tx.exec1(
+            "SELECT concat_ws(' ', l.issuer_id, l.points_issued, l.debt_repaid,"
+            " l.points_remaining, l.fee_micros, l.settlement_date - current_date,"
+            " l.reversed_by_claim_id IS NULL)"
+            " FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'c-o1'");
+        return row[0].as<std::string>();
+    };
+    const std::string where = " WHERE claim_id = (SELECT id FROM claims WHERE webhook_id = 'c-o1')";
+    ASSERT_EQ(lot(), "grocer 10 0 10 500 0 t");
+    for (const std::string change :
+         {"issuer_id = 'fuel'", "points_issued = 20", "debt_repaid = 1", "fee_micros = 0",
+          "accepted_at = accepted_at - interval '1 day'", "settlement_date = settlement_date - 1",
+          "claim_id = (SELECT id FROM claims WHERE webhook_id = 'c-o2')",
+          "reissued_from_lot_id = id", "points_remaining = 5, fee_micros = 501"}) {
+        EXPECT_THROW(exec("UPDATE lots SET " + change + where), pqxx::restrict_violation) << change;
+    }
+    EXPECT_EQ(lot(), "grocer 10 0 10 500 0 t");
+    // What bookings do is allowed, naming a column with its own value too.
+    exec("UPDATE lots SET points_remaining = 4, fee_micros = fee_micros" + where);
+    exec(
+        "UPDATE lots SET points_remaining = 0, reversed_by_claim_id = "
+        "(SELECT id FROM claims WHERE webhook_id = 'c-o2')" +
+        where);
+    EXPECT_EQ(lot(), "grocer 10 0 0 500 0 f");
+    exec("UPDATE lots SET reversed_by_claim_id = reversed_by_claim_id" + where);
+    for (const std::string change :
+         {"reversed_by_claim_id = NULL",
+          "reversed_by_claim_id = (SELECT id FROM claims WHERE webhook_id = 'c-o3')"}) {
+        EXPECT_THROW(exec("UPDATE lots SET " + change + where), pqxx::restrict_violation) << change;
+    }
+    EXPECT_EQ(lot(), "grocer 10 0 0 500 0 f");
+}
+
 TEST_F(SchemaInvariants, PointsMustBePositive) {
     EXPECT_THROW(
         exec("INSERT INTO claims (partner_id, webhook_id, request_sha256, type, member_id, points,"
