@@ -115,6 +115,15 @@ void require_partner_id_shape(std::string_view partner_id) {
 
 void validate_new_partner(const NewPartner& partner) {
     require_partner_id_shape(partner.id);
+    // Checked for new partners only: ids already stored stay valid. A leading '-' reads as an
+    // option on a command line (coalitionctl's own), '.' and '..' as path steps in a URL that
+    // clients normalise away, and a spreadsheet opening a statement's CSV reads "-A1" as a
+    // formula.
+    const char first = partner.id.front();  // not empty: its shape was checked above
+    if (!((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z') ||
+          (first >= '0' && first <= '9'))) {
+        throw invalid("partner id '" + partner.id + "' must begin with a letter or a digit");
+    }
     if (partner.id == settlement::kOperatorId) {
         // Runs and instructions name the central counterparty "operator".
         throw invalid("partner id 'operator' is reserved for the coalition operator");

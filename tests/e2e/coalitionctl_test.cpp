@@ -131,6 +131,10 @@ TEST_F(Coalitionctl, PartnerAddRefusals) {
     expect_refused({"partner", "add", "--name", "Grocer"}, 2);             // no id
     expect_refused({"partner", "add", "gro cer", "--name", "Grocer"}, 2);  // bad id
     expect_refused({"partner", "add", "operator", "--name", "Op"}, 2);     // the operator's name
+    for (const std::string id :
+         {"-A1", ".", "..", "_grocer", ".grocer"}) {  // not a letter or digit first
+        expect_refused({"partner", "add", id, "--name", "Grocer"}, 2);
+    }
     expect_refused({"partner", "add", "grocer", "--name", ""}, 2);
     expect_refused({"partner", "add", "grocer", "--name", std::string(201, 'n')}, 2);
     expect_refused({"partner", "add", "grocer", "--name",
