@@ -108,7 +108,8 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         const std::string& partner_id = params.find("partner_id")->second;
         const int retry_after_s = deps.settings.db_retry_after_s;
 
-        if (!is_json_media_type(request.header("Content-Type"))) {
+        // Two Content-Type fields name no one media type: refused like a wrong one.
+        if (!is_json_media_type(single_header(request, "Content-Type"))) {
             return respond(error_response(ErrorCode::unsupported_media_type,
                                           "Content-Type must be application/json"));
         }

@@ -13,4 +13,18 @@ std::optional<std::string_view> find_header(const HeaderList& headers, std::stri
     return std::nullopt;
 }
 
+std::string origin_form(std::string_view target) {
+    for (const std::string_view scheme : {"https://", "http://"}) {
+        if (target.size() < scheme.size() ||
+            strncasecmp(target.data(), scheme.data(), scheme.size()) != 0) {
+            continue;
+        }
+        const auto path = target.find_first_of("/?", scheme.size());  // after the authority
+        if (path == std::string_view::npos) return "/";
+        if (target[path] == '?') return "/" + std::string(target.substr(path));
+        return std::string(target.substr(path));
+    }
+    return std::string(target);
+}
+
 }  // namespace coalition::server

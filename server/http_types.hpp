@@ -14,6 +14,10 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // Case-insensitive header lookup; nullopt when absent. A repeated header yields the first value.
 std::optional<std::string_view> find_header(const HeaderList& headers, std::string_view name);
 
+// The origin-form of a request target: "https://host:8443/v1/x?y" (absolute-form, which a
+// server must accept, RFC 9112 §3.2.2) becomes "/v1/x?y"; any other target is returned as it is.
+std::string origin_form(std::string_view target);
+
 struct Request {
     std::string method;  // "GET", "POST", ...
     std::string path;    // without the query string

@@ -174,6 +174,13 @@ void Session::on_header(beast::error_code ec) {
     method_ = std::string(header.method_string());
     path_ = std::string(header.target());
     version_ = header.version();
+    // Taken now, before the body: Beast adds a chunked body's trailer fields to these (beside a
+    // field of the same name), and RFC 9110 §6.5.1 forbids merging them. A webhook-id or
+    // Content-Type sent as a trailer must not count, nor make the header's own look sent twice.
+    header_fields_.clear();
+    for (const auto& field : header) {
+        header_fields_.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     // RFC 9112 §3.2: 400 for an HTTP/1.1 request without a Host field, and for any request
     // with more than one. Beast leaves that check to the server.
     const auto hosts = header.count(http::field::host);
@@ -218,13 +225,12 @@ void Session::handle_request() {
     auto message = parser_->release();
     Request request;
     request.method = method_;
-    const std::string target(message.target());
+    const std::string target = origin_form(message.target());
     const auto question = target.find('?');
     request.path = target.substr(0, question);
     if (question != std::string::npos) request.query = target.substr(question + 1);
-    for (const auto& field : message) {
-        request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
+    request.headers = std::move(header_fields_);
+    header_fields_.clear();
     request.body = std::move(message.body());
     request.request_id = request_id_;
     request.remote_address = remote_;

@@ -69,6 +69,7 @@ private:
     std::string request_id_;
     std::string method_;
     unsigned version_ = 11;  // of the request being answered: 10 for HTTP/1.0
+    HeaderList header_fields_;  // of the request being read, taken before its body (trailers)
     std::string path_;
     std::chrono::steady_clock::time_point request_started_;
     bool busy_ = false;      // between a request's header and its response being written

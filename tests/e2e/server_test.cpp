@@ -182,6 +182,86 @@ TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
     EXPECT_EQ(setup.count_claims(), claims_before + 1);
 }
 
+// The bytes of `claim` as a chunked request: its headers but `left_out`, its body in one chunk,
+// then `trailer` (lines ending in CRLF) after the last chunk.
+std::string chunked_request(const SignedClaim& claim, const std::string& left_out,
+                            const std::string& trailer) {
+    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
+    for (const auto& [name, value] : claim.headers) {
+        if (name != left_out) raw += name + ": " + value + "\r\n";
+    }
+    std::ostringstream size;
+    size << std::hex << claim.body.size();
+    return raw + "Transfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + claim.body +
+           "\r\n0\r\n" + trailer + "\r\n";
+}
+
+// Fields sent after a chunked body (trailers) are not header fields (RFC 9110 §6.5.1): they
+// neither stand in for a missing header nor make a header look sent twice.
+TEST_F(ServerTest, TrailerFieldsAreNotHeaders) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("trailing", setup.add_partner("trailing", "Trailing"));
+    ServerProcess server(database_->conninfo());
+    const auto claims_before = setup.count_claims();
+    TlsClient client(server.port());
+
+    const auto unsigned_claim = partner.sign("t-1", earn_body("M-trailing", 10));
+    client.send_raw(chunked_request(
+        unsigned_claim, "webhook-signature",
+        "webhook-signature: " + unsigned_claim.headers.at("webhook-signature") + "\r\n"));
+    const auto unsigned_answer = client.read_response();
+    EXPECT_EQ(unsigned_answer.status, 401) << unsigned_answer.body;
+    EXPECT_EQ(setup.count_claims(), claims_before);
+
+    const auto untyped = partner.sign("t-2", earn_body("M-trailing", 10));
+    client.send_raw(chunked_request(untyped, "content-type", "Content-Type: application/json\r\n"));
+    const auto untyped_answer = client.read_response();
+    EXPECT_EQ(untyped_answer.status, 415) << untyped_answer.body;
+    EXPECT_EQ(setup.count_claims(), claims_before);
+
+    // The header's webhook-id is the claim's; the trailer's second one is not read.
+    const auto claim = partner.sign("t-3", earn_body("M-trailing", 10));
+    client.send_raw(chunked_request(claim, "", "webhook-id: t-3\r\nX-Extra: 1\r\n"));
+    const auto booked = client.read_response();
+    EXPECT_EQ(booked.status, 201) << booked.body;
+    EXPECT_EQ(setup.count_claims(), claims_before + 1);
+}
+
+// Two Content-Type fields name no one media type: 415, as a wrong one, and nothing is booked.
+TEST_F(ServerTest, TwoContentTypesAre415AndBookNothing) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("typed", setup.add_partner("typed", "Typed"));
+    ServerProcess server(database_->conninfo());
+    const auto claims_before = setup.count_claims();
+    const auto claim = partner.sign("ct-1", earn_body("M-typed", 10));
+    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
+    for (const auto& [name, value] : claim.headers) raw += name + ": " + value + "\r\n";
+    raw += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(claim.body.size()) +
+           "\r\n\r\n" + claim.body;
+    TlsClient client(server.port());
+    client.send_raw(raw);
+    const auto refused = client.read_response();
+    EXPECT_EQ(refused.status, 415) << refused.body;
+    EXPECT_EQ(error_code_of(refused), "unsupported_media_type");
+    EXPECT_EQ(setup.count_claims(), claims_before);
+}
+
+// A server must accept a request target in absolute-form (RFC 9112 §3.2.2), as a proxy sends it.
+TEST_F(ServerTest, AnAbsoluteFormTargetIsServed) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("absolute", setup.add_partner("absolute", "Absolute"));
+    ServerProcess server(database_->conninfo());
+    const auto claims_before = setup.count_claims();
+    auto claim = partner.sign("abs-1", earn_body("M-absolute", 10));
+    claim.target = "https://localhost:" + std::to_string(server.port()) + claim.target;
+    TlsClient client(server.port());
+    const auto booked = send_claim(client, claim);
+    EXPECT_EQ(booked.status, 201) << booked.body;
+    EXPECT_EQ(setup.count_claims(), claims_before + 1);
+    client.send_raw("GET HTTPS://localhost HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 404);  // "/": no such resource, not a bad request
+}
+
 // Over HTTP: a refused burn sent again, after the member has earned enough, gets its refusal
 // again with Idempotent-Replayed (the contract's "original response"), never a booking.
 TEST_F(ServerTest, ARefusedClaimSentAgainGetsItsRefusalNotALaterBooking) {

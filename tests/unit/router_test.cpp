@@ -89,5 +89,15 @@ TEST(Router, SplitPathKeepsEmptySegments) {
     EXPECT_TRUE(split_path("no-slash").empty());
 }
 
+TEST(OriginForm, AnAbsoluteFormTargetLosesItsSchemeAndAuthority) {
+    EXPECT_EQ(origin_form("/v1/members/M-1"), "/v1/members/M-1");
+    EXPECT_EQ(origin_form("https://h.example:8443/v1/x?y=1"), "/v1/x?y=1");
+    EXPECT_EQ(origin_form("HTTP://h/v1"), "/v1");
+    EXPECT_EQ(origin_form("https://h.example"), "/");
+    EXPECT_EQ(origin_form("https://h.example?q"), "/?q");
+    EXPECT_EQ(origin_form("*"), "*");
+    EXPECT_EQ(origin_form("https:/v1"), "https:/v1");  // not absolute-form: left for a 404
+}
+
 }  // namespace
 }  // namespace coalition::server
