@@ -148,6 +148,12 @@ ProgramSettings current_program(pqxx::transaction_base& tx) {
 ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view key,
                                     std::string_view value, std::int64_t now_us) {
     validate_program_setting(key, value);
+    // A zone PostgreSQL does not know is a bad argument: said before the locks below, which
+    // would hold bookings back for nothing (or report a typo as a conflict to retry).
+    if (key == "timezone" &&
+        !tx.exec_params(kTimezoneExistsSql, std::string(value))[0][0].as<bool>()) {
+        throw invalid("timezone: '" + std::string(value) + "' is not a known time zone");
+    }
     tx.exec(kLockSql);
     tx.exec(std::string("SET LOCAL lock_timeout = '") + kBookingsWaitMax + "'");
     try {
@@ -174,9 +180,6 @@ ProgramSettings set_program_setting(pqxx::transaction_base& tx, std::string_view
     } else if (key == "validity_months") {
         next.validity_months = static_cast<int>(parse_bounded(key, value, 1, 1200));
     } else if (key == "timezone") {
-        if (!tx.exec_params(kTimezoneExistsSql, std::string(value))[0][0].as<bool>()) {
-            throw invalid("timezone: '" + std::string(value) + "' is not a known time zone");
-        }
         // Claims accepted after the change are dated in the new zone. Refused while that puts
         // them on a date already closed (moving west past a close: every claim refused for
         // hours), or before dates claims or breakage already have (moving west past midnight:

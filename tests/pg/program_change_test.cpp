@@ -179,6 +179,26 @@ TEST_F(ProgramChange, AChangeWaitsForTheBookingsInFlight) {
               released);
 }
 
+// An unknown time zone is a bad argument, said at once: it neither waits for the bookings in
+// flight nor reports itself as a conflict to retry when one is stuck.
+TEST_F(ProgramChange, AnUnknownTimeZoneIsRefusedWithoutWaitingForBookings) {
+    pqxx::connection booking_connection(db_->conninfo());
+    pqxx::work stuck(booking_connection);
+    stuck.exec("SELECT version FROM program_in_force_at(now(), now())");
+
+    const auto started = steady_clock::now();
+    try {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, "timezone", "Europe/Pariss");
+        ADD_FAILURE() << "an unknown time zone was accepted";
+    } catch (const ProgramSettingError& e) {
+        EXPECT_EQ(e.kind(), ProgramSettingError::Kind::invalid) << e.what();
+    }
+    EXPECT_LT(steady_clock::now() - started, milliseconds(1000));
+    stuck.commit();
+    EXPECT_EQ(scalar("SELECT count(*) FROM program_settings"), 1);
+}
+
 // A change waits for the bookings in flight, and new bookings wait behind it: so it waits a
 // bounded time. A booking stuck longer makes the change give up, change nothing, and say so.
 TEST_F(ProgramChange, AChangeGivesUpOnABookingStuckInFlight) {
