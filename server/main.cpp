@@ -16,7 +16,9 @@ constexpr const char* kUsage = "usage: coalition-server [--config FILE]";
 
 // The same spellings coalitionctl takes: `--config FILE` or `--config=FILE`, once.
 int refuse(const std::string& reason) {
-    std::fprintf(stderr, "coalition-server: %s (%s)\n", reason.c_str(), kUsage);
+    // one_line: an argument may hold a newline, and the reason is one line.
+    std::fprintf(stderr, "coalition-server: %s (%s)\n", coalition::one_line(reason).c_str(),
+                 kUsage);
     return 2;
 }
 

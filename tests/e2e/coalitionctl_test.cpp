@@ -361,8 +361,9 @@ TEST(CoalitionctlMigrate, AppliesOnceThenReportsUpToDate) {
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(result.out.find("applied 0"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("up to date"), std::string::npos) << result.out;
+    // A --dir that cannot serve is a bad argument.
     result = testing::run_command({ctl, "migrate", "--dir", "/nonexistent"}, env);
-    EXPECT_EQ(result.exit_code, 1);
+    EXPECT_EQ(result.exit_code, 2);
     EXPECT_EQ(lines_of(result.err).size(), 1u);
 }
 

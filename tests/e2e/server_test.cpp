@@ -705,11 +705,10 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
 // The arguments coalitionctl takes, spelled the same: --config FILE or --config=FILE, once.
 TEST(ServerSettings, BadArgumentsExitTwoWithOneLineAndHelpExitsZero) {
     const EnvOverrides env = {{"COALITION_DB", "host=/nonexistent"}, {"COALITION_CONFIG", kUnset}};
-    const std::vector<std::vector<std::string>> bad = {{"--bogus"},
-                                                       {"--config"},
-                                                       {"--config", "a.json", "--config", "b.json"},
-                                                       {"--config="},
-                                                       {"--config=/nonexistent.json"}};
+    const std::vector<std::vector<std::string>> bad = {
+        {"--bogus"},   {"--bo\ngus"},
+        {"--config"},  {"--config", "a.json", "--config", "b.json"},
+        {"--config="}, {"--config=/nonexistent.json"}};
     for (const auto& args : bad) {
         std::vector<std::string> command = {bin_path("coalition-server")};
         command.insert(command.end(), args.begin(), args.end());

@@ -208,9 +208,18 @@ void print_usage(std::ostream& out) {
 
 int command_migrate(Context& context, const std::vector<std::string>& args) {
     const auto parsed = parse_arguments(args, 1, {"--dir"}, 0, "migrate");
-    const auto migrations = parsed.option("--dir")
-                                ? storage::load_migrations(*parsed.option("--dir"))
-                                : storage::embedded_migrations();
+    std::vector<storage::Migration> migrations;
+    if (const auto directory = parsed.option("--dir")) {
+        // A directory that cannot be read, or holds a file not named like a migration, is a bad
+        // argument (exit 2): nothing was tried on the database.
+        try {
+            migrations = storage::load_migrations(*directory);
+        } catch (const storage::MigrationError& e) {
+            throw UsageError(std::string("migrate --dir: ") + e.what());
+        }
+    } else {
+        migrations = storage::embedded_migrations();
+    }
     auto connection = context.connect();
     const auto report = storage::migrate(*connection, migrations);
     for (const auto& name : report.applied) context.out() << "applied " << name << "\n";
