@@ -62,11 +62,21 @@ as_owner() (
     fi
 )
 
-# Makes a directory owned by the cluster owner, mode 700.
+# Makes a directory owned by the cluster owner, mode 700. As root it changes the owner of what
+# it is given, so it takes only a real directory (never a symbolic link, which chown and chmod
+# would follow: a link planted in the /var/tmp or /tmp fallbacks below could hand /etc to the
+# cluster user) that already belongs to root, the cluster user or whoever runs this.
 make_owned_dir() {
-    mkdir -p "$1"
-    if is_root; then chown "$CLUSTER_USER:" "$1"; fi
-    chmod 700 "$1"
+    local dir="$1" owner
+    [[ -L $dir ]] && die "$dir is a symbolic link: refused (cluster directories are real ones)"
+    mkdir -p "$dir"
+    [[ -d $dir && ! -L $dir ]] || die "$dir is not a directory"
+    owner="$(stat -c %U "$dir")"
+    if [[ $owner != root && $owner != "$CLUSTER_USER" && $owner != "$(id -un)" ]]; then
+        die "$dir belongs to $owner, not to root, $CLUSTER_USER or $(id -un): refused"
+    fi
+    if is_root; then chown -h "$CLUSTER_USER:" "$dir"; fi
+    chmod 700 "$dir"
 }
 
 # ---------------------------------------------------------------- where things are
