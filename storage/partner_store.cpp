@@ -13,8 +13,7 @@ namespace {
 
 constexpr const char* kPartnerColumns =
     "id, name, earn_rate, status = 'suspended',"
-    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-    " coalesce(to_char(suspended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')";
+    " " SQL_UTC_INSTANT("created_at") ", coalesce(" SQL_UTC_INSTANT("suspended_at") ", '')";
 
 constexpr const char* kInsertPartnerSql =
     "INSERT INTO partners (id, name, earn_rate) VALUES ($1, $2, $3)"

@@ -1,6 +1,7 @@
 #include "storage/program_store.hpp"
 
 #include "settlement/rounding.hpp"
+#include "storage/sql_time.hpp"
 
 #include <pqxx/pqxx>
 
@@ -11,8 +12,7 @@ namespace {
 
 constexpr const char* kSelectCurrentSql =
     "SELECT version, currency, point_value, issue_fee, validity_months, timezone,"
-    " to_char(effective_from AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-    " FROM program_settings ORDER BY version DESC LIMIT 1";
+    " " SQL_UTC_INSTANT("effective_from") " FROM program_settings ORDER BY version DESC LIMIT 1";
 // Self-conflicting but compatible with readers and with claims referencing a version: two
 // concurrent changes queue up instead of both copying the same old row.
 constexpr const char* kLockSql = "LOCK TABLE program_settings IN SHARE ROW EXCLUSIVE MODE";
