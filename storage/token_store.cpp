@@ -1,6 +1,7 @@
 #include "storage/token_store.hpp"
 
 #include "partners/credentials.hpp"
+#include "storage/sql_time.hpp"
 
 #include <pqxx/pqxx>
 
@@ -17,6 +18,19 @@ constexpr const char* kFindSql =
 constexpr const char* kRevokeSql =
     "UPDATE api_tokens SET revoked_at = now()"
     " WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING id";
+
+constexpr const char* kRevokeByIdSql =
+    "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id";
+constexpr const char* kListSql =
+    "SELECT id, role, coalesce(partner_id, ''), " SQL_UTC_INSTANT("created_at") ","
+    " coalesce(" SQL_UTC_INSTANT("revoked_at") ", '') FROM api_tokens ORDER BY id";
+
+// Fail closed: a role we do not know must never default to the powerful one.
+TokenRole stored_role(const pqxx::field& field) {
+    const auto role = parse_role(field.as<std::string>());
+    if (!role) throw std::logic_error("api_tokens row with an unknown role");
+    return *role;
+}
 
 pqxx::binarystring as_bytea(const crypto::Bytes& bytes) {
     return pqxx::binarystring(bytes.data(), bytes.size());
@@ -70,10 +84,7 @@ std::optional<TokenIdentity> find_token(pqxx::transaction_base& tx,
     if (result.empty()) return std::nullopt;
     TokenIdentity out;
     out.id = result[0][0].as<std::int64_t>();
-    // Fail closed: a role we do not know must never default to the powerful one.
-    const auto role = parse_role(result[0][1].as<std::string>());
-    if (!role) throw std::logic_error("api_tokens row with an unknown role");
-    out.role = *role;
+    out.role = stored_role(result[0][1]);
     out.partner_id = result[0][2].as<std::string>();
     return out;
 }
@@ -82,6 +93,23 @@ void revoke_token(pqxx::transaction_base& tx, const crypto::Bytes& token_sha256)
     if (tx.exec_params(kRevokeSql, as_bytea(token_sha256)).empty()) {
         throw TokenError(TokenError::Kind::not_found, "no active token with that hash");
     }
+}
+
+void revoke_token_by_id(pqxx::transaction_base& tx, std::int64_t id) {
+    if (tx.exec_params(kRevokeByIdSql, id).empty()) {
+        throw TokenError(TokenError::Kind::not_found,
+                         "no active token with id " + std::to_string(id));
+    }
+}
+
+std::vector<TokenRecord> list_tokens(pqxx::transaction_base& tx) {
+    std::vector<TokenRecord> out;
+    for (const auto& row : tx.exec(kListSql)) {
+        out.push_back(TokenRecord{row[0].as<std::int64_t>(), stored_role(row[1]),
+                                  row[2].as<std::string>(), row[3].as<std::string>(),
+                                  row[4].as<std::string>()});
+    }
+    return out;
 }
 
 }  // namespace coalition::storage

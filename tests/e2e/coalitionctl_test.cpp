@@ -13,6 +13,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -318,6 +320,63 @@ TEST_F(Coalitionctl, TokenRevokeStopsThatTokenOnly) {
                     "token_sha256 = decode('" +
                     crypto::sha256_hex(kept) + "', 'hex')"),
               1);
+}
+
+// Tokens nobody can present (lost, or held by someone who left) are found with token list and
+// revoked by id. The list shows every token, revoked ones too, and never a token itself.
+TEST_F(Coalitionctl, TokenListShowsEveryTokenAndRevokeByIdStopsOne) {
+    one_line_output({"partner", "add", "kiosk", "--name", "Kiosk"});
+    const std::string lost = one_line_output({"token", "create", "--role", "operator"});
+    const std::string kept =
+        one_line_output({"token", "create", "--role", "partner", "--partner", "kiosk"});
+    const auto id_of = [](const std::string& token) {
+        return count("SELECT id FROM api_tokens WHERE token_sha256 = decode('" +
+                     crypto::sha256_hex(token) + "', 'hex')");
+    };
+    const auto listed = [this]() {
+        const CommandResult result = ctl({"token", "list"});
+        EXPECT_EQ(result.exit_code, 0) << result.err;
+        std::map<std::int64_t, nlohmann::json> by_id;
+        for (const auto& line : lines_of(result.out)) {
+            EXPECT_EQ(line.find("coal_"), std::string::npos) << line;
+            auto token = nlohmann::json::parse(line);
+            EXPECT_EQ(token.size(), 5u) << line;
+            EXPECT_TRUE(std::regex_match(token["created_at"].get<std::string>(),
+                                         std::regex("[0-9-]{10}T[0-9:]{8}\\.[0-9]{6}Z")))
+                << line;
+            by_id[token["id"].get<std::int64_t>()] = token;
+        }
+        EXPECT_EQ(static_cast<std::int64_t>(by_id.size()),
+                  count("SELECT count(*) FROM api_tokens"));
+        return by_id;
+    };
+    auto tokens = listed();
+    const auto& lost_entry = tokens[id_of(lost)];
+    EXPECT_EQ(lost_entry["role"], "operator");
+    EXPECT_TRUE(lost_entry["partner_id"].is_null());
+    EXPECT_TRUE(lost_entry["revoked_at"].is_null());
+    EXPECT_EQ(tokens[id_of(kept)]["role"], "partner");
+    EXPECT_EQ(tokens[id_of(kept)]["partner_id"], "kiosk");
+    const std::string lost_id = std::to_string(id_of(lost));
+
+    for (const auto& bad : std::vector<std::vector<std::string>>{
+             {"token", "revoke", "--id", "0"},
+             {"token", "revoke", "--id", "-1"},
+             {"token", "revoke", "--id", "x"},
+             {"token", "revoke", "--id="},
+             {"token", "revoke", "--id", lost_id, lost},
+             {"token", "revoke", "--id", lost_id, "--id", lost_id},
+             {"token", "list", "all"}}) {
+        expect_refused(bad, 2);
+    }
+    expect_refused({"token", "revoke", "--id", "999999"}, 1);
+
+    EXPECT_EQ(one_line_output({"token", "revoke", "--id", lost_id}), "revoked");
+    tokens = listed();
+    EXPECT_TRUE(tokens[id_of(lost)]["revoked_at"].is_string());
+    EXPECT_TRUE(tokens[id_of(kept)]["revoked_at"].is_null());
+    expect_refused({"token", "revoke", "--id", lost_id}, 1);  // revoked already
+    expect_refused({"token", "revoke", lost}, 1);             // by the token too
 }
 
 TEST_F(Coalitionctl, ProgramShowAndSet) {

@@ -19,8 +19,10 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -47,7 +49,8 @@ constexpr std::string_view kUsage =
     "  partner list                        one JSON object per partner and line\n"
     "  token create --role operator|partner [--partner ID]\n"
     "                                      prints a new API token (only its hash is stored)\n"
-    "  token revoke TOKEN                  the token stops working at once\n"
+    "  token revoke TOKEN | --id ID        the token stops working at once\n"
+    "  token list                          every token's id, role, partner and dates\n"
     "  settle DATE                         close DATE (YYYY-MM-DD) once it has ended; prints\n"
     "                                      its run (JSON), also when it was closed before\n"
     "  statement DATE PARTNER [--format json|csv]\n"
@@ -189,15 +192,26 @@ nlohmann::ordered_json program_json(const storage::ProgramSettings& program) {
             {"effective_from", program.effective_from}};
 }
 
+// Null, not "", for what a record does not have: a JSON reader tests for null.
+nlohmann::ordered_json text_or_null(const std::string& text) {
+    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
+}
+
+nlohmann::ordered_json token_json(const storage::TokenRecord& token) {
+    return {{"id", token.id},
+            {"role", storage::role_name(token.role)},
+            {"partner_id", text_or_null(token.partner_id)},
+            {"created_at", token.created_at},
+            {"revoked_at", text_or_null(token.revoked_at)}};
+}
+
 nlohmann::ordered_json partner_json(const storage::Partner& partner) {
     nlohmann::ordered_json out = {{"id", partner.id},
                                   {"name", partner.name},
                                   {"earn_rate", partner.earn_rate},
                                   {"status", partner.suspended ? "suspended" : "active"},
                                   {"created_at", partner.created_at}};
-    out["suspended_at"] = partner.suspended_at.empty()
-                              ? nlohmann::ordered_json(nullptr)
-                              : nlohmann::ordered_json(partner.suspended_at);
+    out["suspended_at"] = text_or_null(partner.suspended_at);
     return out;
 }
 
@@ -317,19 +331,39 @@ int command_partner(Context& context, const std::vector<std::string>& args) {
 int command_token(Context& context, const std::vector<std::string>& args) {
     const std::string sub = args.size() > 1 ? args[1] : "";
     if (sub == "revoke") {
-        // The token itself names it (only its hash is stored): whoever holds a leaked token can
-        // have it revoked. Effective at once: every request looks its token up.
-        const auto parsed = parse_arguments(args, 2, {}, 1, "token revoke");
-        const auto hash = partners::token_hash(parsed.positional[0]);
-        context.in_transaction([&](pqxx::work& tx) {
-            storage::revoke_token(tx, hash);
-            return true;
+        // By the token itself (only its hash is stored): whoever holds a leaked token can have
+        // it revoked. By its id (token list) when nobody can present it: a token lost, or held
+        // by someone who left. Effective at once: every request looks its token up.
+        const bool by_id = std::any_of(args.begin() + 2, args.end(), [](const std::string& arg) {
+            return arg == "--id" || arg.rfind("--id=", 0) == 0;
         });
+        const auto parsed = parse_arguments(args, 2, {"--id"}, by_id ? 0 : 1, "token revoke");
+        if (by_id) {
+            const auto id = parse_integer("token revoke: --id", *parsed.option("--id"), 1,
+                                          std::numeric_limits<std::int64_t>::max());
+            context.in_transaction([&](pqxx::work& tx) {
+                storage::revoke_token_by_id(tx, id);
+                return true;
+            });
+        } else {
+            const auto hash = partners::token_hash(parsed.positional[0]);
+            context.in_transaction([&](pqxx::work& tx) {
+                storage::revoke_token(tx, hash);
+                return true;
+            });
+        }
         context.out() << "revoked\n";
         return kExitOk;
     }
+    if (sub == "list") {
+        parse_arguments(args, 2, {}, 0, "token list");
+        const auto tokens =
+            context.in_transaction([](pqxx::work& tx) { return storage::list_tokens(tx); });
+        for (const auto& token : tokens) context.out() << token_json(token).dump() << "\n";
+        return kExitOk;
+    }
     if (sub != "create") {
-        throw UsageError(sub.empty() ? "token: missing subcommand (create, revoke)"
+        throw UsageError(sub.empty() ? "token: missing subcommand (create, revoke, list)"
                                      : "token: unknown subcommand '" + sub + "'");
     }
     const auto parsed = parse_arguments(args, 2, {"--role", "--partner"}, 0, "token create");
