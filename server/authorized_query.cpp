@@ -13,6 +13,15 @@ namespace coalition::server {
 Response database_failure_response(std::exception_ptr failure, int retry_after_s) {
     try {
         std::rethrow_exception(failure);
+    } catch (const CommitOutcomeUnknown&) {
+        // The connection was lost during COMMIT: a close may have stored its run. Not 503, which
+        // promises that nothing was stored; the same request again finds out (a closed date
+        // answers 200 with its run).
+        auto response = error_response(ErrorCode::internal,
+                                       "outcome unknown: the database connection was lost during "
+                                       "the commit; the same request again tells what was stored");
+        response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+        return response;
     } catch (const DatabaseUnavailable&) {
         return unavailable_response(retry_after_s);
     } catch (const pqxx::transaction_rollback&) {

@@ -25,7 +25,8 @@ using AuthorizedQuery = std::function<Response(pqxx::connection&, const storage:
 void run_authorized(DatabasePool& database, const Settings& settings, const Request& request,
                     Access access, AuthorizedQuery query, Respond respond);
 
-// The answer for a failed database job: 503 when the database is away, else 500.
+// The answer for a failed database job: 503 when the database is away (nothing was stored),
+// 500 with Retry-After when its commit's outcome is unknown, else 500.
 Response database_failure_response(std::exception_ptr failure, int retry_after_s);
 
 }  // namespace coalition::server
