@@ -128,7 +128,15 @@ void BookingService::batcher_loop() {
             wait(BatcherWait::arrival);
             continue;
         }
-        if (!stopping_) {
+        if (stopping_) {
+            // Every waiting claim leaves now, whatever the slots and the deadline, but never
+            // beside a running batch of its member: booked first, a burn could be refused for
+            // good (its 422 is kept) for points an earn that arrived before it still brings.
+            if (ready_claims().claims == 0) {
+                wait(BatcherWait::slot);
+                continue;
+            }
+        } else {
             // Full slots: the claims wait for a running batch to commit, and the batch grows.
             if (in_flight_ >= limits_.max_in_flight) {
                 wait(BatcherWait::slot);
@@ -151,7 +159,7 @@ void BookingService::batcher_loop() {
                 continue;
             }
         }
-        auto batch = take_batch(max_claims, stopping_);
+        auto batch = take_batch(max_claims);
         ++in_flight_;
         lock.unlock();
         send(std::move(batch));
@@ -173,12 +181,11 @@ BookingService::Ready BookingService::ready_claims() const {
     return ready;
 }
 
-std::shared_ptr<BookingService::Batch> BookingService::take_batch(std::size_t max_claims,
-                                                                   bool flush) {
+std::shared_ptr<BookingService::Batch> BookingService::take_batch(std::size_t max_claims) {
     auto batch = std::make_shared<Batch>();
     std::deque<Waiting> staying;
     for (auto& waiting : waiting_) {
-        if (batch->inputs.size() < max_claims && (flush || may_leave(waiting))) {
+        if (batch->inputs.size() < max_claims && may_leave(waiting)) {
             batch->inputs.push_back(std::move(waiting.input));
             batch->dones.push_back(std::move(waiting.done));
         } else {

@@ -68,8 +68,9 @@ public:
     // `done` is called exactly once, on a database thread (or on the caller's when stopped).
     void submit(storage::BookingInput input, Done done);
 
-    // Sends every waiting claim to the pool and stops the batcher; later submissions are
-    // answered unavailable. Call before stopping the pool. Idempotent.
+    // Sends every waiting claim to the pool, without waiting for slots or deadlines (a claim
+    // on a member a running batch holds still waits for that batch), and stops the batcher;
+    // later submissions are answered unavailable. Call before stopping the pool. Idempotent.
     void stop();
 
 private:
@@ -97,8 +98,8 @@ private:
     // with mutex_ held, as take_batch.
     Ready ready_claims() const;
     bool may_leave(const Waiting& waiting) const;
-    // Up to `max_claims` ready claims in arrival order (every claim when `flush`), marked busy.
-    std::shared_ptr<Batch> take_batch(std::size_t max_claims, bool flush);
+    // Up to `max_claims` ready claims in arrival order, their members marked busy.
+    std::shared_ptr<Batch> take_batch(std::size_t max_claims);
     void send(std::shared_ptr<Batch> batch);
     void book_one_by_one(std::shared_ptr<Batch> batch);
     // Whether claim `claim` of the batch names the member whose lock already timed out.

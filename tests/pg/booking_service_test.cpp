@@ -577,6 +577,36 @@ TEST_F(BookingServiceTest, AClaimADeadlockRollsBackIsUnavailable) {
     pool.stop();
 }
 
+// Stopping sends the waiting claims without waiting for slots, but never beside a running batch
+// of their member: a burn queued behind its member's earn is booked after it, not refused for
+// good (its 422 would be kept) by a batch that overtook the earn's. The earn's batch is held
+// here on its claim id's lock, taken by another transaction, before it locks its member.
+TEST_F(BookingServiceTest, StopKeepsAMembersClaimsBehindItsRunningBatch) {
+    settings_.db_pool_size = 3;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 2});
+    pqxx::connection holder_connection(db_->conninfo());
+    pqxx::work holder(holder_connection);
+    holder.exec("SELECT pg_advisory_xact_lock(6190880, hashtext('grocer/s-earn'))");
+    auto first = submit_all(service, {earn("s-earn", "M-S", 10)});
+    wait_until_a_batch_waits_on_a_lock();
+
+    auto burn = earn("s-burn", "M-S", 10);
+    burn.request.type = partners::ClaimType::burn;
+    burn.partner_id = "fuel";
+    auto second = submit_all(service, {burn});
+    auto stopped = std::async(std::launch::async, [&service] { service.stop(); });
+    EXPECT_EQ(second[0].wait_for(300ms), std::future_status::timeout)
+        << "the burn was booked beside its member's running batch";
+    holder.commit();
+    stopped.get();
+    pool.stop();
+    EXPECT_EQ(result_of(first[0]).status, 201);
+    const auto burned = result_of(second[0]);
+    EXPECT_EQ(burned.status, 201) << (burned.error ? burned.error->message : "");
+    EXPECT_EQ(claims_stored(), 2);
+}
+
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
     DatabasePool pool(settings_, logger_);
     auto service = std::make_unique<BookingService>(pool, logger_, BatchLimits{8, 1000, 1});
