@@ -94,8 +94,12 @@ void Session::drain() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
         self->draining_ = true;
         // An idle connection is waiting in a read: cancelling it ends the connection now.
-        // A busy one finishes its request and then closes (see send()).
-        if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+        // A busy one finishes its request and then closes (see send()); so does one whose
+        // request has begun to arrive (part of its header is in the buffer), under the header's
+        // and the body's deadlines: it is in flight too.
+        if (!self->busy_ && self->buffer_.size() == 0) {
+            beast::get_lowest_layer(self->stream_).cancel();
+        }
     });
 }
 
