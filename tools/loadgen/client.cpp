@@ -333,7 +333,10 @@ class Worker {
         io_.run();
     }
 
-    RunStats& stats() { return stats_; }
+    RunStats& stats() {
+        stats_.fallbacks = workload_.fallbacks();  // counted where the claims are chosen
+        return stats_;
+    }
     Clock::time_point last_answer() const { return last_answer_; }
     bool time_capped() const { return time_capped_; }
 
