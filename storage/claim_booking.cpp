@@ -355,6 +355,11 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
 
 BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& input,
                                            const Program& program, const std::string& accepted_at) {
+    // The key first, before any refusal: a batch books its deferred reversals here without
+    // book_once's look-up, and a retry of one of them (same key, later in the batch) must get
+    // its twin's answer or 409, not a refusal of its own. The key's lock is held (every path
+    // takes it first), so no other transaction can store the key meanwhile.
+    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto targets = tx.exec_params(kFindReversalTarget, input.partner_id, input.request.reverses);
     if (targets.empty()) {
         return refusal(ErrorCode::reversal_target_not_found,
@@ -368,9 +373,8 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         return refusal(ErrorCode::reversal_target_not_found, "only earns and burns can be reversed",
                        "reverses");
     }
-    // Lock first, then look: a concurrent reversal of the same claim waits here and then sees it.
+    // A concurrent reversal of the same claim (another key) waits here and then sees it.
     const Points debt = *lock_member(tx, member_id);
-    if (auto prior = prior_outcome(tx, input)) return *prior;
     if (!tx.exec_params(kIsReversed, target_id).empty()) {
         return refusal(ErrorCode::already_reversed, "that claim has been reversed already", "reverses");
     }

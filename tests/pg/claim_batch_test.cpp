@@ -495,6 +495,48 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
     expect_ledger_ok(*batched_);
 }
 
+// A key reused after a reversal left to the one-claim path follows it there; it must still get
+// what one at a time gives: the twin's answer replayed for the same body, 409 for another body
+// (here one naming no claim, and one naming a reversal: refusals the one-claim path decides
+// before it looks at the target's member), and no refusal kept beside the booked claim.
+TEST_F(ClaimBatch, AKeyReusedAfterADeferredReversalIsAReplayOrAConflict) {
+    for (auto* connection : {batched_.get(), single_.get()}) {
+        {
+            pqxx::work tx(*connection);
+            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
+            tx.commit();
+        }
+        const auto january = nine_am_us(year(2025) / 1 / 10);
+        for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
+                           claim("airline", "b-1", ClaimType::burn, "M-1", 300),
+                           claim("airline", "b-2", ClaimType::burn, "M-1", 100),
+                           claim("airline", "r-b2", ClaimType::reversal, "", 0, "b-2")}) {
+            input.accepted_at_us = january;
+            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+        }
+    }
+    const std::vector<BookingInput> batch = {
+        claim("airline", "r-b1", ClaimType::reversal, "", 0, "b-1"),  // back into an expired lot
+        claim("airline", "r-b1", ClaimType::reversal, "", 0, "no-such-claim"),
+        claim("airline", "r-b1", ClaimType::reversal, "", 0, "r-b2"),
+        claim("airline", "r-b1", ClaimType::reversal, "", 0, "b-1"),  // the same claim again
+        claim("airline", "r-x", ClaimType::reversal, "", 0, "r-b2"),  // a reversal's reversal
+        claim("airline", "r-x", ClaimType::reversal, "", 0, "r-b2"),  // ... and its retry
+    };
+    const auto results = book_both_ways(batch);
+    EXPECT_EQ(results[0].status, 201) << describe(results[0]);
+    EXPECT_EQ(results[1].status, 409) << describe(results[1]);
+    EXPECT_EQ(results[2].status, 409) << describe(results[2]);
+    EXPECT_EQ(results[3].status, 201) << describe(results[3]);
+    EXPECT_TRUE(results[3].replayed);
+    EXPECT_EQ(results[4].status, 422) << describe(results[4]);
+    EXPECT_EQ(results[5].status, 422) << describe(results[5]);
+    EXPECT_TRUE(results[5].replayed);
+    EXPECT_EQ(count_rows(*batched_, "refused_claims"), 1);  // r-x's, once
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
 // A reversal left to the one-claim path (it returns points to an expired lot) is booked after
 // the batch's other claims; the member's later reversals must then wait for it too, or they see
 // the member's debt as it was before it. Here R1 would pay the member's debt of 30 first and
