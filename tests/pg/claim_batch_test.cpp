@@ -204,6 +204,22 @@ class ClaimBatch : public ::testing::Test {
         single_ = std::make_unique<pqxx::connection>(single_db_->conninfo());
     }
 
+    // On both databases: lots valid for one month, and `history` booked one by one on
+    // 2025-01-10, so that those lots have expired by today.
+    void book_one_month_lots_in_january(const std::vector<BookingInput>& history) {
+        for (auto* connection : {batched_.get(), single_.get()}) {
+            {
+                pqxx::work tx(*connection);
+                coalition::testing::set_program_since_2000(tx, "validity_months", "1");
+                tx.commit();
+            }
+            for (auto input : history) {
+                input.accepted_at_us = nine_am_us(year(2025) / 1 / 10);
+                ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+            }
+        }
+    }
+
     // Books `batch` as one batch and, on the other database, claim by claim; expects the same
     // answers and returns the batch's.
     std::vector<BookingResult> book_both_ways(const std::vector<BookingInput>& batch) {
@@ -461,21 +477,10 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
 }
 
 TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
-    // Lots of one month, booked in January 2025: expired today, one still holding points.
-    for (auto* connection : {batched_.get(), single_.get()}) {
-        {
-            pqxx::work tx(*connection);
-            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
-            tx.commit();
-        }
-        const auto january = nine_am_us(year(2025) / 1 / 10);
-        for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
-                           claim("fuel", "e-2", ClaimType::earn, "M-1", 500),
-                           claim("airline", "b-1", ClaimType::burn, "M-1", 300)}) {
-            input.accepted_at_us = january;
-            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
-        }
-    }
+    // Expired today, one still holding points.
+    book_one_month_lots_in_january({claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
+                                    claim("fuel", "e-2", ClaimType::earn, "M-1", 500),
+                                    claim("airline", "b-1", ClaimType::burn, "M-1", 300)});
     const std::vector<BookingInput> batch = {
         claim("grocer", "e-3", ClaimType::earn, "M-1", 100),
         claim("airline", "b-2", ClaimType::burn, "M-1", 40),
@@ -500,21 +505,10 @@ TEST_F(ClaimBatch, ReversalsThatMeetExpiredLotsAreBookedOneByOneAfterTheRest) {
 // (here one naming no claim, and one naming a reversal: refusals the one-claim path decides
 // before it looks at the target's member), and no refusal kept beside the booked claim.
 TEST_F(ClaimBatch, AKeyReusedAfterADeferredReversalIsAReplayOrAConflict) {
-    for (auto* connection : {batched_.get(), single_.get()}) {
-        {
-            pqxx::work tx(*connection);
-            coalition::testing::set_program_since_2000(tx, "validity_months", "1");
-            tx.commit();
-        }
-        const auto january = nine_am_us(year(2025) / 1 / 10);
-        for (auto input : {claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
-                           claim("airline", "b-1", ClaimType::burn, "M-1", 300),
-                           claim("airline", "b-2", ClaimType::burn, "M-1", 100),
-                           claim("airline", "r-b2", ClaimType::reversal, "", 0, "b-2")}) {
-            input.accepted_at_us = january;
-            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
-        }
-    }
+    book_one_month_lots_in_january({claim("grocer", "e-1", ClaimType::earn, "M-1", 1'000),
+                                    claim("airline", "b-1", ClaimType::burn, "M-1", 300),
+                                    claim("airline", "b-2", ClaimType::burn, "M-1", 100),
+                                    claim("airline", "r-b2", ClaimType::reversal, "", 0, "b-2")});
     const std::vector<BookingInput> batch = {
         claim("airline", "r-b1", ClaimType::reversal, "", 0, "b-1"),  // back into an expired lot
         claim("airline", "r-b1", ClaimType::reversal, "", 0, "no-such-claim"),
