@@ -132,8 +132,13 @@ void BookingService::batcher_loop() {
             // Every waiting claim leaves now, whatever the slots and the deadline, but never
             // beside a running batch of its member: booked first, a burn could be refused for
             // good (its 422 is kept) for points an earn that arrived before it still brings.
-            if (ready_claims().claims == 0) {
-                wait(BatcherWait::slot);
+            // Nor does it wait for that batch, which may sit behind everything the pool has
+            // queued (the stop must not): it is answered unavailable, nothing stored.
+            auto held = take_held_claims();
+            if (!held.empty()) {
+                lock.unlock();
+                for (auto& done : held) done(BookingUnavailable{});
+                lock.lock();
                 continue;
             }
         } else {
@@ -170,6 +175,20 @@ void BookingService::batcher_loop() {
 bool BookingService::may_leave(const Waiting& waiting) const {
     const auto& member_id = waiting.input.request.member_id;
     return member_id.empty() || !busy_members_.contains(member_id);
+}
+
+std::vector<BookingService::Done> BookingService::take_held_claims() {
+    std::vector<Done> held;
+    std::deque<Waiting> staying;
+    for (auto& waiting : waiting_) {
+        if (may_leave(waiting)) {
+            staying.push_back(std::move(waiting));
+        } else {
+            held.push_back(std::move(waiting.done));
+        }
+    }
+    waiting_ = std::move(staying);
+    return held;
 }
 
 BookingService::Ready BookingService::ready_claims() const {

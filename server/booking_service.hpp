@@ -69,8 +69,9 @@ public:
     void submit(storage::BookingInput input, Done done);
 
     // Sends every waiting claim to the pool, without waiting for slots or deadlines (a claim
-    // on a member a running batch holds still waits for that batch), and stops the batcher;
-    // later submissions are answered unavailable. Call before stopping the pool. Idempotent.
+    // on a member a running batch holds is answered unavailable instead: booked beside that
+    // batch it could be decided before an earlier claim), and stops the batcher; later
+    // submissions are answered unavailable. Call before stopping the pool. Idempotent.
     void stop();
 
 private:
@@ -98,6 +99,9 @@ private:
     // with mutex_ held, as take_batch.
     Ready ready_claims() const;
     bool may_leave(const Waiting& waiting) const;
+    // Removes the waiting claims whose member a running batch holds; returns their callbacks.
+    // With mutex_ held.
+    std::vector<Done> take_held_claims();
     // Up to `max_claims` ready claims in arrival order, their members marked busy.
     std::shared_ptr<Batch> take_batch(std::size_t max_claims);
     void send(std::shared_ptr<Batch> batch);

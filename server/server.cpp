@@ -293,7 +293,8 @@ int run_server(const Settings& settings) {
     // answers can no longer be sent, so what is queued for the database is not run (it has
     // stored nothing, and each partner's retry is booked or replayed), and the stop waits only
     // for the jobs already running. Claims still waiting for a batch go to the pool first, and
-    // meet the same fate as what is queued there (or are booked, if a worker takes them first).
+    // meet the same fate as what is queued there (or are booked, if a worker takes them first);
+    // those whose member a running batch holds are answered unavailable at once.
     booking.stop();
     database.stop_now();
     logger.log(LogLevel::info, "stopped");
