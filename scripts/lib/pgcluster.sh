@@ -276,12 +276,15 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1024 || PORT > 65535 )); then
 fi
 [[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/run or scripts/test once"
 
-# One verb that changes the cluster at a time: two first-time inits would otherwise both find no
-# cluster and race to create it, and a stop could land in the middle of a start.
+# One verb that changes a cluster at a time: two first-time inits would otherwise both find no
+# cluster and race to create it, and a stop could land in the middle of a start. The lock is
+# on the directory that holds DATADIR, opened read-only: no lock file to create, which as root
+# in a shared directory (/tmp) could follow a link someone else planted. Clusters side by side
+# (var/pg, var/test-pg) take turns, for the few seconds a verb lasts.
 case "$VERB" in
     init | start | stop | destroy)
         mkdir -p "$(dirname "$HANDLE")"
-        exec {LOCK_FD}>"$(dirname "$HANDLE")/.$(basename "$HANDLE").lock"
+        exec {LOCK_FD}<"$(dirname "$HANDLE")"
         flock -w $((WAIT_SECONDS * 5)) "$LOCK_FD" || die "another pgcluster.sh holds $HANDLE"
         ;;
 esac
