@@ -384,6 +384,8 @@ StoredForm stored_form(const settlement::SettlementRun& run) {
 
 // Stores the run and its statement rows; false when what was stored is not exactly `form`.
 // Never a concurrency failure of a close: the advisory lock serialises closes of one date.
+// Both inserts in the top-level transaction, never under a savepoint: migration 0013 takes a run
+// written by this transaction (its xmin) as the close in progress, any other as a closed date.
 bool store_run(pqxx::transaction_base& tx, Date date, std::int64_t settings_version,
                const std::string& currency, const StoredForm& form) {
     const std::string day = date_literal(date);
