@@ -121,14 +121,18 @@ constexpr const char* kStoredAnswersWrong =
 
 // A refused claim's stored answer (migration 0012), replayed to its retries for ever, is the
 // refusal of a ledger rule: anything else would answer a retry with what no booking decided.
-// And its key is not also an accepted claim's (the key lock keeps one answer a key).
 constexpr const char* kRefusedAnswersWrong =
     "SELECT r.partner_id || ' ' || r.webhook_id FROM refused_claims r, "
     "  LATERAL (SELECT r.response_body::jsonb -> 'error' AS e) b "
     "WHERE r.response_status <> 422 OR b.e->>'code' IS NULL "
     "  OR NOT b.e->>'code' = ANY ($1::text[]) "
-    "  OR EXISTS (SELECT 1 FROM claims c "
-    "             WHERE c.partner_id = r.partner_id AND c.webhook_id = r.webhook_id) "
+    "ORDER BY 1";
+
+// And a refused claim's key is not also an accepted claim's (the key lock keeps one answer a
+// key). Read apart from the answers, so that one answer that is not JSON hides no collision.
+constexpr const char* kRefusedKeysAlsoAccepted =
+    "SELECT r.partner_id || ' ' || r.webhook_id FROM refused_claims r "
+    "JOIN claims c ON c.partner_id = r.partner_id AND c.webhook_id = r.webhook_id "
     "ORDER BY 1";
 
 constexpr const char* kReversalSlicesNotMirrors =
@@ -164,7 +168,8 @@ constexpr const char* kExpiryRowsWrong =
     "LEFT JOIN (SELECT lot_id, sum(points)::bigint AS points FROM lot_expiries "
     "           WHERE claim_id IS NOT NULL GROUP BY lot_id) ret ON ret.lot_id = l.id "
     "WHERE l.reversed_by_claim_id IS NULL AND l.expires_on < $1::date AND ("
-    "  (own.id IS NOT NULL AND (own.points <> l.points_remaining - coalesce(ret.points, 0) "
+    "  l.points_remaining < coalesce(ret.points, 0) "
+    "  OR (own.id IS NOT NULL AND (own.points <> l.points_remaining - coalesce(ret.points, 0) "
     "                           OR own.settlement_date <> l.expires_on + 1)) "
     "  OR (own.id IS NULL AND l.points_remaining - coalesce(ret.points, 0) > 0 "
     "      AND EXISTS (SELECT 1 FROM settlement_runs r "
@@ -173,7 +178,8 @@ constexpr const char* kExpiryRowsWrong =
 
 // Every expiry row is its lot's issuer's breakage, and dated as its kind says: a lot's own row the
 // day after the lot expired (never for a lot still valid today), a row of points a burn reversal
-// returned to an expired lot on that reversal's date.
+// returned to an expired lot on that reversal's date, after the lot's expiry, for no more points
+// than the reversal's slice on that lot returned.
 constexpr const char* kExpiryRowsMisattributed =
     "SELECT e.id FROM lot_expiries e JOIN lots l ON l.id = e.lot_id "
     "LEFT JOIN claims c ON c.id = e.claim_id "
@@ -181,7 +187,11 @@ constexpr const char* kExpiryRowsMisattributed =
     "   OR (e.claim_id IS NULL AND (e.settlement_date <> l.expires_on + 1 "
     "                               OR l.expires_on >= $1::date)) "
     "   OR (e.claim_id IS NOT NULL AND (c.type <> 'reversal' "
-    "       OR c.reverses_type IS DISTINCT FROM 'burn' OR e.settlement_date <> c.settlement_date)) "
+    "       OR c.reverses_type IS DISTINCT FROM 'burn' OR e.settlement_date <> c.settlement_date "
+    "       OR e.settlement_date <= l.expires_on "
+    "       OR e.points > coalesce((SELECT sum(s.points) FROM slices s "
+    "                               WHERE s.claim_id = e.claim_id AND s.lot_id = e.lot_id "
+    "                                 AND s.kind = 'burn_reversal'), 0))) "
     "ORDER BY e.id";
 
 // Each member's debt as its history gives it (ledger/earn.cpp, ledger/reversal.cpp): an earn
@@ -391,10 +401,13 @@ void check_claim_rows(pqxx::dbtransaction& tx, LedgerCheckReport& report) {
         [&](pqxx::transaction_base& sub, std::vector<std::string>& wrong) {
             for (const auto& row : sub.exec_params(kRefusedAnswersWrong, ledger_refusal_codes())) {
                 wrong.push_back("refused claim " + row[0].as<std::string>() +
-                                ": its stored answer is not a ledger refusal, or its "
-                                "key is also an accepted claim's");
+                                ": its stored answer is not a ledger refusal");
             }
         });
+    for (const auto& row : tx.exec(kRefusedKeysAlsoAccepted)) {
+        report.violations.push_back("refused claim " + row[0].as<std::string>() +
+                                    ": its key is also an accepted claim's");
+    }
     for (const auto& row : tx.exec(kDebtsWrong)) {
         report.violations.push_back("member " + row[0].as<std::string>() + ": debt " +
                                     row[1].as<std::string>() + ", its history gives " +

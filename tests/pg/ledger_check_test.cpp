@@ -257,6 +257,30 @@ TEST_F(LedgerCheck, CatchesARefusedClaimWhoseAnswerIsNotARefusal) {
     EXPECT_NE(report.violations[0].find("refused claim"), std::string::npos);
 }
 
+// One answer a key: a refusal kept for the key of an accepted claim is named, also when another
+// refused answer is not JSON (which stops the answers' own checks).
+TEST_F(LedgerCheck, CatchesARefusedKeyThatIsAlsoAnAcceptedClaims) {
+    insert_refusal("b-2", "{\"error\":{\"code\":\"insufficient_points\",\"message\":\"m\"}}");
+    insert_refusal("x-9", "{\"error\":");
+    const auto text = joined(check());
+    EXPECT_NE(text.find("b-2: its key is also an accepted claim's"), std::string::npos) << text;
+    EXPECT_NE(text.find("x-9: its stored answer is not JSON"), std::string::npos) << text;
+}
+
+// Points a burn reversal returned to an expired lot are that lot's breakage: a row of them on a
+// lot still valid, or on a lot the reversal returned nothing to, is made up. (On a valid lot
+// the lot's own expiry equation does not look at it yet, and the next close would count it.)
+TEST_F(LedgerCheck, CatchesReturnedPointsBookedToALotStillValid) {
+    book("grocer", "e-4", partners::ClaimType::earn, "M-3", 50, "", at(day(2025, 3, 2), 9));
+    corrupt("lot_expiries", "lot_expiries_not_into_closed_date",
+            "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
+            "SELECT l.id, r.id, l.issuer_id, 20, r.settlement_date FROM lots l, claims r "
+            "WHERE l.claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-4') "
+            "  AND r.webhook_id = 'r-b1'");
+    const auto text = joined(check());
+    EXPECT_NE(text.find("dated otherwise than its kind"), std::string::npos) << text;
+}
+
 // A member's debt is derived from its history (earns repaid, earn reversals, burn reversals into
 // reversed lots); the balance check alone compared the debt with itself.
 TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
