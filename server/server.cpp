@@ -222,7 +222,7 @@ int run_server(const Settings& settings) {
                            {settings.batch_max_claims, settings.batch_max_wait_ms,
                             settings.batch_max_in_flight});
     ServerContext context{settings, logger, {}, {}, {}};
-    add_health_routes(context.router, database, settings);
+    add_health_routes(context.router, database, directory, settings);
     add_claims_routes(context.router,
                       {settings, directory, rate_limiter, booking, database, logger});
     add_member_routes(context.router, database, settings);

@@ -18,6 +18,32 @@ std::string test_certs_dir() {
     return value;
 }
 
+namespace {
+
+// Until the partner directory has been read (or `deadline`): a claim sent before that is
+// answered 503, which a test sending claims at once would take for its own result (seen on a
+// loaded machine). Asked with an unsigned claim for a partner nobody adds: 503 "not loaded yet"
+// before the first read, 401 after it, and no database work either way (a /readyz probe would
+// queue on a database some tests keep silent on purpose). Best effort: any other answer, a
+// failure, or the server's log saying that its first read failed (a database away or not
+// migrated, as some tests start it) ends the wait.
+void wait_for_partner_directory(TlsClient& client, const ChildProcess& server,
+                                std::chrono::steady_clock::time_point deadline) {
+    while (std::chrono::steady_clock::now() < deadline &&
+           server.log().find("partner directory refresh failed") == std::string::npos) {
+        try {
+            const auto answer = client.request("POST", "/v1/partners/readiness-probe/claims",
+                                               {{"content-type", "application/json"}}, "{}");
+            if (answer.body.find("partner directory not loaded yet") == std::string::npos) return;
+        } catch (const std::exception&) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace
+
 ServerProcess::ServerProcess(const std::string& database, const EnvOverrides& extra_env) {
     port_ = free_port();
     const std::string certs = test_certs_dir();
@@ -44,7 +70,10 @@ ServerProcess::ServerProcess(const std::string& database, const EnvOverrides& ex
             TlsClient client(port_, {.cert_file = certs + "/client-grocer.pem",
                                      .key_file = certs + "/client-grocer.key",
                                      .timeout_ms = 2000});
-            if (client.request("GET", "/healthz").status == 200) return;
+            if (client.request("GET", "/healthz").status == 200) {
+                wait_for_partner_directory(client, *process_, deadline);
+                return;
+            }
         } catch (const std::exception&) {
             // not listening yet
         }
