@@ -105,9 +105,13 @@ bool lot_expiry_booked(pqxx::work& tx, const std::vector<std::int64_t>& lot_ids,
 // a reversal holding claims while it waits for lot_expiries would close a cycle with it.
 void lock_expiries_before_claims(pqxx::work& tx);
 
-// Books a reversal inside `tx`: locks the reversed claim's member (a no-op when `tx` holds that
-// lock already), looks the idempotency key up again under it, decides and writes. A refusal
-// writes nothing, so `tx` can go on with other claims.
+// The stored answer of the claim's key, if any: its replay, or 409 for another body. Every
+// path calls it once, under the key's lock (taken first), before it decides anything.
+std::optional<BookingResult> prior_outcome(pqxx::transaction_base& tx, const BookingInput& input);
+
+// Books a reversal inside `tx` whose key prior_outcome found free: locks the reversed claim's
+// member (a no-op when `tx` holds that lock already), decides and writes. A refusal writes
+// nothing, so `tx` can go on with other claims.
 BookingResult book_reversal(pqxx::work& tx, const BookingInput& input, const Program& program,
                             const std::string& accepted_at);
 

@@ -482,9 +482,13 @@ std::vector<BookingResult> book_batch(pqxx::connection& connection,
     store_refusals(tx, refused);
 
     // Reversals left to the one-claim path (decide_reversals): booked by it, in the same
-    // transaction, a refusal kept at once (a retry of it later in the list finds it, as one by
-    // one).
+    // transaction, a refusal kept at once. Each key is looked up first, as book_once does: a
+    // retry later in the list (same key, deferred with its twin) gets the twin's answer or 409.
     for (const auto index : batch.deferred) {
+        if (auto prior = prior_outcome(tx, inputs[index])) {
+            batch.results[index] = std::move(*prior);
+            continue;
+        }
         try {
             batch.results[index] =
                 book_reversal(tx, inputs[index], batch.program, batch.accepted_at[index]);

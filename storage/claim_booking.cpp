@@ -286,14 +286,6 @@ std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) 
     return Points(rows[0][0].as<std::int64_t>());
 }
 
-std::optional<BookingResult> prior_outcome(pqxx::transaction_base& tx, const BookingInput& input) {
-    const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
-    if (rows.empty()) return std::nullopt;
-    const pqxx::binarystring stored(rows[0][0]);
-    return replay_or_conflict(input, crypto::Bytes(stored.begin(), stored.end()),
-                              rows[0][1].as<int>(), rows[0][2].as<std::string>());
-}
-
 // ---- The three kinds of claim ---------------------------------------------------------------
 
 BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program& program,
@@ -301,7 +293,6 @@ BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program
     const auto& request = input.request;
     tx.exec_params(kEnrolMember, request.member_id, input.partner_id);
     const Points debt = *lock_member(tx, request.member_id);
-    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
     const auto earn = ledger::apply_earn(debt, request.points);
     const Points balance =
@@ -330,7 +321,6 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     const auto& request = input.request;
     const auto debt = lock_member(tx, request.member_id);
     if (!debt) return refusal(ErrorCode::unknown_member, "no member with this id", "member_id");
-    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto lots = load_open_lots(tx, request.member_id, program.settlement_date);
     auto plan = ledger::plan_burn(lots, *debt, request.points, input.partner_id,
                                   program.point_value, program.settlement_date);
@@ -353,13 +343,17 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
 
 }  // namespace
 
+std::optional<BookingResult> booking_steps::prior_outcome(pqxx::transaction_base& tx,
+                                                          const BookingInput& input) {
+    const auto rows = tx.exec_params(kFindPriorClaim, input.partner_id, input.webhook_id);
+    if (rows.empty()) return std::nullopt;
+    const pqxx::binarystring stored(rows[0][0]);
+    return replay_or_conflict(input, crypto::Bytes(stored.begin(), stored.end()),
+                              rows[0][1].as<int>(), rows[0][2].as<std::string>());
+}
+
 BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& input,
                                            const Program& program, const std::string& accepted_at) {
-    // The key first, before any refusal: a batch books its deferred reversals here without
-    // book_once's look-up, and a retry of one of them (same key, later in the batch) must get
-    // its twin's answer or 409, not a refusal of its own. The key's lock is held (every path
-    // takes it first), so no other transaction can store the key meanwhile.
-    if (auto prior = prior_outcome(tx, input)) return *prior;
     const auto targets = tx.exec_params(kFindReversalTarget, input.partner_id, input.request.reverses);
     if (targets.empty()) {
         return refusal(ErrorCode::reversal_target_not_found,
@@ -464,7 +458,7 @@ void lock_claim_key(pqxx::transaction_base& tx, const BookingInput& input) {
 BookingResult book_once(pqxx::connection& connection, const BookingInput& input) {
     pqxx::work tx(connection);
     lock_claim_key(tx, input);
-    if (auto prior = prior_outcome(tx, input)) return *prior;
+    if (auto prior = booking_steps::prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);
     // Shared with other bookings, exclusive with a close of the same date: a claim either lands
@@ -530,7 +524,7 @@ std::optional<BookingResult> stored_outcome(pqxx::connection& connection,
     // An attempt being booked holds the id's lock: wait for its answer rather than say that
     // nothing is stored while it commits.
     lock_claim_key(tx, input);
-    return prior_outcome(tx, input);
+    return booking_steps::prior_outcome(tx, input);
 }
 
 }  // namespace coalition::storage
