@@ -154,6 +154,25 @@ TEST_F(ServerTest, MalformedHttpGets400AndTheConnectionCloses) {
     }
 }
 
+// The request line and header fields of `claim` (all but `left_out`), each ending in CRLF.
+std::string request_head(const SignedClaim& claim, const std::string& left_out = "") {
+    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
+    for (const auto& [name, value] : claim.headers) {
+        if (name != left_out) raw += name + ": " + value + "\r\n";
+    }
+    return raw;
+}
+
+// `claim` as a chunked request: its head but `left_out`, its body in one chunk, then `rest`
+// (the last chunk and its trailer, or bytes that break the framing).
+std::string chunked_request(const SignedClaim& claim, const std::string& left_out,
+                            const std::string& rest) {
+    std::ostringstream size;
+    size << std::hex << claim.body.size();
+    return request_head(claim, left_out) + "Transfer-Encoding: chunked\r\n\r\n" + size.str() +
+           "\r\n" + claim.body + "\r\n" + rest;
+}
+
 // A signed claim whose chunked body breaks off mid-way is refused before it reaches the
 // booking, and books nothing: the same claim sent whole afterwards is its first booking.
 TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
@@ -162,14 +181,8 @@ TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
     ServerProcess server(database_->conninfo());
     const auto claims_before = setup.count_claims();
     const auto claim = partner.sign("chunked-1", earn_body("M-chunked", 10));
-    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
-    for (const auto& [name, value] : claim.headers) raw += name + ": " + value + "\r\n";
-    std::ostringstream size;
-    size << std::hex << claim.body.size();
-    raw += "Transfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + claim.body +
-           "\r\nnot-a-size\r\n";
     TlsClient broken(server.port());
-    broken.send_raw(raw);
+    broken.send_raw(chunked_request(claim, "", "not-a-size\r\n"));
     const auto refused = broken.read_response();
     EXPECT_EQ(refused.status, 400);
     EXPECT_EQ(error_code_of(refused), "malformed_request");
@@ -180,20 +193,6 @@ TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
     EXPECT_EQ(booked.status, 201) << booked.body;
     EXPECT_FALSE(is_replay(booked));
     EXPECT_EQ(setup.count_claims(), claims_before + 1);
-}
-
-// The bytes of `claim` as a chunked request: its headers but `left_out`, its body in one chunk,
-// then `trailer` (lines ending in CRLF) after the last chunk.
-std::string chunked_request(const SignedClaim& claim, const std::string& left_out,
-                            const std::string& trailer) {
-    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
-    for (const auto& [name, value] : claim.headers) {
-        if (name != left_out) raw += name + ": " + value + "\r\n";
-    }
-    std::ostringstream size;
-    size << std::hex << claim.body.size();
-    return raw + "Transfer-Encoding: chunked\r\n\r\n" + size.str() + "\r\n" + claim.body +
-           "\r\n0\r\n" + trailer + "\r\n";
 }
 
 // Fields sent after a chunked body (trailers) are not header fields (RFC 9110 §6.5.1): they
@@ -208,20 +207,21 @@ TEST_F(ServerTest, TrailerFieldsAreNotHeaders) {
     const auto unsigned_claim = partner.sign("t-1", earn_body("M-trailing", 10));
     client.send_raw(chunked_request(
         unsigned_claim, "webhook-signature",
-        "webhook-signature: " + unsigned_claim.headers.at("webhook-signature") + "\r\n"));
+        "0\r\nwebhook-signature: " + unsigned_claim.headers.at("webhook-signature") + "\r\n\r\n"));
     const auto unsigned_answer = client.read_response();
     EXPECT_EQ(unsigned_answer.status, 401) << unsigned_answer.body;
     EXPECT_EQ(setup.count_claims(), claims_before);
 
     const auto untyped = partner.sign("t-2", earn_body("M-trailing", 10));
-    client.send_raw(chunked_request(untyped, "content-type", "Content-Type: application/json\r\n"));
+    client.send_raw(
+        chunked_request(untyped, "content-type", "0\r\nContent-Type: application/json\r\n\r\n"));
     const auto untyped_answer = client.read_response();
     EXPECT_EQ(untyped_answer.status, 415) << untyped_answer.body;
     EXPECT_EQ(setup.count_claims(), claims_before);
 
     // The header's webhook-id is the claim's; the trailer's second one is not read.
     const auto claim = partner.sign("t-3", earn_body("M-trailing", 10));
-    client.send_raw(chunked_request(claim, "", "webhook-id: t-3\r\nX-Extra: 1\r\n"));
+    client.send_raw(chunked_request(claim, "", "0\r\nwebhook-id: t-3\r\nX-Extra: 1\r\n\r\n"));
     const auto booked = client.read_response();
     EXPECT_EQ(booked.status, 201) << booked.body;
     EXPECT_EQ(setup.count_claims(), claims_before + 1);
@@ -234,10 +234,8 @@ TEST_F(ServerTest, TwoContentTypesAre415AndBookNothing) {
     ServerProcess server(database_->conninfo());
     const auto claims_before = setup.count_claims();
     const auto claim = partner.sign("ct-1", earn_body("M-typed", 10));
-    std::string raw = "POST " + claim.target + " HTTP/1.1\r\nHost: localhost\r\n";
-    for (const auto& [name, value] : claim.headers) raw += name + ": " + value + "\r\n";
-    raw += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(claim.body.size()) +
-           "\r\n\r\n" + claim.body;
+    const std::string raw = request_head(claim) + "Content-Type: text/plain\r\nContent-Length: " +
+                            std::to_string(claim.body.size()) + "\r\n\r\n" + claim.body;
     TlsClient client(server.port());
     client.send_raw(raw);
     const auto refused = client.read_response();
