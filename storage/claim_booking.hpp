@@ -1,13 +1,13 @@
 #pragma once
 // Booking one validated claim exactly once, in one transaction:
-//   1. idempotency: the (partner, webhook-id) already stored → replay its response if the body
-//      hash matches, else 409; the UNIQUE key makes concurrent duplicates collide, and the loser
-//      retries once to find the winner's row;
+//   1. idempotency: the key's advisory lock is taken first, so two attempts of one claim are
+//      decided one after the other; then the (partner, webhook-id) already stored (accepted or
+//      refused) → replay its response if the body hash matches, else 409;
 //   2. the member row is locked (SELECT … FOR UPDATE) before its lots are read, so every claim
 //      of one member — across threads and server processes — is serialised and no burn can
-//      overdraw; the idempotency key is looked up again under that lock, so a duplicate that
-//      waited for its twin answers with the twin's replay, never with a refusal;
-//   3. the ledger's pure rules decide; a refusal (422) rolls back and stores nothing;
+//      overdraw;
+//   3. the ledger's pure rules decide; a refusal (422) changes nothing but keeps its answer
+//      (refused_claims) for the claim's retries;
 //   4. claim, lots, slices, debt and breakage rows are written and committed together.
 #include "core/crypto.hpp"
 #include "core/errors.hpp"
