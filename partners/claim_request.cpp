@@ -188,9 +188,7 @@ std::optional<ApiError> parse_purchase(const Json& value, const ClaimContext& co
     if (currency == nullptr || !currency->is_string() ||
         !is_valid_currency_code(currency->get_ref<const std::string&>()) ||
         currency->get_ref<const std::string&>() != context.program_currency) {
-        return invalid_field(
-            "purchase.currency",
-            "purchase.currency must be the program currency " + context.program_currency);
+        return purchase_currency_error(context.program_currency);
     }
     out.amount_minor = *amount_minor;
     out.currency = currency->get<std::string>();
@@ -346,6 +344,11 @@ std::string_view claim_type_name(ClaimType type) {
             return "reversal";
     }
     return "unknown";
+}
+
+ApiError purchase_currency_error(std::string_view program_currency) {
+    return invalid_field("purchase.currency", "purchase.currency must be the program currency " +
+                                                  std::string(program_currency));
 }
 
 bool is_valid_rfc3339_date_time(std::string_view text) {

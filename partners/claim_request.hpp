@@ -76,6 +76,11 @@ using ClaimParseResult = std::variant<ClaimRequest, ApiError>;
 // fields ("purchase.amount_minor").
 ClaimParseResult parse_claim_request(std::string_view body, const ClaimContext& context);
 
+// The error for a purchase that is not in the program's currency: validation answers it against
+// the server's snapshot of the program, and booking again against the program in force when the
+// claim was accepted (a currency change reaches the snapshot up to a refresh interval later).
+ApiError purchase_currency_error(std::string_view program_currency);
+
 // Strict RFC 3339 date-time as described above; exposed for tests and other inputs.
 bool is_valid_rfc3339_date_time(std::string_view text);
 

@@ -9,6 +9,7 @@
 #include <pqxx/transaction>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,7 +24,14 @@ struct Program {
     Micros issue_fee{0};
     int validity_months = 0;
     Date settlement_date{};
+    std::string currency;  // ISO 4217
 };
+
+// The answer (400, never kept) to an earn whose purchase is not in `program`'s currency, which
+// validation checked against the server's snapshot of the program: a change of currency (made
+// only while no claim exists) reaches that snapshot up to a refresh interval late.
+std::optional<BookingResult> purchase_in_other_currency(const BookingInput& input,
+                                                        const Program& program);
 
 Program program_at(pqxx::work& tx, const std::string& accepted_at);
 

@@ -64,7 +64,7 @@ constexpr Statement kOpen{
     "  set_config('enable_bitmapscan', 'off', true)), "
     "keys_locked AS MATERIALIZED (" LOCK_CLAIM_KEYS_SELECT("$5") "), "
     "program AS MATERIALIZED ("
-    "  SELECT version, point_value, issue_fee, validity_months, "
+    "  SELECT version, point_value, issue_fee, validity_months, currency, "
     "    ($1::timestamptz AT TIME ZONE timezone)::date AS first_date, "
     "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
     "    (SELECT version FROM program_in_force_at("
@@ -86,7 +86,7 @@ constexpr Statement kOpen{
     "  ON CONFLICT (id) DO NOTHING RETURNING id) "
     "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
     "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled), "
-    "  (SELECT count(*) FROM index_plans), last_version "
+    "  (SELECT count(*) FROM index_plans), last_version, currency "
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
@@ -237,9 +237,12 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
     if (rows.size() != 1) throw std::logic_error("no program settings");
     const auto& row = rows[0];
     if (row[6].as<int>() != 1) throw std::logic_error("the settlement date's lock was not taken");
-    batch.program = Program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
-                            Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
-                            parse_date(row[4].as<std::string>())};
+    batch.program = Program{row[0].as<std::int64_t>(),
+                            Micros(row[1].as<std::int64_t>()),
+                            Micros(row[2].as<std::int64_t>()),
+                            row[3].as<int>(),
+                            parse_date(row[4].as<std::string>()),
+                            row[10].as<std::string>()};
     if (parse_date(row[5].as<std::string>()) != batch.program.settlement_date) {
         throw BatchNeedsSingleBookings("the batch spans two settlement dates");
     }
@@ -247,6 +250,13 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
     // batch has one program, so a batch across a change is booked claim by claim.
     if (row[9].as<std::int64_t>() != batch.program.version) {
         throw BatchNeedsSingleBookings("the batch spans a program change");
+    }
+    // Its members are enrolled already; the one-claim path refuses such an earn before it
+    // enrols anyone.
+    for (const auto& input : batch.inputs) {
+        if (purchase_in_other_currency(input, batch.program)) {
+            throw BatchNeedsSingleBookings("a purchase is not in the program's currency");
+        }
     }
     return json::parse(row[7].as<std::string>()).get<std::set<std::string>>();
 }

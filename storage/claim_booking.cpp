@@ -47,7 +47,7 @@ constexpr const char* kInsertRefusals =
 // program's time zone (migration 0008: a change applies to claims accepted after it only).
 constexpr const char* kProgramAt =
     "SELECT version, point_value, issue_fee, validity_months, "
-    "       ($1::timestamptz AT TIME ZONE timezone)::date "
+    "       ($1::timestamptz AT TIME ZONE timezone)::date, currency "
     "FROM program_in_force_at($1::timestamptz, $2::timestamptz)";
 
 constexpr const char* kEnrolMember =
@@ -156,9 +156,20 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at) {
     // The host's clock as the statement leaves: migration 0010 maps accepted_at onto the clock
     // of the database, which stamps program changes.
     const auto row = tx.exec_params1(kProgramAt, accepted_at, timestamp_literal(now_unix_micros()));
-    return Program{row[0].as<std::int64_t>(), Micros(row[1].as<std::int64_t>()),
-                   Micros(row[2].as<std::int64_t>()), row[3].as<int>(),
-                   parse_date(row[4].as<std::string>())};
+    return Program{row[0].as<std::int64_t>(),
+                   Micros(row[1].as<std::int64_t>()),
+                   Micros(row[2].as<std::int64_t>()),
+                   row[3].as<int>(),
+                   parse_date(row[4].as<std::string>()),
+                   row[5].as<std::string>()};
+}
+
+std::optional<BookingResult> purchase_in_other_currency(const BookingInput& input,
+                                                        const Program& program) {
+    const auto& purchase = input.request.purchase;
+    if (!purchase || purchase->currency == program.currency) return std::nullopt;
+    const ApiError error = partners::purchase_currency_error(program.currency);
+    return refusal(error.code, error.message, error.field);
 }
 
 BookingResult refusal(ErrorCode code, std::string message, std::string field) {
@@ -461,6 +472,10 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
     if (auto prior = booking_steps::prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);
+    if (auto refused = purchase_in_other_currency(input, program)) {
+        tx.abort();  // an invalid claim, as validation would have answered: nothing is kept
+        return *refused;
+    }
     // Shared with other bookings, exclusive with a close of the same date: a claim either lands
     // before its date's run is computed, or the close has finished and the insert is refused.
     lock_settlement_date_shared(tx, program.settlement_date);

@@ -125,6 +125,54 @@ TEST_F(ProgramChange, ABatchAcrossAChangeAsksForOneByOneAndStoresNothing) {
     EXPECT_EQ(scalar("SELECT count(*) FROM members"), 0);
 }
 
+// Validation checks a purchase's currency against the server's snapshot of the program, which
+// learns of a change up to a refresh interval late (a currency changes only while no claim
+// exists: the first seconds of a program). Booking checks it again against the program in force
+// when the claim was accepted: such an earn is answered as validation would answer it (400,
+// kept nowhere, no member enrolled), on the one-claim path and from a batch, which books claim
+// by claim instead; its neighbours are booked.
+TEST_F(ProgramChange, APurchaseInTheCurrencyJustReplacedIsRefusedAtBookingAndStoresNothing) {
+    {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, "currency", "USD");
+        tx.commit();
+    }
+    const auto after = now_unix_micros();
+    auto in_eur = [&](const std::string& id, const std::string& member) {
+        auto input = claim("grocer", id, ClaimType::earn, member, 120, after);
+        input.request.points_from_purchase = true;
+        input.request.purchase = partners::Purchase{12'050, "EUR"};
+        return input;
+    };
+    const auto expect_refused = [](const BookingResult& result) {
+        EXPECT_EQ(result.status, 400) << result.body;
+        ASSERT_TRUE(result.error);
+        EXPECT_EQ(result.error->code, ErrorCode::invalid_field);
+        EXPECT_EQ(result.error->field, "purchase.currency");
+        EXPECT_EQ(result.error->message, "purchase.currency must be the program currency USD");
+    };
+
+    expect_refused(book_claim(*connection_, in_eur("e-1", "M-1")));
+    EXPECT_THROW(book_claims(*connection_,
+                             std::vector{claim("grocer", "e-2", ClaimType::earn, "M-2", 10, after),
+                                         in_eur("e-3", "M-3")}),
+                 BatchNeedsSingleBookings);
+    EXPECT_EQ(scalar("SELECT count(*) FROM claims"), 0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM refused_claims"), 0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM members"), 0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM lots"), 0);
+
+    // In the program's currency, both paths book it.
+    auto in_usd = in_eur("e-4", "M-4");
+    in_usd.request.purchase->currency = "USD";
+    EXPECT_EQ(book_claim(*connection_, in_usd).status, 201);
+    in_usd.webhook_id = "e-5";
+    in_usd.request.member_id = "M-5";
+    const auto batched = book_claims(*connection_, std::vector{in_usd});
+    EXPECT_EQ(batched.at(0).status, 201) << batched.at(0).body;
+    EXPECT_EQ(scalar("SELECT count(*) FROM claims"), 2);
+}
+
 // A change is stamped by the database's clock, a claim's acceptance by the server host's
 // (migration 0010): the booking passes its own clock's time as it sends the statement, so that
 // a server whose clock is far behind the database's (run under faketime, as the contract
