@@ -95,6 +95,20 @@ constexpr const char* kLotsOfNoClaim =
     "       OR o.expires_on <> l.expires_on)) "
     "ORDER BY l.id";
 
+// A burn reversal returning points to a reversed lot pays the member's debt with them and deals
+// with the excess alone: a reissued lot, or breakage if the lot has expired. Together those never
+// exceed what its slice on that lot returned (one reissue a reversal and lot: the schema's
+// unique key). (The debt check alone cannot see a made-up reissue
+// that came with the same rise of the member's debt: the two cancel out in it.)
+constexpr const char* kReissuesExceedReturns =
+    "SELECT l.id FROM lots l "
+    "WHERE l.reissued_from_lot_id IS NOT NULL AND l.points_issued "
+    "  + coalesce((SELECT sum(e.points) FROM lot_expiries e "
+    "              WHERE e.claim_id = l.claim_id AND e.lot_id = l.reissued_from_lot_id), 0) "
+    "  > coalesce((SELECT sum(s.points) FROM slices s WHERE s.kind = 'burn_reversal' "
+    "              AND s.claim_id = l.claim_id AND s.lot_id = l.reissued_from_lot_id), 0) "
+    "ORDER BY l.id";
+
 // An earn's reversal and its lot name each other: the reversal's earn has its lot marked
 // reversed by that reversal, and a lot marked reversed names a reversal of its own earn.
 constexpr const char* kEarnReversalsUnlinked =
@@ -387,6 +401,8 @@ void check_claim_rows(pqxx::dbtransaction& tx, LedgerCheckReport& report) {
          "its lot is missing or disagrees with it (points, member, issuer, date, fee or expiry)");
     each(kLotsOfNoClaim, "lot",
          "belongs to no earn, nor is a burn reversal's reissue of a reversed lot of its member");
+    each(kReissuesExceedReturns, "lot",
+         "a reissue of more points than its burn reversal returned to the reversed lot");
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     check_answers(tx, "claims", "id::text", "claim", report,

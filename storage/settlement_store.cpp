@@ -154,8 +154,12 @@ constexpr const char* kClaimsOfDate =
 constexpr const char* kClosedDates =
     "SELECT settlement_date::text FROM settlement_runs ORDER BY settlement_date";
 
+// The program version a closed run was computed with, and that version's own currency and
+// point value: the run's copies of them are checked against these.
 constexpr const char* kStoredProgramOfRun =
-    "SELECT settings_version FROM settlement_runs WHERE settlement_date = $1::date";
+    "SELECT r.settings_version, p.currency, p.point_value FROM settlement_runs r "
+    "JOIN program_settings p ON p.version = r.settings_version "
+    "WHERE r.settlement_date = $1::date";
 
 // Both inserts answer whether the row they stored (after any trigger) is exactly the document
 // they were given: what is stored must be what was computed. The run is stored as the very
@@ -507,11 +511,18 @@ std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, 
         return std::string(e.what());
     }
     if (!stored) return std::nullopt;
-    ProgramInForce program;
-    program.version =
-        tx.exec_params1(kStoredProgramOfRun, date_literal(date))[0].as<std::int64_t>();
-    program.currency = stored->run.currency;
-    program.point_value = stored->run.point_value;
+    const auto row = tx.exec_params1(kStoredProgramOfRun, date_literal(date));
+    const ProgramInForce program{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                                 Micros(row[2].as<std::int64_t>())};
+    // The currency sets the rounding of every amount; both are shown on every statement.
+    if (stored->run.currency != program.currency ||
+        stored->run.point_value != program.point_value) {
+        return "the stored run of " + date_literal(date) + " names currency " +
+               stored->run.currency + " and point_value " +
+               std::to_string(stored->run.point_value.value()) + ", its program version " +
+               std::to_string(program.version) + " " + program.currency + " and " +
+               std::to_string(program.point_value.value());
+    }
     auto input = gather_input(tx, date, program, settlement::RunStatus::closed, false);
     input.points_outstanding.clear();
     for (const auto& information : stored->run.information) {

@@ -105,8 +105,9 @@ std::vector<Date> dates_to_close(pqxx::connection& connection, std::int64_t now_
 
 // For coalitionctl check: re-reads the closed run of `date` (invariants, hash, lines, as
 // read_settlement does) and recomputes it from the ledger rows of the date, which the
-// closed-date triggers freeze: the two must agree. Outstanding points, currency and point value
-// are taken from what was stored (they depend on when the run was made). nullopt when all
+// closed-date triggers freeze: the two must agree. The run's currency and point value must be
+// its program version's; outstanding points are taken from what was stored (they depend on
+// when the run was made). nullopt when all
 // holds or the date is not closed; otherwise the first problem found.
 std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, Date date);
 

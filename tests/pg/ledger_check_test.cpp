@@ -157,6 +157,29 @@ TEST_F(LedgerCheck, CatchesAChangedStoredRun) {
     EXPECT_NE(report.violations[0].find("run_sha256"), std::string::npos);
 }
 
+// A run's currency (which sets its rounding) and point value are its program version's: edited
+// in the run with its hash recomputed, they were taken as the truth, and the run recomputed from
+// the ledger with them agreed with it.
+TEST_F(LedgerCheck, CatchesARunWhosePointValueIsNotItsProgramsEvenRehashed) {
+    const std::string edited =
+        "replace(run::text, '\"point_value\":10000', '\"point_value\":20000')";
+    corrupt("settlement_runs", "settlement_runs_append_only",
+            "UPDATE settlement_runs SET run = " + edited +
+                "::json, "
+                "run_sha256 = sha256(convert_to(" +
+                edited +
+                ", 'UTF8')) "
+                "WHERE settlement_date = '2025-03-01'");
+    ASSERT_EQ(query_int("SELECT count(*) FROM settlement_runs WHERE run::text LIKE "
+                        "'%\"point_value\":20000%'"),
+              1);
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_EQ(report.violations[0],
+              "run 2025-03-01: the stored run of 2025-03-01 names currency EUR and point_value "
+              "20000, its program version 3 EUR and 10000");
+}
+
 TEST_F(LedgerCheck, CatchesARunRehashedAfterItsFiguresChanged) {
     // Someone changes a figure of a statement row, which the run's hash does not cover: the
     // partners' informational lines then no longer sum to the run's totals.
@@ -295,6 +318,25 @@ TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
     ASSERT_EQ(report.violations.size(), 1u) << joined(report);
     EXPECT_NE(report.violations[0].find("member M-1: debt"), std::string::npos)
         << report.violations[0];
+}
+
+// r-b1 returned 400 points to e-1's reversed lot, the member owing nothing by then: they were
+// reissued as one lot of 400. That lot inflated by a point, with the member's debt raised by
+// one so that the debt check balances, reissues more than the reversal returned.
+TEST_F(LedgerCheck, CatchesAReissueOfMorePointsThanTheReversalReturned) {
+    const auto reissue =
+        std::to_string(query_int("SELECT id FROM lots WHERE reissued_from_lot_id IS NOT NULL"));
+    corrupt("lots", "lots_origin_fixed",
+            "UPDATE lots SET points_issued = points_issued + 1, "
+            "points_remaining = points_remaining + 1 WHERE id = " +
+                reissue);
+    change("UPDATE members SET debt = debt + 1 WHERE id = 'M-1'");
+    const auto text = joined(check());
+    EXPECT_NE(
+        text.find("lot " + reissue + ": a reissue of more points than its burn reversal returned"),
+        std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("member M-1: debt"), std::string::npos) << text;
 }
 
 TEST_F(LedgerCheck, CatchesBreakageBookedToAnotherIssuer) {
