@@ -72,6 +72,17 @@ bool is_database_unavailable(std::exception_ptr failure) {
     }
 }
 
+// A claim's idempotency key, as one string: ids hold no newline (0x20-0x7E).
+std::string claim_key(const std::string& partner_id, const std::string& webhook_id) {
+    std::string key;
+    key.reserve(partner_id.size() + 1 + webhook_id.size());
+    return key.append(partner_id).append(1, '\n').append(webhook_id);
+}
+
+bool is_reversal(const storage::BookingInput& input) {
+    return input.request.type == partners::ClaimType::reversal;
+}
+
 }  // namespace
 
 BookingService::BookingService(DatabasePool& database, Logger& logger, BatchLimits limits)
@@ -172,18 +183,29 @@ void BookingService::batcher_loop() {
     }
 }
 
-bool BookingService::may_leave(const Waiting& waiting) const {
-    const auto& member_id = waiting.input.request.member_id;
-    return member_id.empty() || !busy_members_.contains(member_id);
+bool BookingService::may_leave(const Waiting& waiting, const KeysStaying& keys_staying) const {
+    const auto& input = waiting.input;
+    if (!is_reversal(input)) return !busy_members_.contains(input.request.member_id);
+    if (busy_keys_.empty() && keys_staying.empty()) return true;
+    const auto target = claim_key(input.partner_id, input.request.reverses);
+    return !busy_keys_.contains(target) && !keys_staying.contains(target);
+}
+
+void BookingService::note_staying(const Waiting& waiting, KeysStaying& keys_staying) {
+    if (!is_reversal(waiting.input)) {
+        keys_staying.insert(claim_key(waiting.input.partner_id, waiting.input.webhook_id));
+    }
 }
 
 std::vector<BookingService::Done> BookingService::take_held_claims() {
     std::vector<Done> held;
     std::deque<Waiting> staying;
+    KeysStaying keys_staying;
     for (auto& waiting : waiting_) {
-        if (may_leave(waiting)) {
+        if (may_leave(waiting, keys_staying)) {
             staying.push_back(std::move(waiting));
         } else {
+            note_staying(waiting, keys_staying);
             held.push_back(std::move(waiting.done));
         }
     }
@@ -193,8 +215,12 @@ std::vector<BookingService::Done> BookingService::take_held_claims() {
 
 BookingService::Ready BookingService::ready_claims() const {
     Ready ready;
+    KeysStaying keys_staying;
     for (const auto& waiting : waiting_) {
-        if (!may_leave(waiting)) continue;
+        if (!may_leave(waiting, keys_staying)) {
+            note_staying(waiting, keys_staying);
+            continue;
+        }
         if (ready.claims++ == 0) ready.oldest = waiting.arrived;
     }
     return ready;
@@ -203,19 +229,24 @@ BookingService::Ready BookingService::ready_claims() const {
 std::shared_ptr<BookingService::Batch> BookingService::take_batch(std::size_t max_claims) {
     auto batch = std::make_shared<Batch>();
     std::deque<Waiting> staying;
+    KeysStaying keys_staying;
     for (auto& waiting : waiting_) {
-        if (batch->inputs.size() < max_claims && may_leave(waiting)) {
+        if (batch->inputs.size() < max_claims && may_leave(waiting, keys_staying)) {
             batch->inputs.push_back(std::move(waiting.input));
             batch->dones.push_back(std::move(waiting.done));
         } else {
+            note_staying(waiting, keys_staying);
             staying.push_back(std::move(waiting));
         }
     }
     waiting_ = std::move(staying);
     std::unordered_set<std::string_view> named;
     for (const auto& input : batch->inputs) {
+        if (is_reversal(input)) continue;
+        batch->keys.push_back(claim_key(input.partner_id, input.webhook_id));
+        ++busy_keys_[batch->keys.back()];
         const auto& member_id = input.request.member_id;
-        if (member_id.empty() || !named.insert(member_id).second) continue;
+        if (!named.insert(member_id).second) continue;
         batch->members.push_back(member_id);
         ++busy_members_[member_id];
     }
@@ -227,11 +258,15 @@ void BookingService::release(const Batch& batch, bool slot, bool members) {
         std::lock_guard lock(mutex_);
         if (slot) --in_flight_;
         if (members) {
-            for (const auto& member_id : batch.members) {
-                const auto found = busy_members_.find(member_id);
-                if (found != busy_members_.end() && --found->second == 0)
-                    busy_members_.erase(found);
-            }
+            const auto unmark = [](std::unordered_map<std::string, int>& busy,
+                                   const std::vector<std::string>& names) {
+                for (const auto& name : names) {
+                    const auto found = busy.find(name);
+                    if (found != busy.end() && --found->second == 0) busy.erase(found);
+                }
+            };
+            unmark(busy_members_, batch.members);
+            unmark(busy_keys_, batch.keys);
         }
     }
     wake_.notify_all();

@@ -25,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -84,6 +85,7 @@ private:
         std::vector<storage::BookingInput> inputs;
         std::vector<Done> dones;
         std::vector<std::string> members;  // those its claims name (reversals name none)
+        std::vector<std::string> keys;     // claim_key of its earns and burns
         // Booked one by one: whether a claim's lock wait timed out, and the member of the first
         // that did ("" for a reversal, whose member the batch does not know).
         bool lock_timed_out = false;
@@ -95,10 +97,15 @@ private:
     };
 
     void batcher_loop();
-    // The waiting claims that may leave now: those whose member no running batch holds. Called
-    // with mutex_ held, as take_batch.
+    // The waiting claims that may leave now: those whose member no running batch holds, and the
+    // reversals whose target is neither running nor staying in the queue. Called with mutex_
+    // held, as take_batch. Each pass over the queue goes in arrival order and collects, in
+    // `keys_staying`, the claim_key of every earn and burn it leaves waiting.
     Ready ready_claims() const;
-    bool may_leave(const Waiting& waiting) const;
+    using KeysStaying = std::unordered_set<std::string>;
+    bool may_leave(const Waiting& waiting, const KeysStaying& keys_staying) const;
+    // An earn or burn left waiting by a pass: a reversal of it after it in the queue must stay.
+    static void note_staying(const Waiting& waiting, KeysStaying& keys_staying);
     // Removes the waiting claims whose member a running batch holds; returns their callbacks.
     // With mutex_ held.
     std::vector<Done> take_held_claims();
@@ -113,7 +120,8 @@ private:
     static bool take_as_held_member(Batch& batch, std::size_t claim);
     void book_in_order(std::shared_ptr<Batch> batch,
                        std::shared_ptr<const std::vector<std::size_t>> order, std::size_t next);
-    // Frees the batch's in-flight slot and/or its members for the batches after it.
+    // Frees the batch's in-flight slot and/or its members and claim keys for the batches after
+    // it.
     void release(const Batch& batch, bool slot, bool members);
 
     DatabasePool& database_;
@@ -130,6 +138,12 @@ private:
     // batch are not held up, and no pool connection sits waiting on a row lock. (A hot member's
     // own rate is unchanged: its batches run one after another either way.)
     std::unordered_map<std::string, int> busy_members_;
+    // The claim keys (partner and webhook-id) of the earns and burns in flight, with how many
+    // batches hold each. A reversal names no member, so busy_members_ cannot hold it back; but
+    // when the claim it reverses is still being booked, or still waits in the queue, it waits
+    // too: leaving first, it would find no target and be refused for good (422
+    // reversal_target_not_found is kept with its key) although its target arrived before it.
+    std::unordered_map<std::string, int> busy_keys_;
     bool stopping_ = false;
     // What the batcher waits for while it waits. A claim's arrival wakes it only when the
     // arrival can change what it does (arrival_wakes_batcher): not once per claim while the next

@@ -321,6 +321,41 @@ TEST_F(BookingServiceTest, AClaimOnAMemberARunningBatchHoldsWaitsForThatBatch) {
     pool.stop();
 }
 
+// A reversal names no member, but it never leaves before the claim it reverses when that claim
+// arrived first and is still being booked or still waits: decided first, it would find no
+// target and its 422 reversal_target_not_found would be kept with its key for good. Here x-1
+// runs in a batch held on M-X's row lock, and x-2 waits behind it (M-X is busy); a reversal of
+// each waits, while a reversal of a claim booked long ago and another member's earn leave.
+TEST_F(BookingServiceTest, AReversalWaitsForTheClaimItReversesWhileThatIsInFlight) {
+    settings_.db_pool_size = 3;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 2});
+    auto enrolled = submit_all(service, {earn("enrol", "M-X", 5), earn("old", "M-Z", 5)});
+    for (auto& outcome : enrolled) ASSERT_EQ(result_of(outcome).status, 201);
+
+    auto held = hold_a_batch_on(service, "M-X", "x-1");
+    auto later =
+        submit_all(service, {earn("x-2", "M-X", 1), reversal("r-1", "x-1"), reversal("r-2", "x-2"),
+                             reversal("r-old", "old"), earn("y-1", "M-Y", 1)});
+    ASSERT_EQ(later[4].wait_for(10s), std::future_status::ready) << "M-Y waited for M-X's lock";
+    EXPECT_EQ(result_of(later[4]).status, 201);
+    ASSERT_EQ(later[3].wait_for(10s), std::future_status::ready) << "a reversal of a booked claim";
+    EXPECT_EQ(result_of(later[3]).status, 201);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(later[i].wait_for(200ms), std::future_status::timeout) << i;
+    }
+
+    held.holder->commit();
+    EXPECT_EQ(result_of(held.claim[0]).status, 201);
+    for (std::size_t i = 0; i < 3; ++i) {
+        const auto result = result_of(later[i]);
+        EXPECT_EQ(result.status, 201) << i << " " << result.body;
+    }
+    EXPECT_EQ(claims_stored(), 8);
+    service.stop();
+    pool.stop();
+}
+
 // Whatever the wait allowed (here 30 s), a batch leaves at once when no batch is running, and
 // while one is, as soon as it is full or the running one commits: the batcher is woken by the
 // arrival or the commit that lets a batch leave, and only by those.
