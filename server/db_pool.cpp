@@ -17,8 +17,11 @@ DatabasePool::DatabasePool(const Settings& settings, Logger& logger)
     : conninfo_(storage::conninfo_with_timeout(settings.db, settings.db_connect_timeout_s)),
       lock_timeout_ms_(settings.db_lock_timeout_ms),
       logger_(logger) {
-    workers_.reserve(static_cast<std::size_t>(settings.db_pool_size));
-    for (int i = 0; i < settings.db_pool_size; ++i) workers_.emplace_back([this] { worker_loop(); });
+    workers_.reserve(static_cast<std::size_t>(settings.db_pool_size) + 1);
+    for (int i = 0; i < settings.db_pool_size; ++i) {
+        workers_.emplace_back([this] { worker_loop(queue_, wake_); });
+    }
+    workers_.emplace_back([this] { worker_loop(first_queue_, first_wake_); });
 }
 
 DatabasePool::~DatabasePool() { stop(); }
@@ -33,13 +36,8 @@ void DatabasePool::enqueue(Job job, Done done, bool first) {
     {
         std::lock_guard lock(mutex_);
         if (!stopping_ && (first || queue_.size() < queue_jobs_max)) {
-            auto task = Task{std::move(job), std::move(done)};
-            if (first) {
-                queue_.push_front(std::move(task));
-            } else {
-                queue_.push_back(std::move(task));
-            }
-            wake_.notify_one();
+            (first ? first_queue_ : queue_).push_back(Task{std::move(job), std::move(done)});
+            (first ? first_wake_ : wake_).notify_one();
             return;
         }
     }
@@ -52,6 +50,7 @@ void DatabasePool::stop() {
         stopping_ = true;
     }
     wake_.notify_all();
+    first_wake_.notify_all();
     for (auto& worker : workers_) {
         if (worker.joinable()) worker.join();
     }
@@ -64,6 +63,8 @@ void DatabasePool::stop_now() {
         std::lock_guard lock(mutex_);
         stopping_ = true;
         abandoned.swap(queue_);
+        for (auto& task : first_queue_) abandoned.push_back(std::move(task));
+        first_queue_.clear();
     }
     for (auto& task : abandoned) {
         task.done(std::make_exception_ptr(DatabaseUnavailable("the server is stopping")));
@@ -71,16 +72,16 @@ void DatabasePool::stop_now() {
     stop();
 }
 
-void DatabasePool::worker_loop() {
+void DatabasePool::worker_loop(std::deque<Task>& queue, std::condition_variable& wake) {
     std::unique_ptr<pqxx::connection> connection;
     while (true) {
         Task task;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping, and everything queued has run
-            task = std::move(queue_.front());
-            queue_.pop_front();
+            wake.wait(lock, [&] { return stopping_ || !queue.empty(); });
+            if (queue.empty()) return;  // stopping, and everything queued has run
+            task = std::move(queue.front());
+            queue.pop_front();
         }
         run_task(task, connection);
     }

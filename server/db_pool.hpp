@@ -58,9 +58,11 @@ public:
     // Queues a job. A full queue (more than queue_jobs_max waiting) fails it at once as
     // unavailable rather than letting latency grow without bound.
     void submit(Job job, Done done);
-    // Queues a job ahead of every waiting one, whatever the queue's length: for the partner
+    // Runs a job on a connection of its own, which no other job uses: for the partner
     // directory's re-read, which must reach the server within the contract's 5 s however many
-    // reads and bookings wait (one such job at a time, so it cannot crowd the others out).
+    // reads and bookings wait, and whatever the workers are running (a close or a whole run's
+    // read takes seconds; eight of them would hold every worker). Jobs given here run one at a
+    // time, in order.
     void submit_first(Job job, Done done);
     // Runs what is queued, then joins the workers. Idempotent.
     void stop();
@@ -78,9 +80,10 @@ private:
         Job job;
         Done done;
     };
-    // submit (at the back, within queue_jobs_max) or submit_first (at the front).
+    // submit (within queue_jobs_max) or submit_first (to the first lane's own queue).
     void enqueue(Job job, Done done, bool first);
-    void worker_loop();
+    // Runs `queue`'s jobs until stopped and it is empty.
+    void worker_loop(std::deque<Task>& queue, std::condition_variable& wake);
     void run_task(Task& task, std::unique_ptr<pqxx::connection>& connection);
 
     const std::string conninfo_;
@@ -89,8 +92,11 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Task> queue_;
+    // submit_first's lane: its own queue and worker (with its own connection).
+    std::condition_variable first_wake_;
+    std::deque<Task> first_queue_;
     bool stopping_ = false;
-    std::vector<std::thread> workers_;
+    std::vector<std::thread> workers_;  // the first lane's worker last
 };
 
 }  // namespace coalition::server

@@ -118,11 +118,11 @@ tcp::endpoint listen_endpoint(const Settings& settings) {
 
 // Re-reads the partner directory every refresh_interval_ms until the timer is cancelled (its
 // timer on a strand, as the listener's, for stop() from another thread). Each re-read starts
-// an interval after the previous one started, not after it ended, and goes ahead of the pool's
-// queue: a ctl change reaches the server within one interval plus one re-read, however busy
-// the pool is (CONTRACT.md §4: 5 s). A failed refresh keeps the last snapshot (claims can still
-// be authenticated while the database is briefly away; booking them answers 503 anyway) and is
-// logged once per outage.
+// an interval after the previous one started, not after it ended, on the pool's lane of its own
+// (submit_first): a ctl change reaches the server within one interval plus one re-read, however
+// busy the pool is (CONTRACT.md §4: 5 s). A failed refresh keeps the last snapshot (claims can
+// still be authenticated while the database is briefly away; booking them answers 503 anyway) and
+// is logged once per outage.
 class DirectoryRefresher : public std::enable_shared_from_this<DirectoryRefresher> {
 public:
     DirectoryRefresher(asio::io_context& io, DatabasePool& database, PartnerDirectory& directory,
