@@ -60,6 +60,26 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
     return out;
 }
 
+namespace {
+
+// libpq's reason quotes the part of the string it stumbled on ('missing "=" after "cd"'),
+// which may be a password's: the quoted parts are left out, the kind of mistake kept.
+std::string without_quoted_fragments(const std::string& reason) {
+    std::string out;
+    bool quoted = false;
+    for (const char c : reason) {
+        if (c == '"') {
+            out += quoted ? "\"" : "\"…";
+            quoted = !quoted;
+        } else if (!quoted) {
+            out += c;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 void check_conninfo(const std::string& conninfo) {
     char* error = nullptr;
     PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
@@ -69,7 +89,8 @@ void check_conninfo(const std::string& conninfo) {
     }
     std::string reason = error != nullptr ? one_line(error) : "out of memory";
     PQfreemem(error);
-    throw SettingsError("COALITION_DB is not a libpq connection string: " + reason);
+    throw SettingsError("COALITION_DB is not a libpq connection string: " +
+                        without_quoted_fragments(reason));
 }
 
 std::unique_ptr<pqxx::connection> connect(const Settings& settings) {

@@ -55,6 +55,15 @@ TEST(Conninfo, TheOperatorsOwnKeepaliveSettingsAreKept) {
 TEST(Conninfo, AMalformedStringIsASettingsError) {
     EXPECT_THROW(check_conninfo("nonsense"), SettingsError);
     EXPECT_THROW(check_conninfo("host='unterminated"), SettingsError);
+    // libpq's reason quotes the fragment it stumbled on, here the tail of a password.
+    try {
+        check_conninfo("host=db user=c password=ab cd");
+        ADD_FAILURE() << "accepted";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()).find("cd"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("missing \"…\" after \"…\""), std::string::npos)
+            << e.what();
+    }
     EXPECT_NO_THROW(check_conninfo("host=/run/pg dbname=coalition"));
     EXPECT_NO_THROW(check_conninfo("postgresql://db.example/coalition"));
 }
