@@ -10,6 +10,7 @@
 #include <sstream>
 #include <streambuf>
 #include <string>
+#include <vector>
 
 namespace coalition::ctl {
 namespace {
@@ -38,6 +39,28 @@ TEST(CtlOutput, OutputThatIsWrittenExitsZero) {
     EXPECT_EQ(run_ctl({"help"}, out, err, no_environment), kExitOk);
     EXPECT_FALSE(out.str().empty());
     EXPECT_TRUE(err.str().empty());
+}
+
+// A secret or token typed where another argument was due is not echoed into stderr, which CI
+// logs and the journal keep; an id that merely begins like one is.
+TEST(CtlOutput, AUsageErrorDoesNotEchoASecretOrAToken) {
+    const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const std::string token = "coal_" + std::string(64, 'a');
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"partner", "add", "grocer", "--name", "Grocer", secret},
+             {"token", "revoke", "--id", "7", token},
+             {"partner", secret}}) {
+        std::ostringstream out;
+        std::ostringstream err;
+        EXPECT_EQ(run_ctl(args, out, err, no_environment), kExitUsage);
+        EXPECT_EQ(err.str().find(secret.substr(6, 8)), std::string::npos) << err.str();
+        EXPECT_EQ(err.str().find("aaaaaaaaaaaaaaaa"), std::string::npos) << err.str();
+        EXPECT_THAT(err.str(), ::testing::HasSubstr("(not shown)"));
+    }
+    std::ostringstream out;
+    std::ostringstream err;
+    EXPECT_EQ(run_ctl({"partner", "coal_mine"}, out, err, no_environment), kExitUsage);
+    EXPECT_THAT(err.str(), ::testing::HasSubstr("'coal_mine'"));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "storage/sql_time.hpp"
 #include "storage/token_store.hpp"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -487,8 +488,37 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, const EnvL
     throw UsageError("unknown command '" + name + "' (see coalitionctl help)");
 }
 
+// A webhook secret or an API token typed where another argument was due (`--secret`
+// forgotten) would be echoed by the usage error into logs that keep stderr (CI, the journal),
+// which no secret may reach: the credential's characters after its prefix are left out. A
+// prefix followed by fewer than 16 of them (an id such as coal_mine) is no credential.
+std::string without_credentials(std::string_view text) {
+    constexpr std::size_t kCredentialCharsMin = 16;
+    const auto is_credential_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '/' ||
+               c == '=' || c == '_' || c == '-';
+    };
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t prefix = 0;
+        for (const std::string_view candidate : {"whsec_", "coal_"}) {
+            if (text.substr(i, candidate.size()) == candidate) prefix = candidate.size();
+        }
+        std::size_t end = i + prefix;
+        while (prefix != 0 && end < text.size() && is_credential_char(text[end])) ++end;
+        if (prefix != 0 && end - i - prefix >= kCredentialCharsMin) {
+            out.append(text.substr(i, prefix)).append("(not shown)");
+            i = end;
+        } else {
+            out += text[i++];
+        }
+    }
+    return out;
+}
+
 int fail(std::ostream& err, int code, std::string_view reason) {
-    err << "coalitionctl: " << one_line(reason) << std::endl;
+    err << "coalitionctl: " << one_line(without_credentials(reason)) << std::endl;
     return code;
 }
 
