@@ -22,6 +22,10 @@ BookingOutcome failure_outcome(std::exception_ptr failure, const std::string& pa
         std::rethrow_exception(failure);
     } catch (const CommitOutcomeUnknown&) {
         return BookingInDoubt{};  // logged by the pool
+    } catch (const storage::ProgramCurrencyReplaced& e) {
+        logger.log(LogLevel::warn, "claim not booked: its currency was replaced",
+                   {{"partner_id", partner_id}, {"error", e.what()}});
+        return BookingUnavailable{};
     } catch (const storage::SettlementDateClosedAhead& e) {
         logger.log(LogLevel::warn, "claim not booked: its date was closed by a clock ahead of ours",
                    {{"partner_id", partner_id}, {"error", e.what()}});
@@ -142,7 +146,8 @@ void BookingService::batcher_loop() {
         if (stopping_) {
             // Every waiting claim leaves now, whatever the slots and the deadline, but never
             // beside a running batch of its member: booked first, a burn could be refused for
-            // good (its 422 is kept) for points an earn that arrived before it still brings.
+            // good (its 422 is kept) for points an earn that arrived before it still brings, and
+            // a reversal for want of the claim it reverses.
             // Nor does it wait for that batch, which may sit behind everything the pool has
             // queued (the stop must not): it is answered unavailable, nothing stored.
             auto held = take_held_claims();

@@ -25,6 +25,9 @@ struct Program {
     int validity_months = 0;
     Date settlement_date{};
     std::string currency;  // ISO 4217
+    // The newest version's currency, read under the program's lock: unlike `currency` above,
+    // what a claim booked now must be in (ProgramCurrencyReplaced).
+    std::string current_currency;
 };
 
 // The answer (400, never kept) to an earn whose purchase is not in `program`'s currency, which

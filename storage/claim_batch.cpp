@@ -69,7 +69,10 @@ constexpr Statement kOpen{
     "    ($2::timestamptz AT TIME ZONE timezone)::date AS last_date, "
     "    (SELECT version FROM program_in_force_at("
     "       $2::timestamptz + keys_locked.count * interval '0 s', $4::timestamptz)) "
-    "      AS last_version "
+    "      AS last_version, "
+    "    (SELECT currency FROM program_in_force_at("
+    "       'infinity'::timestamptz + keys_locked.count * interval '0 s', $4::timestamptz)) "
+    "      AS current_currency "
     // The keys' locks before the program's (taken by program_in_force_at): its argument names
     // the count of keys locked, so the function runs only after that count is made.
     "  FROM keys_locked CROSS JOIN LATERAL "
@@ -86,7 +89,7 @@ constexpr Statement kOpen{
     "  ON CONFLICT (id) DO NOTHING RETURNING id) "
     "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
     "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled), "
-    "  (SELECT count(*) FROM index_plans), last_version, currency "
+    "  (SELECT count(*) FROM index_plans), last_version, currency, current_currency "
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
@@ -242,7 +245,8 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
                             Micros(row[2].as<std::int64_t>()),
                             row[3].as<int>(),
                             parse_date(row[4].as<std::string>()),
-                            row[10].as<std::string>()};
+                            row[10].as<std::string>(),
+                            row[11].as<std::string>()};
     if (parse_date(row[5].as<std::string>()) != batch.program.settlement_date) {
         throw BatchNeedsSingleBookings("the batch spans two settlement dates");
     }
@@ -251,8 +255,11 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
     if (row[9].as<std::int64_t>() != batch.program.version) {
         throw BatchNeedsSingleBookings("the batch spans a program change");
     }
-    // Its members are enrolled already; the one-claim path refuses such an earn before it
-    // enrols anyone.
+    // Its members are enrolled already; the one-claim path answers these before it enrols
+    // anyone.
+    if (batch.program.currency != batch.program.current_currency) {
+        throw BatchNeedsSingleBookings("claims accepted under a currency replaced since");
+    }
     for (const auto& input : batch.inputs) {
         if (purchase_in_other_currency(input, batch.program)) {
             throw BatchNeedsSingleBookings("a purchase is not in the program's currency");

@@ -47,7 +47,8 @@ constexpr const char* kInsertRefusals =
 // program's time zone (migration 0008: a change applies to claims accepted after it only).
 constexpr const char* kProgramAt =
     "SELECT version, point_value, issue_fee, validity_months, "
-    "       ($1::timestamptz AT TIME ZONE timezone)::date, currency "
+    "       ($1::timestamptz AT TIME ZONE timezone)::date, currency, "
+    "       (SELECT currency FROM program_in_force_at('infinity', $2::timestamptz)) "
     "FROM program_in_force_at($1::timestamptz, $2::timestamptz)";
 
 constexpr const char* kEnrolMember =
@@ -161,7 +162,8 @@ Program program_at(pqxx::work& tx, const std::string& accepted_at) {
                    Micros(row[2].as<std::int64_t>()),
                    row[3].as<int>(),
                    parse_date(row[4].as<std::string>()),
-                   row[5].as<std::string>()};
+                   row[5].as<std::string>(),
+                   row[6].as<std::string>()};
 }
 
 std::optional<BookingResult> purchase_in_other_currency(const BookingInput& input,
@@ -472,6 +474,11 @@ BookingResult book_once(pqxx::connection& connection, const BookingInput& input)
     if (auto prior = booking_steps::prior_outcome(tx, input)) return *prior;
     const std::string accepted_at = timestamp_literal(input.accepted_at_us);
     const Program program = program_at(tx, accepted_at);
+    if (program.currency != program.current_currency) {
+        throw ProgramCurrencyReplaced("the claim was accepted under currency " + program.currency +
+                                      ", replaced by " + program.current_currency +
+                                      " before it was booked");
+    }
     if (auto refused = purchase_in_other_currency(input, program)) {
         tx.abort();  // an invalid claim, as validation would have answered: nothing is kept
         return *refused;

@@ -47,9 +47,19 @@ class SettlementDateClosedAhead : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The claim was accepted under a program whose currency has since been replaced (a currency
+// changes only while no claim exists: the claims taken in the moments before a program's first
+// change of currency, still queued when it committed). Booked under that program it would put
+// amounts of two currencies into one date. Nothing of it is stored; the caller answers 503, and
+// the partner's retry is accepted, and validated, under the new program.
+class ProgramCurrencyReplaced : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 // Throws pqxx errors when the database fails (the caller answers 503: nothing was committed, or
 // — pqxx::in_doubt_error — the outcome is unknown and the partner's retry resolves it), and
-// SettlementDateClosedAhead.
+// SettlementDateClosedAhead, ProgramCurrencyReplaced.
 BookingResult book_claim(pqxx::connection& connection, const BookingInput& input);
 
 // The answer already stored for (partner, webhook-id), read only: its replay if `input`'s body

@@ -9,6 +9,7 @@
 #include "server/db_pool.hpp"
 #include "server/logger.hpp"
 #include "storage/partner_store.hpp"
+#include "storage/program_store.hpp"
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
@@ -352,6 +353,27 @@ TEST_F(BookingServiceTest, AReversalWaitsForTheClaimItReversesWhileThatIsInFligh
         EXPECT_EQ(result.status, 201) << i << " " << result.body;
     }
     EXPECT_EQ(claims_stored(), 8);
+    service.stop();
+    pool.stop();
+}
+
+// A claim accepted just before the program's currency changed (allowed while no claim exists)
+// and booked after it is answered 503, nothing stored: its retry is accepted under the new one.
+TEST_F(BookingServiceTest, AClaimAcceptedBeforeACurrencyChangeIsAnsweredUnavailable) {
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 2});
+    auto queued = earn("e-1", "M-1", 10);
+    std::this_thread::sleep_for(2ms);
+    {
+        pqxx::connection connection(db_->conninfo());
+        pqxx::work tx(connection);
+        storage::set_program_setting(tx, "currency", "USD");
+        tx.commit();
+    }
+    auto outcomes = submit_all(service, {queued});
+    EXPECT_TRUE(is_unavailable(outcomes[0]));
+    EXPECT_EQ(claims_stored(), 0);
+    EXPECT_EQ(result_of(submit_all(service, {earn("e-1", "M-1", 10)})[0]).status, 201);
     service.stop();
     pool.stop();
 }

@@ -173,6 +173,36 @@ TEST_F(ProgramChange, APurchaseInTheCurrencyJustReplacedIsRefusedAtBookingAndSto
     EXPECT_EQ(scalar("SELECT count(*) FROM claims"), 2);
 }
 
+// A currency changes only while no claim exists, but claims accepted just before the change may
+// still be queued when it commits. Booked under the program they were accepted under, they would
+// put amounts of the old currency into a date that nets in the new one: nothing of them is
+// stored (the server answers 503), and their retries are accepted under the new program.
+TEST_F(ProgramChange, AClaimAcceptedBeforeACurrencyChangeIsNotBookedAfterIt) {
+    const auto before = now_unix_micros();
+    std::this_thread::sleep_for(milliseconds(2));
+    {
+        pqxx::work tx(*connection_);
+        set_program_setting(tx, "currency", "USD");
+        tx.commit();
+    }
+    EXPECT_THROW(
+        book_claim(*connection_, claim("grocer", "e-1", ClaimType::earn, "M-1", 10, before)),
+        ProgramCurrencyReplaced);
+    EXPECT_THROW(book_claims(*connection_, std::vector{claim("grocer", "e-2", ClaimType::earn,
+                                                             "M-2", 10, before)}),
+                 BatchNeedsSingleBookings);
+    EXPECT_EQ(scalar("SELECT count(*) FROM claims"), 0);
+    EXPECT_EQ(scalar("SELECT count(*) FROM members"), 0);
+
+    const auto after = now_unix_micros();
+    EXPECT_EQ(
+        book_claim(*connection_, claim("grocer", "e-1", ClaimType::earn, "M-1", 10, after)).status,
+        201);
+    const auto batched = book_claims(
+        *connection_, std::vector{claim("grocer", "e-2", ClaimType::earn, "M-2", 10, after)});
+    EXPECT_EQ(batched.at(0).status, 201) << batched.at(0).body;
+}
+
 // A change is stamped by the database's clock, a claim's acceptance by the server host's
 // (migration 0010): the booking passes its own clock's time as it sends the statement, so that
 // a server whose clock is far behind the database's (run under faketime, as the contract
