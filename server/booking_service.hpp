@@ -70,8 +70,9 @@ public:
     void submit(storage::BookingInput input, Done done);
 
     // Sends every waiting claim to the pool, without waiting for slots or deadlines (a claim
-    // on a member a running batch holds is answered unavailable instead: booked beside that
-    // batch it could be decided before an earlier claim), and stops the batcher; later
+    // on a member a running batch holds, or a reversal of a claim in flight, is answered
+    // unavailable instead: booked beside that batch it could be decided before an earlier
+    // claim), and stops the batcher; later
     // submissions are answered unavailable. Call before stopping the pool. Idempotent.
     void stop();
 
@@ -106,8 +107,8 @@ private:
     bool may_leave(const Waiting& waiting, const KeysStaying& keys_staying) const;
     // An earn or burn left waiting by a pass: a reversal of it after it in the queue must stay.
     static void note_staying(const Waiting& waiting, KeysStaying& keys_staying);
-    // Removes the waiting claims whose member a running batch holds; returns their callbacks.
-    // With mutex_ held.
+    // Removes the waiting claims that may not leave (their member held by a running batch, or
+    // a reversal whose target is running or held); returns their callbacks. With mutex_ held.
     std::vector<Done> take_held_claims();
     // Up to `max_claims` ready claims in arrival order, their members marked busy.
     std::shared_ptr<Batch> take_batch(std::size_t max_claims);

@@ -63,19 +63,14 @@ std::string conninfo_with_timeout(const std::string& conninfo, int connect_timeo
 namespace {
 
 // libpq's reason quotes the part of the string it stumbled on ('missing "=" after "cd"'),
-// which may be a password's: the quoted parts are left out, the kind of mistake kept.
+// which may be a password's, and a quote inside it is an ordinary character there: everything
+// from the first quote to the last is left out, the kind of mistake kept.
 std::string without_quoted_fragments(const std::string& reason) {
-    std::string out;
-    bool quoted = false;
-    for (const char c : reason) {
-        if (c == '"') {
-            out += quoted ? "\"" : "\"…";
-            quoted = !quoted;
-        } else if (!quoted) {
-            out += c;
-        }
-    }
-    return out;
+    const auto first = reason.find('"');
+    if (first == std::string::npos) return reason;
+    const auto last = reason.rfind('"');
+    const std::string tail = last > first ? reason.substr(last + 1) : std::string();
+    return reason.substr(0, first) + "\"…\"" + tail;
 }
 
 }  // namespace

@@ -61,8 +61,16 @@ TEST(Conninfo, AMalformedStringIsASettingsError) {
         ADD_FAILURE() << "accepted";
     } catch (const SettingsError& e) {
         EXPECT_EQ(std::string(e.what()).find("cd"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("missing \"…\" after \"…\""), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("missing \"…\" in connection info string"),
+                  std::string::npos)
             << e.what();
+    }
+    // A quote inside the password is an ordinary character to libpq, quoted as it is.
+    try {
+        check_conninfo("host=db user=c password=ab cd\"ef");
+        ADD_FAILURE() << "accepted";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()).find("ef"), std::string::npos) << e.what();
     }
     EXPECT_NO_THROW(check_conninfo("host=/run/pg dbname=coalition"));
     EXPECT_NO_THROW(check_conninfo("postgresql://db.example/coalition"));

@@ -61,6 +61,10 @@ TEST(CtlOutput, AUsageErrorDoesNotEchoASecretOrAToken) {
     std::ostringstream err;
     EXPECT_EQ(run_ctl({"partner", "coal_mine"}, out, err, no_environment), kExitUsage);
     EXPECT_THAT(err.str(), ::testing::HasSubstr("'coal_mine'"));
+    std::ostringstream err_word;
+    EXPECT_EQ(run_ctl({"partner", "charcoal_briquettes_north_east"}, out, err_word, no_environment),
+              kExitUsage);
+    EXPECT_THAT(err_word.str(), ::testing::HasSubstr("'charcoal_briquettes_north_east'"));
 }
 
 }  // namespace

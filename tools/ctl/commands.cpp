@@ -502,8 +502,12 @@ std::string without_credentials(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size()) {
         std::size_t prefix = 0;
+        // At the start of a word only: charcoal_... is an id.
+        const bool word_starts = i == 0 || !is_credential_char(text[i - 1]);
         for (const std::string_view candidate : {"whsec_", "coal_"}) {
-            if (text.substr(i, candidate.size()) == candidate) prefix = candidate.size();
+            if (word_starts && text.substr(i, candidate.size()) == candidate) {
+                prefix = candidate.size();
+            }
         }
         std::size_t end = i + prefix;
         while (prefix != 0 && end < text.size() && is_credential_char(text[end])) ++end;
