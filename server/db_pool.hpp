@@ -61,8 +61,9 @@ public:
     // Runs a job on a connection of its own, which no other job uses: for the partner
     // directory's re-read, which must reach the server within the contract's 5 s however many
     // reads and bookings wait, and whatever the workers are running (a close or a whole run's
-    // read takes seconds; eight of them would hold every worker). Jobs given here run one at a
-    // time, in order.
+    // read takes seconds; eight of them would hold every worker), and for /readyz, which must
+    // answer a busy server's load balancer. Jobs given here run one at a time, in order: each
+    // caller keeps at most one queued (the re-read by its timer, /readyz by sharing answers).
     void submit_first(Job job, Done done);
     // Runs what is queued, then joins the workers. Idempotent.
     void stop();

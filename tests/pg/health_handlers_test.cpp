@@ -9,11 +9,13 @@
 #include "tests/support/test_database.hpp"
 
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
 #include <chrono>
 #include <future>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace coalition::server {
 namespace {
@@ -50,6 +52,48 @@ TEST(Readiness, NotReadyUntilThePartnerDirectoryHasBeenRead) {
     directory.replace(std::make_shared<const DirectorySnapshot>());
     const auto after = ready_answer(router);
     EXPECT_EQ(after.status, 200) << after.body;
+    pool.stop();
+}
+
+// A probe does not queue behind the bookings and reads the workers are busy with: under a heavy
+// load a load balancer would otherwise take a healthy server out of rotation. Here the pool's
+// one worker is held, and probes (several at once, answered by one query) are still answered.
+TEST(Readiness, AnsweredWhileEveryWorkerIsBusy) {
+    testing::TestDatabase db("readiness_busy");
+    Settings settings;
+    settings.db = db.conninfo();
+    settings.db_pool_size = 1;
+    Logger logger(LogLevel::error);
+    DatabasePool pool(settings, logger);
+    PartnerDirectory directory;
+    directory.replace(std::make_shared<const DirectorySnapshot>());
+    Router router;
+    add_health_routes(router, pool, directory, settings);
+
+    std::promise<void> release;
+    std::promise<void> running;
+    pool.submit(
+        [released = release.get_future().share(), &running](pqxx::connection&) {
+            running.set_value();
+            released.wait();
+        },
+        [](std::exception_ptr) {});
+    ASSERT_EQ(running.get_future().wait_for(30s), std::future_status::ready);
+
+    std::vector<std::future<Response>> answers;
+    for (int i = 0; i < 5; ++i) {
+        Request request;
+        request.method = "GET";
+        request.path = "/readyz";
+        auto answered = std::make_shared<std::promise<Response>>();
+        answers.push_back(answered->get_future());
+        router.dispatch(request, [answered](Response response) { answered->set_value(response); });
+    }
+    for (auto& answer : answers) {
+        ASSERT_EQ(answer.wait_for(10s), std::future_status::ready) << "waited for the worker";
+        EXPECT_EQ(answer.get().status, 200);
+    }
+    release.set_value();
     pool.stop();
 }
 
