@@ -33,46 +33,49 @@ Response ready_answer(const Router& router) {
     return answer.get();
 }
 
-TEST(Readiness, NotReadyUntilThePartnerDirectoryHasBeenRead) {
-    testing::TestDatabase db("readiness");
-    Settings settings;
-    settings.db = db.conninfo();
-    settings.db_pool_size = 1;
-    Logger logger(LogLevel::error);
-    DatabasePool pool(settings, logger);
-    PartnerDirectory directory;
-    Router router;
-    add_health_routes(router, pool, directory, settings);
+// The health routes on a pool of one worker, over a database of their own.
+class Readiness : public ::testing::Test {
+  protected:
+    Readiness() : db_("readiness"), settings_(settings_for(db_)), pool_(settings_, logger_) {
+        add_health_routes(router_, pool_, directory_, settings_);
+    }
+    ~Readiness() override { pool_.stop(); }
 
-    const auto before = ready_answer(router);
+    static Settings settings_for(const testing::TestDatabase& db) {
+        Settings settings;
+        settings.db = db.conninfo();
+        settings.db_pool_size = 1;
+        return settings;
+    }
+
+    testing::TestDatabase db_;
+    Settings settings_;
+    Logger logger_{LogLevel::error};
+    DatabasePool pool_;
+    PartnerDirectory directory_;
+    Router router_;
+};
+
+TEST_F(Readiness, NotReadyUntilThePartnerDirectoryHasBeenRead) {
+    const auto before = ready_answer(router_);
     EXPECT_EQ(before.status, 503);
     EXPECT_NE(before.body.find("partner directory not loaded yet"), std::string::npos)
         << before.body;
 
-    directory.replace(std::make_shared<const DirectorySnapshot>());
-    const auto after = ready_answer(router);
+    directory_.replace(std::make_shared<const DirectorySnapshot>());
+    const auto after = ready_answer(router_);
     EXPECT_EQ(after.status, 200) << after.body;
-    pool.stop();
 }
 
 // A probe does not queue behind the bookings and reads the workers are busy with: under a heavy
 // load a load balancer would otherwise take a healthy server out of rotation. Here the pool's
 // one worker is held, and probes (several at once, answered by one query) are still answered.
-TEST(Readiness, AnsweredWhileEveryWorkerIsBusy) {
-    testing::TestDatabase db("readiness_busy");
-    Settings settings;
-    settings.db = db.conninfo();
-    settings.db_pool_size = 1;
-    Logger logger(LogLevel::error);
-    DatabasePool pool(settings, logger);
-    PartnerDirectory directory;
-    directory.replace(std::make_shared<const DirectorySnapshot>());
-    Router router;
-    add_health_routes(router, pool, directory, settings);
+TEST_F(Readiness, AnsweredWhileEveryWorkerIsBusy) {
+    directory_.replace(std::make_shared<const DirectorySnapshot>());
 
     std::promise<void> release;
     std::promise<void> running;
-    pool.submit(
+    pool_.submit(
         [released = release.get_future().share(), &running](pqxx::connection&) {
             running.set_value();
             released.wait();
@@ -87,14 +90,13 @@ TEST(Readiness, AnsweredWhileEveryWorkerIsBusy) {
         request.path = "/readyz";
         auto answered = std::make_shared<std::promise<Response>>();
         answers.push_back(answered->get_future());
-        router.dispatch(request, [answered](Response response) { answered->set_value(response); });
+        router_.dispatch(request, [answered](Response response) { answered->set_value(response); });
     }
     for (auto& answer : answers) {
         ASSERT_EQ(answer.wait_for(10s), std::future_status::ready) << "waited for the worker";
         EXPECT_EQ(answer.get().status, 200);
     }
     release.set_value();
-    pool.stop();
 }
 
 }  // namespace
