@@ -46,6 +46,14 @@ constexpr const char* kLockProgramShared =
 
 constexpr const char* kLockDateExclusive =
     "SELECT pg_advisory_xact_lock(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";
+// Closes of one date take turns, each holding this lock for both of its transactions (the
+// barrier's, then the close's); bookings never take it. A second close (another server's job,
+// a POST, coalitionctl settle) thus waits here, holding nothing, instead of in its barrier
+// behind the first close's lot_expiries (held for the ~10 s of a large day's close), where it
+// would time out, answer 503, and hold up every booking that writes lot_expiries meanwhile.
+// Class 6190881 (6190878 is a date's booking lock, 6190879 the program's, 6190880 claim keys).
+constexpr const char* kLockCloseOfDate =
+    "SELECT pg_advisory_xact_lock(6190881, $1::date - DATE '2000-01-01')";
 constexpr const char* kDateIsClosed =
     "SELECT EXISTS (SELECT 1 FROM settlement_runs WHERE settlement_date = $1::date)";
 
@@ -54,12 +62,14 @@ constexpr const char* kLockDateShared =
 
 // Waits until every transaction that is writing ledger rows right now has finished, and keeps
 // new writers out for that instant only (the lock is released when this transaction commits).
-// A booking accepted before the date ended that is still in flight is thus in the run.
-// lot_expiries first: another close of the date holds it (its due expiries) for the length of
-// that close, and a barrier waiting there must not hold claims, lots and slices meanwhile,
-// which every booking writes (they would each wait, and be answered 503 after
-// db_lock_timeout_ms).
-constexpr const char* kBoundLockWait = "SET LOCAL lock_timeout = '10s'";
+// A booking accepted before the date ended that is still in flight is thus in the run. It is
+// a courtesy, not what makes the close correct: a booking that has not taken its date's lock
+// by the time the close takes it exclusive finds the date closed and is booked on today's
+// (DateClosedWhileWaiting). So it waits a second at most and the close goes on without it:
+// while it waits, every booking queues behind its request (SHARE on the tables they write),
+// and a table held longer (a VACUUM, a DDL) must not cost them their db_lock_timeout_ms.
+// lot_expiries first, the table another holder is likeliest to keep.
+constexpr const char* kBoundLockWait = "SET LOCAL lock_timeout = '1s'";
 // The close itself may wait for another close of the same date (its date lock, ~10 s for a
 // 10-million-claim day), longer than the server's sessions wait for a lock by default
 // (db_lock_timeout_ms): a second close then answers with the first one's run, not an error.
@@ -456,6 +466,8 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
     };
     {
         pqxx::work check(connection);
+        check.exec(kCloseLockWait);
+        check.exec_params(kLockCloseOfDate, date_literal(date));
         // A closed date first: closing it again returns its run, whatever the clock says now (a
         // time zone change can make a closed date's end lie ahead again).
         if (auto closed = read_closed(check, date)) {
@@ -463,12 +475,19 @@ CloseResult close_settlement(pqxx::connection& connection, Date date, std::int64
         }
         if (!date_has_ended(check, date, now_us)) return not_ended(date);
         check.exec(kBoundLockWait);
-        check.exec(kWritersBarrier);
+        try {
+            pqxx::subtransaction barrier(check, "writers_barrier");
+            barrier.exec(kWritersBarrier);
+            barrier.commit();
+        } catch (const pqxx::sql_error& e) {
+            if (e.sqlstate() != "55P03") throw;  // lock_not_available: go on without it
+        }
         check.commit();
     }
 
     pqxx::work tx(connection);
     tx.exec(kCloseLockWait);
+    tx.exec_params(kLockCloseOfDate, date_literal(date));
     // The program's lock before the date's, in the order bookings take them.
     tx.exec(kLockProgramShared);
     tx.exec_params(kLockDateExclusive, date_literal(date));

@@ -490,6 +490,54 @@ TEST_F(SettlementStore, ASecondCloseWaitsForTheFirstWithoutHoldingUpBookings) {
     EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
 }
 
+// Two closes of one date at once (two servers' jobs, a POST): the second waits for the first
+// on a lock of closes alone, holding and requesting no table lock meanwhile. Waiting in its
+// writers barrier instead, behind the first close's lot_expiries (held for the ~10 s of a large
+// day's close), it timed out with a 503, and every booking that writes lot_expiries queued
+// behind its request. Here the first close is paused as it stores its run.
+TEST_F(SettlementStore, ASecondCloseWaitsForTheFirstHoldingNothingAndAnswersItsRun) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    const auto now = at(plus_days(date, 1), 1);
+    db_->pause_inserts("settlement_runs", "true", 3.0, false);
+    auto close = [&] {
+        pqxx::connection connection(db_->conninfo());
+        return close_settlement(connection, date, now);
+    };
+    auto first = std::async(std::launch::async, close);
+    ASSERT_TRUE(db_->wait_until_a_session_sleeps());
+    auto second = std::async(std::launch::async, close);
+    ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
+    EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype <> 'advisory'"),
+              0);
+    EXPECT_EQ(count("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE a.datname = current_database() AND l.locktype = 'relation' "
+                    "AND l.mode = 'ShareLock'"),
+              0);
+    const auto closed = first.get();
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    const auto again = second.get();
+    EXPECT_EQ(again.outcome, CloseOutcome::already_closed);
+    EXPECT_EQ(again.read.run, closed.read.run);
+    EXPECT_EQ(count("SELECT count(*) FROM settlement_runs"), 1);
+}
+
+// The writers barrier is a courtesy (bookings in flight land in the run): while it waits, every
+// booking queues behind it. A table held longer, here as a VACUUM holds it, must neither stop
+// the close nor hold bookings up for long: it gives up after a second.
+TEST_F(SettlementStore, ACloseGoesOnWithoutItsBarrierWhenATableIsHeld) {
+    const Date date = day(2025, 3, 10);
+    book_a_day(date);
+    pqxx::connection holder_connection(db_->conninfo());
+    pqxx::work holder(holder_connection);
+    holder.exec("LOCK TABLE slices IN SHARE UPDATE EXCLUSIVE MODE");
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = close_settlement(*connection_, date, at(plus_days(date, 1), 1));
+    EXPECT_EQ(result.outcome, CloseOutcome::closed_now);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(5));
+    holder.abort();
+}
+
 TEST_F(SettlementStore, OpenDateIsNotClosedAndNothingIsStored) {
     const Date date = day(2025, 3, 10);
     set_program("validity_months", "1");
