@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <nlohmann/json.hpp>
+#include <pqxx/except>
 
 namespace coalition::server {
 
@@ -46,11 +47,24 @@ void SettlementJob::tick() {
             const auto due = storage::dates_to_close(connection, now_us - std::int64_t{self->grace_s_} * 1000000);
             for (const auto& date : due) {
                 // The clock now, not the tick's: each close may take seconds.
-                const auto result =
-                    storage::close_settlement(connection, date, storage::now_unix_micros());
-                if (result.outcome == storage::CloseOutcome::closed_now) {
-                    self->logger_.log(LogLevel::info, "settlement date closed",
-                                      {{"date", storage::date_literal(date)}});
+                try {
+                    const auto result =
+                        storage::close_settlement(connection, date, storage::now_unix_micros());
+                    if (result.outcome == storage::CloseOutcome::closed_now) {
+                        self->logger_.log(LogLevel::info, "settlement date closed",
+                                          {{"date", storage::date_literal(date)}});
+                    }
+                } catch (const pqxx::broken_connection&) {
+                    throw;  // the database is away: every later date would fail the same way
+                } catch (const pqxx::in_doubt_error&) {
+                    throw;
+                } catch (const std::exception& e) {
+                    // A date that cannot close (its figures broken) must not keep the dates
+                    // after it open: no close depends on an earlier date's. It is tried again
+                    // on every check, and logged each time.
+                    self->logger_.log(LogLevel::error,
+                                      "settlement date not closed; later dates go on",
+                                      {{"date", storage::date_literal(date)}, {"error", e.what()}});
                 }
             }
         },

@@ -1,8 +1,9 @@
 #pragma once
 // The daily clearing job inside the server: once a date has ended in the program time zone and
 // the grace period (settle_grace_s) has passed, it closes that date — after downtime every missed
-// date, oldest first. A failure is logged and retried on the next tick; a close is one
-// transaction, so nothing is ever half-stored.
+// date, oldest first. A failure is logged and retried on the next tick, and a date that fails on
+// its own does not hold up the dates after it; a close is one transaction, so nothing is ever
+// half-stored.
 #include "core/settings.hpp"
 
 #include <boost/asio/io_context.hpp>

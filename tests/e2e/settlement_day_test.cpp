@@ -498,5 +498,51 @@ TEST_F(SettlementDay, DailyJobClosesMissedDatesOldestFirst) {
     stop(server);
 }
 
+// A date that cannot close (here a trigger refuses its run, as broken figures would fail its
+// close) is logged and tried again on every check, and the dates after it are closed meanwhile:
+// no close depends on an earlier date's. The job used to stop at the first failure, so one bad
+// date kept every later date open, and every partner unpaid, until someone intervened.
+TEST_F(SettlementDay, DailyJobClosesTheDatesAfterOneThatCannotClose) {
+    const auto today = sys_days(floor<days>(system_clock::now()));
+    const auto date_of = [&](int days_ago) {
+        return storage::date_literal(year_month_day{today - days(days_ago)});
+    };
+    const std::vector<std::string> due = {date_of(3), date_of(2), date_of(1)};
+    auto server = start_at(due[0], 10, 86400);
+    book(*server, "grocer", "g-e-9", earn_body("M-9", 1000), due[0]);
+    stop(server);
+    {
+        pqxx::connection connection(database_->conninfo());
+        pqxx::work tx(connection);
+        tx.exec(
+            "CREATE FUNCTION test_refuse_run() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'test: this date cannot close'; END $$");
+        tx.exec(
+            "CREATE TRIGGER test_refuse_run BEFORE INSERT ON settlement_runs FOR EACH ROW "
+            "WHEN (NEW.settlement_date = '" +
+            due[0] + "') EXECUTE FUNCTION test_refuse_run()");
+        tx.commit();
+    }
+
+    server = start(std::nullopt, 0);
+    const auto deadline = steady_clock::now() + seconds(kDailyJobWaitS);
+    const auto status_of = [&](const std::string& date) {
+        const auto result = as_operator("GET", "/v1/settlements/" + date);
+        EXPECT_EQ(result.status, 200) << result.body;
+        return body_json(result).value("status", "");
+    };
+    while ((status_of(due[1]) != "closed" || status_of(due[2]) != "closed") &&
+           steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(milliseconds(200));
+    }
+    EXPECT_EQ(status_of(due[1]), "closed") << server->log();
+    EXPECT_EQ(status_of(due[2]), "closed") << server->log();
+    EXPECT_EQ(status_of(due[0]), "provisional");
+    EXPECT_THAT(server->log(),
+                ::testing::HasSubstr("settlement date not closed; later dates go on"));
+    EXPECT_THAT(server->log(), ::testing::HasSubstr("\"date\":\"" + due[0] + "\""));
+    stop(server);
+}
+
 }  // namespace
 }  // namespace coalition::testing
