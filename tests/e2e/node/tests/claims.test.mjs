@@ -384,6 +384,8 @@ const malformed = [
     ["not JSON at all", "points=5"],
     ["an empty body", ""],
     ["trailing garbage", '{"type":"earn","member_id":"M-1","points":5} x'],
+    ["an array, not an object", '[{"type":"earn","member_id":"M-1","points":5}]'],
+    ["a string, not an object", '"earn"'],
 ];
 
 it("400 malformed_json: not JSON → refused, nothing booked", async (t) => {
@@ -482,6 +484,34 @@ function invalidBodies(member) {
             { type: "reversal", reverses: "x", member_id: member },
             "member_id",
         ],
+        ["member_id not a string", earnOf({ member_id: 1001 }), "member_id"],
+        ["member_id with a slash", earnOf({ member_id: "M/1001" }), "member_id"],
+        ["type not a string", earnOf({ type: 1 }), "type"],
+        ["reference not a string", earnOf({ reference: 88812 }), "reference"],
+        ["reference with a tab", earnOf({ reference: "till-7\treceipt" }), "reference"],
+        ["occurred_at not a string", earnOf({ occurred_at: 1763733780 }), "occurred_at"],
+        ["burn without points", { type: "burn", member_id: member }, "points"],
+        ["reverses on an earn", earnOf({ reverses: "x" }), "reverses"],
+        ["points on a reversal", { type: "reversal", reverses: "x", points: 5 }, "points"],
+        ["reverses empty", { type: "reversal", reverses: "" }, "reverses"],
+        ["reverses of 129 characters", { type: "reversal", reverses: "r".repeat(129) }, "reverses"],
+        ["reverses not a string", { type: "reversal", reverses: 5 }, "reverses"],
+        ["purchase not an object", { type: "earn", member_id: member, purchase: 12050 }, "purchase"],
+        [
+            "purchase amount 0",
+            { type: "earn", member_id: member, purchase: { amount_minor: 0, currency: "EUR" } },
+            "purchase.amount_minor",
+        ],
+        [
+            "purchase currency missing",
+            { type: "earn", member_id: member, purchase: { amount_minor: 12050 } },
+            "purchase.currency",
+        ],
+        [
+            "purchase worth no point (99 cents at 1 point a euro)",
+            { type: "earn", member_id: member, purchase: { amount_minor: 99, currency: "EUR" } },
+            undefined,
+        ],
     ];
 }
 
@@ -494,6 +524,13 @@ it("400 invalid_field: missing, wrong type, out of range or unknown → field na
             const response = await server.postClaim("grocer", body);
             assertError(response, 400, "invalid_field", field);
             await assertNothingBooked(server, before);
+            // Nothing is kept with the id either: the corrected claim may use it.
+            const corrected = await server.postClaim(
+                "grocer",
+                { type: "earn", member_id: memberId("corrected"), points: 1 },
+                { id: response.id },
+            );
+            assert.equal(corrected.status, 201, `the id reused: ${corrected.status} ${corrected.text}`);
         });
     }
     await t.test("reference of exactly 128 code points is fine", async () => {
@@ -538,6 +575,10 @@ it("401 invalid_signature: bad or missing signature headers, stale timestamp, un
             "unknown partner (signed with a real secret)",
             () => ({ path: "/v1/partners/nobody/claims", secret: secrets.grocer }),
         ],
+        // Signed correctly, but not a webhook-id (1–128 characters 0x20–0x7E).
+        ["webhook-id empty", () => ({ id: "" })],
+        ["webhook-id of 129 characters", () => ({ id: "w".repeat(129) })],
+        ["webhook-id with a tab", () => ({ id: "claim\t1" })],
     ];
     for (const [name, makeOptions] of cases) {
         await t.test(name, async () => {
@@ -551,6 +592,7 @@ it("401 invalid_signature: bad or missing signature headers, stale timestamp, un
     await t.test("an unknown partner is indistinguishable from a bad signature", async () => {
         const unknown = await server.postClaim("nobody", body, { secret: secrets.grocer });
         const wrong = await server.postClaim("grocer", body, { secret: secrets.fuel });
+        assertError(unknown, 401, "invalid_signature");
         assert.equal(unknown.status, wrong.status);
         assert.deepEqual(unknown.json, wrong.json);
     });
