@@ -28,6 +28,11 @@ DatabasePool::~DatabasePool() { stop(); }
 
 void DatabasePool::submit(Job job, Done done) { enqueue(std::move(job), std::move(done), false); }
 
+bool DatabasePool::queue_full() {
+    std::lock_guard lock(mutex_);
+    return queue_.size() >= queue_jobs_max;
+}
+
 void DatabasePool::submit_first(Job job, Done done) {
     enqueue(std::move(job), std::move(done), true);
 }

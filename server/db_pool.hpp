@@ -65,6 +65,8 @@ public:
     // answer a busy server's load balancer. Jobs given here run one at a time, in order: each
     // caller keeps at most one queued (the re-read by its timer, /readyz by sharing answers).
     void submit_first(Job job, Done done);
+    // Whether submit() would refuse a job now (queue_jobs_max waiting): /readyz says so.
+    bool queue_full();
     // Runs what is queued, then joins the workers. Idempotent.
     void stop();
     // For a server past its shutdown deadline: every job still queued is failed as unavailable

@@ -55,7 +55,7 @@ class ReadinessCheck : public std::enable_shared_from_this<ReadinessCheck> {
     }
 
   private:
-    Response response(std::exception_ptr failure, const std::optional<std::string>& missing) const {
+    Response response(std::exception_ptr failure, const std::optional<std::string>& missing) {
         if (failure) return unavailable_response(retry_after_s_);
         if (missing) {
             return unavailable_response(
@@ -64,6 +64,12 @@ class ReadinessCheck : public std::enable_shared_from_this<ReadinessCheck> {
         }
         if (!directory_.current()) {
             return unavailable_response(retry_after_s_, "partner directory not loaded yet");
+        }
+        // Its own query does not wait in the pool's queue, but claims and reads do: with the
+        // queue full they are answered 503 at once, and a load balancer should send them
+        // elsewhere.
+        if (database_.queue_full()) {
+            return unavailable_response(retry_after_s_, "the database queue is full");
         }
         return json_response(200, {{"status", "ready"}});
     }

@@ -99,5 +99,27 @@ TEST_F(Readiness, AnsweredWhileEveryWorkerIsBusy) {
     release.set_value();
 }
 
+// With the pool's queue full every claim and read is answered 503 at once: not ready, although
+// the readiness query itself, on a lane of its own, still gets through.
+TEST_F(Readiness, NotReadyWhileThePoolsQueueIsFull) {
+    directory_.replace(std::make_shared<const DirectorySnapshot>());
+    std::promise<void> release;
+    std::promise<void> running;
+    pool_.submit(
+        [released = release.get_future().share(), &running](pqxx::connection&) {
+            running.set_value();
+            released.wait();
+        },
+        [](std::exception_ptr) {});
+    ASSERT_EQ(running.get_future().wait_for(30s), std::future_status::ready);
+    for (std::size_t i = 0; i < DatabasePool::queue_jobs_max; ++i) {
+        pool_.submit([](pqxx::connection&) {}, [](std::exception_ptr) {});
+    }
+    const auto full = ready_answer(router_);
+    EXPECT_EQ(full.status, 503);
+    EXPECT_NE(full.body.find("the database queue is full"), std::string::npos) << full.body;
+    release.set_value();
+}
+
 }  // namespace
 }  // namespace coalition::server
