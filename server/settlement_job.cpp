@@ -11,6 +11,16 @@
 #include <pqxx/except>
 
 namespace coalition::server {
+namespace {
+
+bool is_transient(const std::exception& e) {
+    // libpqxx 6 throws SQLSTATE class 40 as transaction_rollback, which is no sql_error.
+    if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) return true;
+    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+    return sql != nullptr && is_transient_sqlstate(sql->sqlstate());
+}
+
+}  // namespace
 
 SettlementJob::SettlementJob(boost::asio::io_context& io, DatabasePool& database, Logger& logger,
                              const Settings& settings)
@@ -59,10 +69,12 @@ void SettlementJob::tick() {
                 } catch (const pqxx::in_doubt_error&) {
                     throw;
                 } catch (const std::exception& e) {
-                    // A date that cannot close (its figures broken) must not keep the dates
-                    // after it open: no close depends on an earlier date's. It is tried again
-                    // on every check, and logged each time.
-                    self->logger_.log(LogLevel::error,
+                    // A date that cannot close must not keep the dates after it open: no close
+                    // depends on an earlier date's. It is tried again on every check, and logged
+                    // each time: at warn for what passes by itself (a lock held too long, as by
+                    // another server's close; a deadlock's victim), at error for the rest (its
+                    // figures broken: coalitionctl check).
+                    self->logger_.log(is_transient(e) ? LogLevel::warn : LogLevel::error,
                                       "settlement date not closed; later dates go on",
                                       {{"date", storage::date_literal(date)}, {"error", e.what()}});
                 }

@@ -65,7 +65,8 @@ constexpr const char* kLockDateShared =
 // A booking accepted before the date ended that is still in flight is thus in the run. It is
 // a courtesy, not what makes the close correct: a booking that has not taken its date's lock
 // by the time the close takes it exclusive finds the date closed and is booked on today's
-// (DateClosedWhileWaiting). So it waits a second at most and the close goes on without it:
+// (DateClosedWhileWaiting). So it waits a second at most for each of its tables (usually one is
+// held, if any) and the close goes on without it:
 // while it waits, every booking queues behind its request (SHARE on the tables they write),
 // and a table held longer (a VACUUM, a DDL) must not cost them their db_lock_timeout_ms.
 // lot_expiries first, the table another holder is likeliest to keep.

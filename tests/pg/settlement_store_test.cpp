@@ -508,7 +508,10 @@ TEST_F(SettlementStore, ASecondCloseWaitsForTheFirstHoldingNothingAndAnswersItsR
     ASSERT_TRUE(db_->wait_until_a_session_sleeps());
     auto second = std::async(std::launch::async, close);
     ASSERT_TRUE(db_->wait_until_a_session_waits_on_a_lock());
-    EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype <> 'advisory'"),
+    // This database's sessions only: tests of other databases run beside this one.
+    EXPECT_EQ(count("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype <> 'advisory' "
+                    "AND pid IN (SELECT pid FROM pg_stat_activity "
+                    "            WHERE datname = current_database())"),
               0);
     EXPECT_EQ(count("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                     "WHERE a.datname = current_database() AND l.locktype = 'relation' "
