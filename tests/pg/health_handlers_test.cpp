@@ -48,6 +48,19 @@ class Readiness : public ::testing::Test {
         return settings;
     }
 
+    // Holds the pool's one worker until `release` is set; false if it never started.
+    bool hold_the_worker(std::shared_future<void> release) {
+        auto running = std::make_shared<std::promise<void>>();
+        auto started = running->get_future();
+        pool_.submit(
+            [release, running](pqxx::connection&) {
+                running->set_value();
+                release.wait();
+            },
+            [](std::exception_ptr) {});
+        return started.wait_for(30s) == std::future_status::ready;
+    }
+
     testing::TestDatabase db_;
     Settings settings_;
     Logger logger_{LogLevel::error};
@@ -74,14 +87,7 @@ TEST_F(Readiness, AnsweredWhileEveryWorkerIsBusy) {
     directory_.replace(std::make_shared<const DirectorySnapshot>());
 
     std::promise<void> release;
-    std::promise<void> running;
-    pool_.submit(
-        [released = release.get_future().share(), &running](pqxx::connection&) {
-            running.set_value();
-            released.wait();
-        },
-        [](std::exception_ptr) {});
-    ASSERT_EQ(running.get_future().wait_for(30s), std::future_status::ready);
+    ASSERT_TRUE(hold_the_worker(release.get_future().share()));
 
     std::vector<std::future<Response>> answers;
     for (int i = 0; i < 5; ++i) {
@@ -104,14 +110,7 @@ TEST_F(Readiness, AnsweredWhileEveryWorkerIsBusy) {
 TEST_F(Readiness, NotReadyWhileThePoolsQueueIsFull) {
     directory_.replace(std::make_shared<const DirectorySnapshot>());
     std::promise<void> release;
-    std::promise<void> running;
-    pool_.submit(
-        [released = release.get_future().share(), &running](pqxx::connection&) {
-            running.set_value();
-            released.wait();
-        },
-        [](std::exception_ptr) {});
-    ASSERT_EQ(running.get_future().wait_for(30s), std::future_status::ready);
+    ASSERT_TRUE(hold_the_worker(release.get_future().share()));
     for (std::size_t i = 0; i < DatabasePool::queue_jobs_max; ++i) {
         pool_.submit([](pqxx::connection&) {}, [](std::exception_ptr) {});
     }
