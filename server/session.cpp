@@ -193,6 +193,17 @@ void Session::on_header(beast::error_code ec) {
                                    "an HTTP/1.1 request carries exactly one Host field"),
                     true);
     }
+    // RFC 9112 §6.1: a Transfer-Encoding other than chunked alone leaves the body's length to
+    // guesswork. Beast takes such a request as bodiless and its body's bytes as the next
+    // request on the connection (request smuggling, behind a proxy that frames it otherwise);
+    // and no other coding is decoded here. 400 and close.
+    if (header.count(http::field::transfer_encoding) != 0 &&
+        (header.count(http::field::transfer_encoding) != 1 || !parser_->chunked() ||
+         !beast::iequals(header[http::field::transfer_encoding], "chunked"))) {
+        return send(error_response(ErrorCode::malformed_request,
+                                   "Transfer-Encoding: only chunked alone is accepted"),
+                    true);
+    }
     if (parser_->is_done()) return handle_request();
     set_deadline(context_.settings.body_timeout_ms);
     if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {

@@ -37,8 +37,13 @@ void configure_tls(boost::asio::ssl::context& context, const Settings& settings)
     require(SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1, "TLS maximum version");
     require(SSL_CTX_set_cipher_list(ctx, kIntermediateCiphers) == 1, "TLS 1.2 cipher list");
     require(SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1") == 1, "TLS groups");
+    // No stateless session tickets: their key lives as long as the process, and a TLS 1.2
+    // ticket carries the session's master secret, so whoever obtained that key could decrypt
+    // every recorded TLS 1.2 session that got one since the start (Mozilla's guidance: rotate
+    // the key or turn tickets off). Sessions still resume, from the server's own session cache
+    // (TLS 1.2 session ids; TLS 1.3 then issues tickets that only name a cached session).
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 
     require(SSL_CTX_use_certificate_chain_file(ctx, settings.tls_cert.c_str()) == 1,
             "COALITION_TLS_CERT '" + settings.tls_cert + "'");

@@ -210,6 +210,34 @@ TEST_F(ServerTest, ClaimWithABrokenChunkedBodyGets400AndBooksNothing) {
     EXPECT_EQ(setup.count_claims(), claims_before + 1);
 }
 
+// A Transfer-Encoding other than chunked alone (RFC 9112 §6.1): Beast took such a request as
+// bodiless and its body as the next request on the connection, a request-smuggling gap behind
+// a proxy that frames it otherwise. 400 and close, nothing booked, whatever else frames it.
+TEST_F(ServerTest, ATransferEncodingOtherThanChunkedGets400AndTheConnectionCloses) {
+    ProgramSetup setup(*database_);
+    const PartnerSigner partner("framing", setup.add_partner("framing", "Framing"));
+    ServerProcess server(database_->conninfo());
+    const auto claims_before = setup.count_claims();
+    const auto claim = partner.sign("te-1", earn_body("M-framing", 10));
+    const auto length = std::to_string(claim.body.size());
+    for (const std::string& framing :
+         std::vector<std::string>{"Transfer-Encoding: gzip\r\n", "Transfer-Encoding: identity\r\n",
+                                  "Transfer-Encoding: gzip\r\nContent-Length: " + length + "\r\n",
+                                  "Transfer-Encoding: gzip, chunked\r\n",
+                                  "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"}) {
+        TlsClient client(server.port());
+        client.send_raw(request_head(claim) + framing + "\r\n" + claim.body);
+        const auto refused = client.read_response();
+        EXPECT_EQ(refused.status, 400) << framing << refused.body;
+        EXPECT_EQ(error_code_of(refused), "malformed_request") << framing;
+        EXPECT_TRUE(client.closed_by_peer_within(5000)) << framing;
+    }
+    EXPECT_EQ(setup.count_claims(), claims_before);
+    TlsClient chunked(server.port());
+    chunked.send_raw(chunked_request(claim, "", "0\r\n\r\n"));
+    EXPECT_EQ(chunked.read_response().status, 201);
+}
+
 // Fields sent after a chunked body (trailers) are not header fields (RFC 9110 §6.5.1): they
 // neither stand in for a missing header nor make a header look sent twice.
 TEST_F(ServerTest, TrailerFieldsAreNotHeaders) {
@@ -524,6 +552,11 @@ TEST_F(ServerTest, ClientsResumeTheirTlsSessionsWithMutualTlsOn) {
                 TlsClient first(server.port(), options);
                 ASSERT_EQ(first.request("GET", "/healthz").status, 200);
                 EXPECT_FALSE(first.session_reused());
+                // Resumed from the server's session cache: no TLS 1.2 ticket, which would carry
+                // the master secret under a key that lives as long as the process.
+                if (version == TLS1_2_VERSION) {
+                    EXPECT_EQ(SSL_SESSION_has_ticket(first.session().get()), 0);
+                }
                 options.resume = first.session();
                 TlsClient second(server.port(), options);
                 EXPECT_TRUE(second.session_reused());
