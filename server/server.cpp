@@ -26,9 +26,12 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 namespace coalition::server {
 
@@ -200,8 +203,37 @@ void drain_then_stop(asio::io_context& io, ServerContext& context, Listener& lis
 
 }  // namespace
 
+namespace {
+
+// Each client connection and each database connection is a file descriptor, and systemd's
+// default soft limit (1,024) is below the default max_connections (2,048): past it accept()
+// fails (EMFILE) and so do reconnections to the database. The soft limit is raised to the hard
+// one; if even that is short of what the settings may need, the operator is told at start.
+void raise_open_file_limit(const Settings& settings, Logger& logger) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    // Clients, the pool and its own lane, the listener, logs and the rest of the process.
+    constexpr rlim_t kOtherFiles = 64;
+    const auto needed = static_cast<rlim_t>(settings.max_connections) +
+                        static_cast<rlim_t>(settings.db_pool_size) + 1 + kOtherFiles;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+        logger.log(LogLevel::warn,
+                   "open-file limit below what max_connections needs: raise LimitNOFILE or "
+                   "lower max_connections",
+                   {{"limit", static_cast<std::uint64_t>(limit.rlim_cur)},
+                    {"needed", static_cast<std::uint64_t>(needed)}});
+    }
+}
+
+}  // namespace
+
 int run_server(const Settings& settings) {
     Logger logger(parse_log_level(settings.log_level));
+    raise_open_file_limit(settings, logger);
     asio::ssl::context tls(asio::ssl::context::tls_server);
     tcp::endpoint endpoint;
     try {
