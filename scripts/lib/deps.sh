@@ -5,6 +5,10 @@
 #
 # CI runs as root with CI=true and no stdin: nothing here may prompt.
 
+# dpkg needs ldconfig and start-stop-daemon on PATH, which lives in /usr/sbin: root's PATH lacks
+# it after a plain `su` (Debian), and apt-get then fails with "expected programs not found".
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
+
 COALITION_APT_PACKAGES=(
     build-essential cmake pkg-config g++
     libboost1.81-dev libpqxx-dev nlohmann-json3-dev libssl-dev libmimalloc-dev

@@ -45,7 +45,7 @@ using namespace std::chrono;
 
 constexpr int kClientTimeoutMs = 20000;
 constexpr int kDailyJobWaitS = 60;
-const std::string kFakeTimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const std::string kFakeTimeLibrary = faketime_library();
 const std::string kRunFixture = "tests/e2e/fixtures/finance_example_run.json";
 const std::string kStatementFixture = "tests/e2e/fixtures/finance_example_statement_grocer.json";
 const std::string kStatementCsvFixture = "tests/e2e/fixtures/finance_example_statement_grocer.csv";
@@ -141,8 +141,8 @@ class FakeTimeServer {
 class SettlementDay : public ::testing::Test {
   protected:
     void SetUp() override {
-        ASSERT_EQ(access(kFakeTimeLibrary.c_str(), R_OK), 0)
-            << kFakeTimeLibrary << " is missing: apt-get install libfaketime";
+        ASSERT_TRUE(!kFakeTimeLibrary.empty() && access(kFakeTimeLibrary.c_str(), R_OK) == 0)
+            << "libfaketime is missing: apt-get install libfaketime";
         database_ = std::make_unique<TestDatabase>("settlement_day");
         setup_ = std::make_unique<ProgramSetup>(*database_);
         for (const char* id : {"airline", "fuel", "grocer"}) {

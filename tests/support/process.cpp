@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -175,6 +176,17 @@ int free_port() {
     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
     close(fd);
     return ntohs(address.sin_port);
+}
+
+std::string faketime_library() {
+    glob_t found{};
+    std::string path;
+    if (glob("/usr/lib/*/faketime/libfaketime.so.1", 0, nullptr, &found) == 0 &&
+        found.gl_pathc > 0) {
+        path = found.gl_pathv[0];
+    }
+    globfree(&found);
+    return path;
 }
 
 }  // namespace coalition::testing

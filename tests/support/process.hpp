@@ -26,6 +26,10 @@ CommandResult run_command(const std::vector<std::string>& argv, const EnvOverrid
 std::string bin_path(const std::string& program);
 std::string source_path(const std::string& relative);
 
+// Debian's libfaketime for this machine's architecture (/usr/lib/<multiarch>/faketime/...), or
+// "" when the package is not installed.
+std::string faketime_library();
+
 // A child process that runs until stopped; stderr and stdout go to a log file in /tmp.
 class ChildProcess {
 public:
