@@ -86,8 +86,7 @@ private:
             return;
         }
         if (context_.sessions.size() >= static_cast<std::size_t>(context_.settings.max_connections)) {
-            context_.logger.log(LogLevel::warn, "connection refused: at max_connections",
-                                {{"max_connections", context_.settings.max_connections}});
+            note_refused_at_cap();
             boost::system::error_code ignored;
             socket.close(ignored);
         } else {
@@ -96,8 +95,24 @@ private:
         accept();
     }
 
+    // One line a second at most, with how many were refused since the last: a client that
+    // keeps connecting at the cap must not write a line per attempt (a full disk, or journald
+    // dropping the lines that matter). Runs on the acceptor's strand only.
+    void note_refused_at_cap() {
+        ++refused_at_cap_;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_refusal_logged_ < std::chrono::seconds(1)) return;
+        context_.logger.log(
+            LogLevel::warn, "connections refused: at max_connections",
+            {{"max_connections", context_.settings.max_connections}, {"refused", refused_at_cap_}});
+        refused_at_cap_ = 0;
+        last_refusal_logged_ = now;
+    }
+
     asio::io_context& io_;
     asio::ssl::context& tls_;
+    std::uint64_t refused_at_cap_ = 0;
+    std::chrono::steady_clock::time_point last_refusal_logged_{};
     ServerContext& context_;
     tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;

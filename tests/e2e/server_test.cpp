@@ -503,8 +503,19 @@ TEST_F(ServerTest, ConnectionsBeyondTheCapAreClosed) {
     TlsClient second(server.port());
     EXPECT_EQ(first.request("GET", "/healthz").status, 200);
     EXPECT_EQ(second.request("GET", "/healthz").status, 200);
-    EXPECT_THROW(TlsClient(server.port(), {.timeout_ms = 3000}), std::runtime_error);
+    refusal_of([&] { TlsClient(server.port(), {.timeout_ms = 3000}); });
     EXPECT_EQ(first.request("GET", "/healthz").status, 200);
+    // A client that keeps connecting at the cap gets a log line a second, not one an attempt.
+    for (int i = 0; i < 20; ++i) {
+        refusal_of([&] { TlsClient(server.port(), {.timeout_ms = 3000}); });
+    }
+    std::size_t lines = 0;
+    std::istringstream log(server.log());
+    for (std::string line; std::getline(log, line);) {
+        if (line.find("connections refused: at max_connections") != std::string::npos) ++lines;
+    }
+    EXPECT_GE(lines, 1u);
+    EXPECT_LE(lines, 4u) << server.log();
 }
 
 TEST_F(ServerTest, MutualTlsRequiresACertificateFromTheClientCa) {
