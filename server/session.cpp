@@ -197,8 +197,11 @@ void Session::on_header(beast::error_code ec) {
     // guesswork. Beast takes such a request as bodiless and its body's bytes as the next
     // request on the connection (request smuggling, behind a proxy that frames it otherwise);
     // and no other coding is decoded here. 400 and close.
+    // In HTTP/1.0 it is faulty framing whatever its value (RFC 9112 §6.1): a 1.0 proxy in
+    // between would not know it.
     if (header.count(http::field::transfer_encoding) != 0 &&
-        (header.count(http::field::transfer_encoding) != 1 || !parser_->chunked() ||
+        (header.version() < 11 || header.count(http::field::transfer_encoding) != 1 ||
+         !parser_->chunked() ||
          !beast::iequals(header[http::field::transfer_encoding], "chunked"))) {
         return send(error_response(ErrorCode::malformed_request,
                                    "Transfer-Encoding: only chunked alone is accepted"),

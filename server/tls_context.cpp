@@ -44,6 +44,12 @@ void configure_tls(boost::asio::ssl::context& context, const Settings& settings)
     // (TLS 1.2 session ids; TLS 1.3 then issues tickets that only name a cached session).
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+    // That cache holds every session a client may resume (in TLS 1.3, one a ticket), a few kB
+    // each: bounded, so that clients making a fresh handshake for every claim (one curl each)
+    // cannot grow it without end. A client whose session fell out makes a full handshake.
+    SSL_CTX_sess_set_cache_size(ctx, 4096);
+    SSL_CTX_set_timeout(ctx, 3600);
+    require(SSL_CTX_set_num_tickets(ctx, 1) == 1, "TLS 1.3 tickets per handshake");
 
     require(SSL_CTX_use_certificate_chain_file(ctx, settings.tls_cert.c_str()) == 1,
             "COALITION_TLS_CERT '" + settings.tls_cert + "'");

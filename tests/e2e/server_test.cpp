@@ -232,6 +232,13 @@ TEST_F(ServerTest, ATransferEncodingOtherThanChunkedGets400AndTheConnectionClose
         EXPECT_EQ(error_code_of(refused), "malformed_request") << framing;
         EXPECT_TRUE(client.closed_by_peer_within(5000)) << framing;
     }
+    // Chunked in HTTP/1.0 is faulty framing too.
+    auto in_http10 = chunked_request(claim, "", "0\r\n\r\n");
+    in_http10.replace(in_http10.find(" HTTP/1.1\r\n"), 11, " HTTP/1.0\r\n");
+    TlsClient old_client(server.port());
+    old_client.send_raw(in_http10);
+    EXPECT_EQ(old_client.read_response().status, 400);
+    EXPECT_TRUE(old_client.closed_by_peer_within(5000));
     EXPECT_EQ(setup.count_claims(), claims_before);
     TlsClient chunked(server.port());
     chunked.send_raw(chunked_request(claim, "", "0\r\n\r\n"));

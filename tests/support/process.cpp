@@ -179,6 +179,16 @@ int free_port() {
 }
 
 std::string faketime_library() {
+    // This build's own architecture first: a machine may carry another's too (i386 on x86_64),
+    // which the preload would refuse, leaving the clock real.
+#if defined(__x86_64__)
+    const std::string own = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+#elif defined(__aarch64__)
+    const std::string own = "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1";
+#else
+    const std::string own;
+#endif
+    if (!own.empty()) return access(own.c_str(), R_OK) == 0 ? own : std::string();
     glob_t found{};
     std::string path;
     if (glob("/usr/lib/*/faketime/libfaketime.so.1", 0, nullptr, &found) == 0 &&
