@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 
 namespace coalition::storage {
 namespace {
@@ -34,7 +35,7 @@ constexpr const char* kMembersBatch =
     "    AND l.reversed_by_claim_id IS NULL), 0)::bigint "
     "FROM members m WHERE m.id > $1 ORDER BY m.id LIMIT $3";
 
-// LOT_COLUMNS first (lots_from_result reads them by position), then the member.
+// LOT_COLUMNS first (lot_from_row reads them by position), then the member.
 constexpr const char* kLotsOfMembers = "SELECT " LOT_COLUMNS
                                        ", member_id FROM lots WHERE member_id = ANY($1::text[]) "
                                        "ORDER BY member_id, id";
@@ -260,11 +261,18 @@ void check_members(pqxx::transaction_base& tx, Date today, LedgerCheckReport& re
         std::vector<std::string> ids;
         for (const auto& row : members) ids.push_back(row[0].as<std::string>());
         std::map<std::string, std::vector<ledger::Lot>> lots_of;
-        const auto lot_rows = tx.exec_params(kLotsOfMembers, text_array_literal(ids));
-        const auto lots = lots_from_result(lot_rows);
-        for (std::size_t i = 0; i < lots.size(); ++i) {
-            lots_of[lot_rows[static_cast<pqxx::result::size_type>(i)][8].as<std::string>()]
-                .push_back(lots[i]);
+        // A member with a lot the ledger cannot read (a date past 9999, say) is named with
+        // that lot; its balance cannot be computed, and the check goes on with the others.
+        std::set<std::string> unreadable;
+        for (const auto& lot_row : tx.exec_params(kLotsOfMembers, text_array_literal(ids))) {
+            const auto member = lot_row[8].as<std::string>();
+            try {
+                lots_of[member].push_back(lot_from_row(lot_row));
+            } catch (const std::exception& e) {
+                unreadable.insert(member);
+                report.violations.push_back("lot " + lot_row[0].as<std::string>() + " of member " +
+                                            member + ": a row the ledger cannot read: " + e.what());
+            }
         }
         for (const auto& row : members) {
             const auto id = row[0].as<std::string>();
@@ -281,6 +289,7 @@ void check_members(pqxx::transaction_base& tx, Date today, LedgerCheckReport& re
                         std::to_string((lot.issued - lot.debt_repaid).value()) + "]");
                 }
             }
+            if (unreadable.contains(id)) continue;
             try {
                 const auto view = ledger::member_view(member_lots, debt, today);
                 if (view.balance != open_sum - debt) {

@@ -206,6 +206,25 @@ TEST_F(LedgerCheck, CatchesALotWhoseRemainingDrifted) {
         << text;
 }
 
+// A date the ledger cannot read (PostgreSQL's dates run far past 9999; ours stop there) is a
+// row to name, not a reason to give up: `check` exited 1 on it, "could not check".
+TEST_F(LedgerCheck, NamesALotDatedPastTheYear9999AndChecksTheRest) {
+    const auto lot_id = query_int(
+        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-3'");
+    corrupt("lots", "lots_never_move",
+            "UPDATE lots SET expires_on = '10000-01-31' WHERE id = " + std::to_string(lot_id));
+    LedgerCheckReport report;
+    ASSERT_NO_THROW(report = check());
+    const auto text = joined(report);
+    EXPECT_NE(text.find("lot " + std::to_string(lot_id) +
+                        " of member M-2: a row the ledger cannot read: not a YYYY-MM-DD "
+                        "calendar date: 10000-01-31"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(report.members_checked, query_int("SELECT count(*) FROM members"));
+    EXPECT_EQ(report.runs_checked, 2);
+}
+
 TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
     corrupt("member_points", "member_points_kept_by_lots",
             "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-2'");
