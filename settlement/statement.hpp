@@ -60,6 +60,10 @@ struct PartnerStatement {
 // computed run, or read the stored ones.
 std::optional<PartnerStatement> build_statement(const SettlementRun& run,
                                                 std::string_view partner_id);
+// The statement of a partner that takes no part in the run: the run's date, status, currency
+// and point value, every figure 0, no obligation, no instruction. What a partner with nothing
+// on a date is owed and owes, said rather than left to a 404 that also means "no such partner".
+PartnerStatement statement_of_no_part(const SettlementRun& run, std::string_view partner_id);
 // Every participant's statement, equal to build_statement for each, in one pass over the
 // obligations (build_statement scans them all for one partner). Same precondition.
 std::map<std::string, PartnerStatement> build_statements(const SettlementRun& run);

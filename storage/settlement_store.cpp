@@ -162,6 +162,8 @@ constexpr const char* kLotLines =
 constexpr const char* kClaimsOfDate =
     "SELECT count(*) FROM claims WHERE settlement_date = $1::date";
 
+constexpr const char* kPartnerExists = "SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)";
+
 constexpr const char* kClosedDates =
     "SELECT settlement_date::text FROM settlement_runs ORDER BY settlement_date";
 
@@ -435,14 +437,21 @@ std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& con
                                                            const std::string& partner_id,
                                                            std::int64_t now_us) {
     SnapshotTransaction tx(connection);
-    if (auto closed = read_closed(tx, date)) return closed->statement(partner_id);
+    // A partner with no line on the date has a statement of zeros; an id no partner has, none.
+    const auto statement_in = [&](const settlement::SettlementRun& run) {
+        auto statement = settlement::build_statement(run, partner_id);
+        if (!statement && tx.exec_params1(kPartnerExists, partner_id)[0].as<bool>()) {
+            statement = settlement::statement_of_no_part(run, partner_id);
+        }
+        return statement;
+    };
+    if (auto closed = read_closed(tx, date)) return statement_in(closed->run);
     // Every figure of a partner's statement comes from the lines that name it: its gross
     // figures and net, its obligation cells, its informational lines, its instruction, each
     // rounded on its own. Netting those lines alone gives the statement the whole run gives.
     const auto program = program_of_date(tx, date, now_us);
-    const auto run = settlement::compute_settlement_run(gather_input(
-        tx, date, program, settlement::RunStatus::provisional, true, partner_id.c_str()));
-    return settlement::build_statement(run, partner_id);
+    return statement_in(settlement::compute_settlement_run(gather_input(
+        tx, date, program, settlement::RunStatus::provisional, true, partner_id.c_str())));
 }
 
 namespace {

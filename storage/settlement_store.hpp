@@ -76,8 +76,9 @@ SettlementRead read_settlement(pqxx::connection& connection, Date date, std::int
 
 // One partner's statement of `date`, as read_settlement(...).statement(partner_id) gives it,
 // without computing every other partner's: of a closed date, from the stored run; of an open
-// one, from the lines that name the partner only (a fraction of the date's rows). nullopt when
-// the partner takes no part. Same errors as read_settlement.
+// one, from the lines that name the partner only (a fraction of the date's rows). A partner
+// that takes no part gets settlement::statement_of_no_part; nullopt when no partner has the id.
+// Same errors as read_settlement.
 // `now_us`: the caller's clock (the server host's), as read_settlement's.
 std::optional<settlement::PartnerStatement> read_statement(pqxx::connection& connection, Date date,
                                                            const std::string& partner_id,

@@ -158,8 +158,13 @@ TEST_F(CoalitionctlSettle, StatementOfAnOpenDateIsProvisional) {
 TEST_F(CoalitionctlSettle, StatementErrors) {
     expect_one_line_error(ctl({"statement", "2025-03-10", "nobody"}), "nobody");
     EXPECT_EQ(ctl({"statement", "2025-03-10", "nobody"}).exit_code, 1);
-    // A partner that exists but has no line on a date without activity.
-    EXPECT_EQ(ctl({"statement", "2020-01-01", "fuel"}).exit_code, 1);
+    // A partner that exists but has no line on a date without activity: a statement of zeros.
+    const auto quiet = ctl({"statement", "2020-01-01", "fuel"});
+    ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+    const auto zeros = settlement::statement_from_json_text(quiet.out);
+    EXPECT_EQ(zeros.partner_id, "fuel");
+    EXPECT_EQ(zeros.net, MinorUnits(0));
+    EXPECT_FALSE(zeros.instruction);
     const auto bad_format = ctl({"statement", "2025-03-10", "grocer", "--format", "xml"});
     EXPECT_EQ(bad_format.exit_code, 2);
     expect_one_line_error(bad_format, "--format");

@@ -234,11 +234,26 @@ TEST_F(SettlementApi, EveryTokenAgainstEveryEndpoint) {
         EXPECT_EQ(odd.status, 404) << id << " " << odd.body;
         EXPECT_EQ(odd.body, operator_asks_nobody.body) << id;
     }
-    // ...and so is a partner's own statement of a date it has no line on.
-    EXPECT_EQ(call("GET", "/v1/settlements/" + kPastDate + "/statements/grocer",
-                   "Bearer " + grocer_token_)
-                  .body,
-              grocer_asks_nobody.body);
+    // A partner's own statement of a date it has no line on is one of zeros, not a 404 that
+    // would also mean "no such partner": of a closed date and of an open one, JSON and CSV.
+    const auto quiet = call("GET", "/v1/settlements/" + kPastDate + "/statements/grocer",
+                            "Bearer " + grocer_token_);
+    ASSERT_EQ(quiet.status, 200) << quiet.body;
+    const auto zeros = body_json(quiet);
+    EXPECT_EQ(zeros["status"], "closed");
+    EXPECT_EQ(zeros["partner_id"], "grocer");
+    EXPECT_EQ(zeros["net"]["net_minor"], 0);
+    EXPECT_EQ(zeros["points_outstanding"], 0);
+    EXPECT_TRUE(zeros["obligations"].empty());
+    EXPECT_TRUE(zeros["instruction"].is_null());
+    const auto open_date = "/v1/settlements/2026-01-16/statements/fuel";  // never closed
+    const auto quiet_open = call("GET", open_date, "Bearer " + fuel_token_);
+    ASSERT_EQ(quiet_open.status, 200) << quiet_open.body;
+    EXPECT_EQ(body_json(quiet_open)["status"], "provisional");
+    EXPECT_EQ(body_json(quiet_open)["net"]["net_minor"], 0);
+    const auto quiet_csv = call("GET", open_date, "Bearer " + fuel_token_, "text/csv");
+    EXPECT_EQ(quiet_csv.status, 200);
+    EXPECT_THAT(header_of(quiet_csv, "content-type"), ::testing::StartsWith("text/csv"));
 }
 
 TEST_F(SettlementApi, MalformedDatesAreInvalidFieldDateOnceAuthorised) {

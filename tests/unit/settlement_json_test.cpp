@@ -140,6 +140,33 @@ TEST(Statement, CarriesTheNetLineObligationsInformationAndInstruction) {
                  std::logic_error);
 }
 
+// A partner with nothing on the date: the run's header, zeros, no line, no instruction; its
+// JSON and CSV parse back to it like any statement's.
+TEST(Statement, OfAPartnerThatTakesNoPartIsZerosUnderTheRunsHeader) {
+    const auto run = sample_run();
+    const auto statement = statement_of_no_part(run, "airline");
+    EXPECT_EQ(statement.date, run.date);
+    EXPECT_EQ(statement.status, run.status);
+    EXPECT_EQ(statement.currency, run.currency);
+    EXPECT_EQ(statement.point_value, run.point_value);
+    EXPECT_EQ(statement.partner_id, "airline");
+    for (const auto figure : {statement.received, statement.paid, statement.fees,
+                              statement.rounding_difference, statement.net}) {
+        EXPECT_EQ(figure, MinorUnits(0));
+    }
+    for (const auto points : {statement.own_redemptions, statement.points_issued,
+                              statement.points_expired, statement.points_outstanding}) {
+        EXPECT_EQ(points, Points(0));
+    }
+    EXPECT_TRUE(statement.obligations.empty());
+    EXPECT_FALSE(statement.instruction);
+    const auto json = nlohmann::json::parse(statement_to_json_text(statement));
+    EXPECT_EQ(json["net"]["net_minor"], 0);
+    EXPECT_TRUE(json["instruction"].is_null());
+    EXPECT_EQ(statement_from_json_text(statement_to_json_text(statement)), statement);
+    EXPECT_EQ(statement_from_csv(statement_to_csv(statement)), statement);
+}
+
 // build_statements sorts the obligations out in one pass; each statement must be the one
 // build_statement picks for that partner alone, including a partner with no obligation.
 TEST(Statement, AllStatementsAreEachPartnersOwn) {

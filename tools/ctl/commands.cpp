@@ -416,8 +416,7 @@ int command_statement(Context& context, const std::vector<std::string>& args) {
     const auto statement =
         storage::read_statement(*connection, date, partner_id, storage::now_unix_micros());
     if (!statement) {
-        throw OperationError("partner " + partner_id + " has no statement on " +
-                             parsed.positional[0] + " (unknown, or not in that run)");
+        throw OperationError("no partner has the id " + partner_id);
     }
     if (format == "csv") {
         context.out() << settlement::statement_to_csv(*statement);  // ends with CRLF
