@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -142,8 +143,8 @@ constexpr const char* kBreakage =
 //  - issuance: lots accepted on the date that are new issuance (reissued_from_lot_id IS NULL;
 //    a reissued lot carries no fee and was issued once already);
 //  - outstanding: points_remaining, now, of lots accepted on or before the date that are still
-//    valid on it.
-// `issued` and `open` say whether the issuer has a line of each kind at all.
+//    valid on it; kOutstandingMovedSince takes it back to the date's end.
+// `issued` says whether the issuer has a line of issuance at all.
 constexpr const char* kLotLines =
     "SELECT issuer_id, "
     "  coalesce(sum(points_issued) FILTER (WHERE issued), 0)::bigint, "
@@ -159,6 +160,32 @@ constexpr const char* kLotLines =
     "        AND ($2::text IS NULL OR issuer_id = $2)) lot "
     "GROUP BY issuer_id";
 
+// What moved the points of those lots after the date, per issuer, so that the outstanding
+// points are the lots' at the end of the date, whenever the run is computed:
+//  - a burn slice dated later took points the lot held then (+), a burn reversal's slice dated
+//    later gave some back (-), on lots no earn reversal has marked;
+//  - a lot an earn reversal dated later marked holds nothing now; at the date's end it held
+//    what its issue, its debt repaid and its slices up to the date leave.
+// A lot marked by a reversal on or before the date held nothing at its end. Both parts read
+// only what was booked after the date (slices and claims by settlement date): nothing on the
+// day the date ends, when it is closed.
+constexpr const char* kOutstandingMovedSince =
+    "SELECT issuer_id, sum(points)::bigint FROM ("
+    "  SELECT l.issuer_id, CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END AS points "
+    "  FROM slices s JOIN lots l ON l.id = s.lot_id "
+    "  WHERE s.settlement_date > $1::date AND l.settlement_date <= $1::date "
+    "    AND l.expires_on >= $1::date AND l.reversed_by_claim_id IS NULL "
+    "    AND ($2::text IS NULL OR l.issuer_id = $2) "
+    "  UNION ALL "
+    "  SELECT l.issuer_id, l.points_issued - l.debt_repaid "
+    "    - coalesce((SELECT sum(CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END) "
+    "                FROM slices s WHERE s.lot_id = l.id AND s.settlement_date <= $1::date), 0) "
+    "  FROM claims r JOIN lots l ON l.reversed_by_claim_id = r.id "
+    "  WHERE r.settlement_date > $1::date AND r.type = 'reversal' "
+    "    AND l.settlement_date <= $1::date AND l.expires_on >= $1::date "
+    "    AND ($2::text IS NULL OR l.issuer_id = $2)) moved "
+    "GROUP BY issuer_id";
+
 constexpr const char* kClaimsOfDate =
     "SELECT count(*) FROM claims WHERE settlement_date = $1::date";
 
@@ -168,9 +195,11 @@ constexpr const char* kClosedDates =
     "SELECT settlement_date::text FROM settlement_runs ORDER BY settlement_date";
 
 // The program version a closed run was computed with, and that version's own currency and
-// point value: the run's copies of them are checked against these.
+// point value: the run's copies of them are checked against these. And whether its outstanding
+// points are those at the date's end (migration 0014), which can be computed again.
 constexpr const char* kStoredProgramOfRun =
-    "SELECT r.settings_version, p.currency, p.point_value FROM settlement_runs r "
+    "SELECT r.settings_version, p.currency, p.point_value, r.outstanding_at_date_end "
+    "FROM settlement_runs r "
     "JOIN program_settings p ON p.version = r.settings_version "
     "WHERE r.settlement_date = $1::date";
 
@@ -181,8 +210,9 @@ constexpr const char* kStoredProgramOfRun =
 // reading it back and parsing it in C++ (2 s at full size). Every later read still parses the
 // stored run and checks its hash and invariants.
 constexpr const char* kInsertRun =
-    "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, run_sha256) "
-    "VALUES ($1::date, $2, $3, $4::json, decode($5, 'hex')) "
+    "INSERT INTO settlement_runs (settlement_date, settings_version, currency, run, run_sha256, "
+    "  outstanding_at_date_end) "
+    "VALUES ($1::date, $2, $3, $4::json, decode($5, 'hex'), true) "
     "RETURNING run::text = $4::text AND run_sha256 = decode($5, 'hex') AND currency = $3";
 
 // Every participant's row in one statement; $2 is a JSON array of
@@ -257,15 +287,23 @@ settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
                                 Points(row[3].as<std::int64_t>()),
                                 Micros(row[4].as<std::int64_t>())});
     }
+    std::map<std::string, Points> outstanding;  // at the end of the date
     for (const auto& row : tx.exec_params(kLotLines, day, only_partner)) {
         const auto issuer_id = row[0].as<std::string>();
         if (row[3].as<bool>()) {
             input.points_issued.push_back({issuer_id, Points(row[1].as<std::int64_t>())});
             input.fees.push_back({issuer_id, Micros(row[2].as<std::int64_t>())});
         }
-        if (row[5].as<bool>()) {
-            input.points_outstanding.push_back({issuer_id, Points(row[4].as<std::int64_t>())});
-        }
+        outstanding[issuer_id] = Points(row[4].as<std::int64_t>());
+    }
+    for (const auto& row : tx.exec_params(kOutstandingMovedSince, day, only_partner)) {
+        auto& points = outstanding[row[0].as<std::string>()];
+        points = points + Points(row[1].as<std::int64_t>());
+    }
+    // An issuer has a line of outstanding points when its lots held any at the date's end;
+    // netting refuses a negative figure (rows that contradict each other).
+    for (const auto& [issuer_id, points] : outstanding) {
+        if (points != Points(0)) input.points_outstanding.push_back({issuer_id, points});
     }
     input.points_expired = partner_points(tx.exec_params(kBreakage, day, only_partner));
     if (with_pending_expiries) {
@@ -553,12 +591,16 @@ std::optional<std::string> verify_closed_settlement(pqxx::transaction_base& tx, 
                std::to_string(program.point_value.value());
     }
     auto input = gather_input(tx, date, program, settlement::RunStatus::closed, false);
-    input.points_outstanding.clear();
-    for (const auto& information : stored->run.information) {
-        input.points_outstanding.push_back(
-            {information.partner_id, information.points_outstanding});
-        // A participant with no other line keeps its place, as when it was closed.
-        input.partner_ids.push_back(information.partner_id);
+    if (!row[3].as<bool>()) {
+        // Closed before migration 0014: its outstanding points were the lots' when it closed,
+        // which nothing can compute again. They are taken from the run.
+        input.points_outstanding.clear();
+        for (const auto& information : stored->run.information) {
+            input.points_outstanding.push_back(
+                {information.partner_id, information.points_outstanding});
+            // A participant with no other line keeps its place, as when it was closed.
+            input.partner_ids.push_back(information.partner_id);
+        }
     }
     settlement::SettlementRun recomputed;
     try {

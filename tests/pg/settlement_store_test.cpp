@@ -229,6 +229,64 @@ TEST_F(SettlementStore, ProvisionalEqualsTheLaterClosedRun) {
     EXPECT_EQ(count("SELECT count(*) FROM settlement_statements"), 3);
 }
 
+// A run's outstanding points are the issuers' lots at the end of its date, however late it is
+// computed: burns, burn reversals and earn reversals booked after the date, before the close,
+// are not the date's. They were, while the figure was taken "now" (a weekend without the daily
+// job showed Monday's burns in Friday's liability), and `check` could not compute it again.
+TEST_F(SettlementStore, OutstandingPointsAreTheLotsAtTheDatesEndHoweverLateItCloses) {
+    const Date date = day(2026, 3, 10);
+    const Date before = plus_days(date, -1);
+    const Date after = plus_days(date, 1);
+    earn("airline", "a-e", "M-3", 40, at(before, 9));  // airline's only lot, from the day before
+    earn("grocer", "g-e1", "M-1", 1'000, at(date, 9));
+    burn("fuel", "f-b1", "M-1", 300, at(date, 10));  // at the date's end M-1's lot holds 700
+    earn("grocer", "g-e2", "M-2", 50, at(date, 11));
+    // After the date, before its close:
+    burn("fuel", "f-b2", "M-1", 200, at(after, 9));
+    reverse("fuel", "f-r1", "f-b1", at(after, 10));    // the 300 back into M-1's lot
+    reverse("grocer", "g-r2", "g-e2", at(after, 11));  // M-2's lot held 50 at the date's end
+    burn("fuel", "f-b3", "M-3", 40, at(after, 12));    // airline's lot emptied
+
+    const auto provisional = read_settlement(*connection_, date, at(after, 13));
+    const auto closed = close_settlement(*connection_, date, at(plus_days(date, 3), 13));
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    for (const auto* read : {&provisional, &closed.read}) {
+        const auto statements = read->statements();
+        ASSERT_EQ(statements.count("grocer"), 1u);
+        EXPECT_EQ(statements.at("grocer").points_outstanding, Points(700 + 50));
+        // A participant by its outstanding points alone: nothing of it moved on the date.
+        ASSERT_EQ(statements.count("airline"), 1u);
+        EXPECT_EQ(statements.at("airline").points_outstanding, Points(40));
+        EXPECT_EQ(statements.at("airline").net, MinorUnits(0));
+        EXPECT_EQ(statements.at("fuel").points_outstanding, Points(0));
+    }
+    // The next date's run ends where the ledger is now: M-1's 800, M-2's lot reversed, M-3's
+    // burnt (airline is owed for it).
+    const auto next = read_settlement(*connection_, after, at(plus_days(date, 3), 13));
+    EXPECT_EQ(next.statement("grocer")->points_outstanding, Points(800));
+    EXPECT_EQ(next.statement("airline")->points_outstanding, Points(0));
+    expect_each_statement_read_alone(date);
+
+    // `check` computes the figure again, so a stored one changed afterwards is named.
+    EXPECT_TRUE(check_ledger(*connection_, at(plus_days(date, 3), 14)).ok());
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "ALTER TABLE settlement_statements DISABLE TRIGGER settlement_statements_append_only");
+        tx.exec(
+            "UPDATE settlement_statements SET statement = jsonb_set(statement, "
+            "'{points_outstanding}', '800') WHERE partner_id = 'grocer'");
+        tx.exec(
+            "ALTER TABLE settlement_statements ENABLE TRIGGER settlement_statements_append_only");
+        tx.commit();
+    }
+    const auto report = check_ledger(*connection_, at(plus_days(date, 3), 14));
+    ASSERT_EQ(report.violations.size(), 1u);
+    EXPECT_EQ(report.violations[0],
+              "run 2026-03-10: the stored run of 2026-03-10 differs from "
+              "the run its ledger rows give now");
+}
+
 TEST_F(SettlementStore, StoredHashIsOverTheCanonicalRunText) {
     const Date date = day(2025, 3, 10);
     book_a_day(date);
