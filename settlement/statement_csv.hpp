@@ -22,8 +22,7 @@
 //                          burns minus reversals, so it can be negative
 //     points_issued        points: issued by the partner on the date
 //     points_expired       points: the partner's breakage of the date
-//     points_outstanding   points: the partner's points still spendable at the date's end, as
-//                          of when the run was computed (for a closed run: when it closed)
+//     points_outstanding   points: the partner's points still spendable at the date's end
 //     instruction          from, to, amount_minor: the payment that settles the net (absent
 //                          when the net is 0); the operator appears as "operator"
 //   from, to      partner ids or "operator"; empty where the line_type names none

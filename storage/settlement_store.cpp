@@ -11,7 +11,6 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
-#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -138,53 +137,56 @@ constexpr const char* kBreakage =
     "WHERE settlement_date = $1::date AND ($2::text IS NULL OR issuer_id = $2) "
     "GROUP BY issuer_id";
 
-// Issuance and outstanding points per issuer, in one pass over the lots (two statements read
-// the date's lots twice: 1.2 s more at full size):
+// Issuance and outstanding points per issuer, in one statement: a close runs in READ
+// COMMITTED and bookings of later dates go on beside it, so the lots now and what moved them
+// since the date must be read in one snapshot (two statements each counted a burn committed
+// between them once too often, or a return once too few).
 //  - issuance: lots accepted on the date that are new issuance (reissued_from_lot_id IS NULL;
-//    a reissued lot carries no fee and was issued once already);
-//  - outstanding: points_remaining, now, of lots accepted on or before the date that are still
-//    valid on it; kOutstandingMovedSince takes it back to the date's end.
+//    a reissued lot carries no fee and was issued once already), in one pass over the lots
+//    with the next part (two passes read the date's lots twice: 1.2 s more at full size);
+//  - outstanding: what the lots accepted on or before the date and valid on it held at its
+//    end, however late the run is computed: their points_remaining now, plus what moved them
+//    after the date taken back. A burn slice dated later took points the lot held then (+), a
+//    burn reversal's slice dated later gave some back (-), on lots no earn reversal has
+//    marked; a lot an earn reversal dated later marked holds nothing now, and held at the
+//    date's end what its issue, its debt repaid and its slices up to the date leave. A lot
+//    marked by a reversal on or before the date held nothing at its end. The later rows are
+//    read by settlement date: none on the day the date ends, when it is closed.
 // `issued` says whether the issuer has a line of issuance at all.
 constexpr const char* kLotLines =
-    "SELECT issuer_id, "
-    "  coalesce(sum(points_issued) FILTER (WHERE issued), 0)::bigint, "
-    "  coalesce(sum(fee_micros) FILTER (WHERE issued), 0)::bigint, bool_or(issued), "
-    "  coalesce(sum(points_remaining) FILTER (WHERE open), 0)::bigint, bool_or(open) "
-    "FROM (SELECT issuer_id, points_issued, fee_micros, points_remaining, "
-    "        settlement_date = $1::date AND reissued_from_lot_id IS NULL AS issued, "
-    "        expires_on >= $1::date AND is_open AND settlement_date <= $1::date "
-    "          AS open "
-    "      FROM lots "
-    "      WHERE ((settlement_date = $1::date AND reissued_from_lot_id IS NULL) "
-    "             OR (expires_on >= $1::date AND is_open AND settlement_date <= $1::date)) "
-    "        AND ($2::text IS NULL OR issuer_id = $2)) lot "
-    "GROUP BY issuer_id";
-
-// What moved the points of those lots after the date, per issuer, so that the outstanding
-// points are the lots' at the end of the date, whenever the run is computed:
-//  - a burn slice dated later took points the lot held then (+), a burn reversal's slice dated
-//    later gave some back (-), on lots no earn reversal has marked;
-//  - a lot an earn reversal dated later marked holds nothing now; at the date's end it held
-//    what its issue, its debt repaid and its slices up to the date leave.
-// A lot marked by a reversal on or before the date held nothing at its end. Both parts read
-// only what was booked after the date (slices and claims by settlement date): nothing on the
-// day the date ends, when it is closed.
-constexpr const char* kOutstandingMovedSince =
-    "SELECT issuer_id, sum(points)::bigint FROM ("
-    "  SELECT l.issuer_id, CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END AS points "
-    "  FROM slices s JOIN lots l ON l.id = s.lot_id "
-    "  WHERE s.settlement_date > $1::date AND l.settlement_date <= $1::date "
-    "    AND l.expires_on >= $1::date AND l.reversed_by_claim_id IS NULL "
-    "    AND ($2::text IS NULL OR l.issuer_id = $2) "
-    "  UNION ALL "
-    "  SELECT l.issuer_id, l.points_issued - l.debt_repaid "
-    "    - coalesce((SELECT sum(CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END) "
-    "                FROM slices s WHERE s.lot_id = l.id AND s.settlement_date <= $1::date), 0) "
-    "  FROM claims r JOIN lots l ON l.reversed_by_claim_id = r.id "
-    "  WHERE r.settlement_date > $1::date AND r.type = 'reversal' "
-    "    AND l.settlement_date <= $1::date AND l.expires_on >= $1::date "
-    "    AND ($2::text IS NULL OR l.issuer_id = $2)) moved "
-    "GROUP BY issuer_id";
+    "WITH lot AS ("
+    "  SELECT issuer_id, points_issued, fee_micros, points_remaining, "
+    "    settlement_date = $1::date AND reissued_from_lot_id IS NULL AS issued, "
+    "    expires_on >= $1::date AND is_open AND settlement_date <= $1::date AS open "
+    "  FROM lots "
+    "  WHERE ((settlement_date = $1::date AND reissued_from_lot_id IS NULL) "
+    "         OR (expires_on >= $1::date AND is_open AND settlement_date <= $1::date)) "
+    "    AND ($2::text IS NULL OR issuer_id = $2)), "
+    "lines AS ("
+    "  SELECT issuer_id, "
+    "    coalesce(sum(points_issued) FILTER (WHERE issued), 0) AS issued_points, "
+    "    coalesce(sum(fee_micros) FILTER (WHERE issued), 0) AS fees, bool_or(issued) AS issued, "
+    "    coalesce(sum(points_remaining) FILTER (WHERE open), 0) AS open_points "
+    "  FROM lot GROUP BY issuer_id), "
+    "moved AS ("
+    "  SELECT issuer_id, sum(points) AS points FROM ("
+    "    SELECT l.issuer_id, CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END AS points "
+    "    FROM slices s JOIN lots l ON l.id = s.lot_id "
+    "    WHERE s.settlement_date > $1::date AND l.settlement_date <= $1::date "
+    "      AND l.expires_on >= $1::date AND l.reversed_by_claim_id IS NULL "
+    "      AND ($2::text IS NULL OR l.issuer_id = $2) "
+    "    UNION ALL "
+    "    SELECT l.issuer_id, l.points_issued - l.debt_repaid "
+    "      - coalesce((SELECT sum(CASE s.kind WHEN 'burn' THEN s.points ELSE -s.points END) "
+    "                  FROM slices s WHERE s.lot_id = l.id AND s.settlement_date <= $1::date), 0) "
+    "    FROM claims r JOIN lots l ON l.reversed_by_claim_id = r.id "
+    "    WHERE r.settlement_date > $1::date AND r.type = 'reversal' "
+    "      AND l.settlement_date <= $1::date AND l.expires_on >= $1::date "
+    "      AND ($2::text IS NULL OR l.issuer_id = $2)) later "
+    "  GROUP BY issuer_id) "
+    "SELECT issuer_id, coalesce(issued_points, 0)::bigint, coalesce(fees, 0)::bigint, "
+    "  coalesce(issued, false), (coalesce(open_points, 0) + coalesce(moved.points, 0))::bigint "
+    "FROM lines FULL JOIN moved USING (issuer_id)";
 
 constexpr const char* kClaimsOfDate =
     "SELECT count(*) FROM claims WHERE settlement_date = $1::date";
@@ -287,23 +289,16 @@ settlement::SettlementInput gather_input(pqxx::transaction_base& tx, Date date,
                                 Points(row[3].as<std::int64_t>()),
                                 Micros(row[4].as<std::int64_t>())});
     }
-    std::map<std::string, Points> outstanding;  // at the end of the date
     for (const auto& row : tx.exec_params(kLotLines, day, only_partner)) {
         const auto issuer_id = row[0].as<std::string>();
         if (row[3].as<bool>()) {
             input.points_issued.push_back({issuer_id, Points(row[1].as<std::int64_t>())});
             input.fees.push_back({issuer_id, Micros(row[2].as<std::int64_t>())});
         }
-        outstanding[issuer_id] = Points(row[4].as<std::int64_t>());
-    }
-    for (const auto& row : tx.exec_params(kOutstandingMovedSince, day, only_partner)) {
-        auto& points = outstanding[row[0].as<std::string>()];
-        points = points + Points(row[1].as<std::int64_t>());
-    }
-    // An issuer has a line of outstanding points when its lots held any at the date's end;
-    // netting refuses a negative figure (rows that contradict each other).
-    for (const auto& [issuer_id, points] : outstanding) {
-        if (points != Points(0)) input.points_outstanding.push_back({issuer_id, points});
+        // An issuer has a line of outstanding points when its lots held any at the date's
+        // end; netting refuses a negative figure (rows that contradict each other).
+        const Points outstanding(row[4].as<std::int64_t>());
+        if (outstanding != Points(0)) input.points_outstanding.push_back({issuer_id, outstanding});
     }
     input.points_expired = partner_points(tx.exec_params(kBreakage, day, only_partner));
     if (with_pending_expiries) {

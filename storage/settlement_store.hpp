@@ -11,9 +11,10 @@
 //    own expiry row of every lot with expires_on = D - 1 that still held points at the end of
 //    that day; a provisional read adds those not-yet-written rows, so provisional == closed
 //    when nothing else arrives;
-//  - outstanding: points_remaining, as of when the run is computed, of lots accepted on or
-//    before D that are still valid on D (expires_on >= D). Burns after D lower it: it is the
-//    issuer's open liability at the time the run was made, not reconstructed history;
+//  - outstanding: what the lots accepted on or before D and still valid on D (expires_on >= D)
+//    held at the end of D, however late the run is computed (the lots now, with what was
+//    booked after D taken back): the issuer's open liability at the date's end. Runs closed
+//    before migration 0014 hold what the lots held when they closed;
 //  - claims: the number of claims accepted on D;
 //  - currency and point_value: the program settings in force (latest version) when the run is
 //    computed; a closed run records that version in settlement_runs.settings_version.
