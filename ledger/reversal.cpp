@@ -38,7 +38,8 @@ Slice opposite(const Slice& original) {
 }  // namespace
 
 Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span<const Lot> lots,
-                                               Points debt, Date today) {
+                                               Points debt, Date today,
+                                               const DebtRepayments& repayments) {
     require(today.ok(), "plan_burn_reversal: invalid date");
     check_member(lots, debt);
     if (burn.reversed) return ErrorCode::already_reversed;
@@ -47,6 +48,31 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
     BurnReversalOutcome out;
     Points debt_left = debt;
     Points reissued{0};
+    // Newest first: the latest repayments are the ones the debt would not have needed.
+    std::vector<Repayment> givable = repayments.lots;
+    std::sort(givable.begin(), givable.end(),
+              [](const Repayment& a, const Repayment& b) { return a.claim_id > b.claim_id; });
+    const auto give_back = [&](const Lot& lot, Points& excess) {
+        if (givable.empty()) return;
+        const auto reversal = repayments.reversed_by.find(lot.id);
+        require(reversal != repayments.reversed_by.end(),
+                "plan_burn_reversal: a reversed lot without its reversal");
+        for (auto& repayment : givable) {
+            if (excess == Points(0)) return;
+            require(repayment.restorable >= Points(0),
+                    "plan_burn_reversal: a repayment gave back more than it repaid");
+            if (repayment.claim_id <= reversal->second || repayment.restorable == Points(0) ||
+                std::chrono::sys_days(today) > std::chrono::sys_days(repayment.expires_on)) {
+                continue;
+            }
+            const Points given = std::min(excess, repayment.restorable);
+            repayment.restorable -= given;
+            excess -= given;
+            reissued += given;
+            out.reissues.push_back(
+                Reissue{lot.id, repayment.issuer, given, repayment.expires_on, repayment.lot_id});
+        }
+    };
     for (const Slice& original : burn.slices) {
         const Lot& lot = find_lot(lots, original.lot_id);
         require(lot.issuer == original.issuer, "plan_burn_reversal: slice and lot issuers differ");
@@ -60,7 +86,9 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
             const Points to_debt = std::min(debt_left, original.points);
             debt_left -= to_debt;
             out.debt_repaid += to_debt;
-            const Points excess = original.points - to_debt;
+            Points excess = original.points - to_debt;
+            // Beyond the debt left, the debt was paid by later earns: their points go back.
+            give_back(lot, excess);
             if (excess == Points(0)) continue;
             if (expired) {
                 out.breakage.push_back(LotExpiry{lot.id, lot.issuer, excess, today});

@@ -1,6 +1,7 @@
 #pragma once
 // Reversals: a refunded purchase undoes its burn (points go back to the very lots they came
 // from) or its earn (the lot is emptied and what was already spent of it becomes debt).
+#include <map>
 #include <optional>
 #include <span>
 #include <vector>
@@ -19,15 +20,36 @@ struct BurnRecord {
 };
 
 // Points returned to a lot whose earn was reversed, beyond the member's debt. That lot must stay
-// empty (lots CHECK: reversed => points_remaining = 0), so they are credited as a new lot of the
-// same issuer with the same expiry. The schema has no natural earn_claim_id for such a lot yet.
+// empty (lots CHECK: reversed => points_remaining = 0), so they are credited as a new lot: of
+// the lot whose repayment of the debt they give back (`restores_lot_id`, its issuer and expiry),
+// or, when no such repayment is left, of the reversed lot's issuer with its expiry.
 struct Reissue {
-    LotId source_lot_id = 0;
+    LotId source_lot_id = 0;  // the reversed lot the points were returned to
     PartnerId issuer;
     Points points{0};
     Date expires_on{};
+    LotId restores_lot_id = 0;  // the repaying lot, or 0
 
     friend bool operator==(const Reissue&, const Reissue&) = default;
+};
+
+// An earn that paid the member's debt: points a burn reversal returns to a reversed lot whose
+// debt that earn paid give it back. Without that, the points went to the reversed lot's issuer,
+// whose earn was refunded, while the repaying issuer, whose earn stands, was liable for none.
+struct Repayment {
+    LotId lot_id = 0;           // the earn's lot: not reversed, not a reissue
+    std::int64_t claim_id = 0;  // the earn's claim: ids follow the order of booking
+    PartnerId issuer;
+    Date expires_on{};
+    Points restorable{0};  // debt_repaid less what earlier burn reversals gave back to it
+    friend bool operator==(const Repayment&, const Repayment&) = default;
+};
+
+// The member's repayments, and for each reversed lot a burn touches the claim id of the earn
+// reversal that created its debt: only repayments booked after it can have paid that debt.
+struct DebtRepayments {
+    std::vector<Repayment> lots;
+    std::map<LotId, std::int64_t> reversed_by;
 };
 
 struct BurnReversalOutcome {
@@ -41,7 +63,9 @@ struct BurnReversalOutcome {
     // inserts these if absent (see expiry_snapshot).
     std::vector<LotExpiry> expiry_snapshots;
     // Returned points of lots whose earn was reversed meanwhile: they repay the debt that
-    // reversal created; the rest is reissued (or is breakage if that lot has expired).
+    // reversal created; the rest gives back repayments of that debt (newest first, to lots
+    // still valid), then is reissued under the reversed lot's issuer (or is breakage if that
+    // lot has expired).
     Points debt_repaid{0};
     Points new_debt{0};
     std::vector<Reissue> reissues;
@@ -51,13 +75,16 @@ struct BurnReversalOutcome {
 };
 
 // Decides the reversal of `burn` on `today` (the reversal's settlement date). `lots` must
-// include every lot the burn's slices name.
+// include every lot the burn's slices name; `repayments` the member's (see Repayment), with
+// the earn reversal of every reversed lot a slice names.
 // Refused with already_reversed when the burn was reversed before.
 // Throws LedgerBug when the burn has no slices, a slice is not a stored burn slice, names a lot
-// twice or a lot not passed in, disagrees with its lot's issuer, mixes redeemers, or when giving
-// the points back would lift a lot above issued − debt_repaid.
+// twice or a lot not passed in, disagrees with its lot's issuer, mixes redeemers, when giving
+// the points back would lift a lot above issued − debt_repaid, or when repayments are given
+// without the reversal of a reversed lot a slice names.
 Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span<const Lot> lots,
-                                               Points debt, Date today);
+                                               Points debt, Date today,
+                                               const DebtRepayments& repayments = {});
 
 struct EarnReversalOutcome {
     LotId lot_id = 0;

@@ -169,7 +169,9 @@ bool decide_earn_reversal(Batch& batch, MemberState& member, const Target& targe
     return true;
 }
 
-// Decides a burn reversal; false when a returned point lands in an expired lot (deferred).
+// Decides a burn reversal; false when a returned point lands in an expired lot or in a lot whose
+// earn was reversed (deferred: the one-claim path reads the member's repayments of debt, which
+// such points may give back, ledger::plan_burn_reversal).
 bool decide_burn_reversal(Batch& batch, MemberState& member, const Target& target,
                           BookedClaim& claim) {
     const auto& input = batch.inputs[claim.input];
@@ -184,6 +186,13 @@ bool decide_burn_reversal(Batch& batch, MemberState& member, const Target& targe
             if (created.claim == target.ref.booked) burn.slices.push_back(created.slice);
         }
     }
+    const bool into_reversed_lot =
+        std::any_of(burn.slices.begin(), burn.slices.end(), [&](const ledger::Slice& slice) {
+            return std::any_of(member.lots.begin(), member.lots.end(), [&](const ledger::Lot& lot) {
+                return lot.id == slice.lot_id && lot.reversed;
+            });
+        });
+    if (into_reversed_lot) return false;
     auto plan = ledger::plan_burn_reversal(burn, member.lots, member.debt, today);
     if (!plan) {
         batch.results[claim.input] =
@@ -199,17 +208,8 @@ bool decide_burn_reversal(Batch& batch, MemberState& member, const Target& targe
         slice.id = kFirstNewId + static_cast<std::int64_t>(batch.slices.size());
         batch.slices.push_back(NewSlice{index, std::move(slice)});
     }
-    for (const auto& reissue : reversal.reissues) {
-        ledger::Lot lot;
-        lot.id = kFirstNewId + static_cast<ledger::LotId>(batch.new_lots.size());
-        lot.issuer = reissue.issuer;
-        lot.issued = lot.remaining = reissue.points;
-        lot.accepted_at_us = input.accepted_at_us;
-        lot.expires_on = reissue.expires_on;
-        batch.new_lots.push_back(NewLot{index, lot.id, target.member_id, Micros(0),
-                                        reissue.source_lot_id, std::nullopt});
-        member.lots.push_back(std::move(lot));
-    }
+    // Reissues come only of points returned to a reversed lot, deferred above.
+    if (!reversal.reissues.empty()) throw std::logic_error("a reissue decided in a batch");
     member.debt = reversal.new_debt;
     // The ledger's balance is over the lots read; the points left unread count too.
     claim.body = accepted_body(input, "reversal", target.member_id, target.points,

@@ -67,8 +67,9 @@ constexpr const char* kInsertClaim =
 
 constexpr const char* kInsertLot =
     "INSERT INTO lots (member_id, issuer_id, claim_id, reissued_from_lot_id, points_issued, "
-    "  debt_repaid, points_remaining, fee_micros, accepted_at, settlement_date, expires_on) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    "  debt_repaid, points_remaining, fee_micros, accepted_at, settlement_date, expires_on, "
+    "  restores_lot_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 // The guard on the old value turns a lost update into an error instead of silent corruption.
 constexpr const char* kUpdateLotRemaining =
@@ -105,6 +106,19 @@ constexpr const char* kSlicesOfBurn =
     "SELECT " BURN_SLICE_COLUMNS " FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
 
 constexpr const char* kLotsByIds = "SELECT " LOT_COLUMNS " FROM lots WHERE id = ANY($1::bigint[])";
+
+// The earn reversals of the reversed lots among those (ledger::DebtRepayments::reversed_by).
+constexpr const char* kReversalsOfLots =
+    "SELECT id, reversed_by_claim_id FROM lots "
+    "WHERE id = ANY($1::bigint[]) AND reversed_by_claim_id IS NOT NULL";
+
+// The member's earns that repaid debt and stand, with what they can still give back: their
+// debt_repaid less the reissues that gave some back already (ledger::Repayment).
+constexpr const char* kDebtRepaymentsOfMember =
+    "SELECT l.id, l.claim_id, l.issuer_id, l.expires_on::text, l.debt_repaid "
+    "  - coalesce((SELECT sum(r.points_issued) FROM lots r WHERE r.restores_lot_id = l.id), 0) "
+    "FROM lots l WHERE l.member_id = $1 AND l.debt_repaid > 0 "
+    "  AND l.reversed_by_claim_id IS NULL AND l.reissued_from_lot_id IS NULL";
 
 // The expiry row of a lot is written once; a close of its date may have written it already.
 // Points that earlier reversals returned to the expired lot are breakage of their own dates
@@ -320,7 +334,7 @@ BookingResult book_earn(pqxx::work& tx, const BookingInput& input, const Program
     tx.exec_params(kInsertLot, request.member_id, input.partner_id, claim_id, no_source,
                    earn.issued.value(), earn.debt_repaid.value(), earn.lot_remaining.value(),
                    value_of(request.points, program.issue_fee).value(), accepted_at,
-                   date_literal(program.settlement_date), date_literal(expires));
+                   date_literal(program.settlement_date), date_literal(expires), no_source);
     if (earn.new_debt != debt) tx.exec_params(kSetDebt, request.member_id, earn.new_debt.value());
 
     BookingResult result;
@@ -352,6 +366,28 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     result.status = 201;
     result.body = row.response_body;
     return result;
+}
+
+// What a burn reversal may give back of the member's repayments of debt: read only when a lot
+// it returns points to was reversed (the rare case; otherwise nothing is given back).
+ledger::DebtRepayments debt_repayments(pqxx::transaction_base& tx, const std::string& member_id,
+                                       const std::vector<ledger::Lot>& lots,
+                                       const std::vector<std::int64_t>& lot_ids) {
+    ledger::DebtRepayments repayments;
+    const bool any_reversed = std::any_of(lots.begin(), lots.end(), [&](const ledger::Lot& lot) {
+        return lot.reversed && std::find(lot_ids.begin(), lot_ids.end(), lot.id) != lot_ids.end();
+    });
+    if (!any_reversed) return repayments;
+    for (const auto& row : tx.exec_params(kReversalsOfLots, int_array_literal(lot_ids))) {
+        repayments.reversed_by[row[0].as<std::int64_t>()] = row[1].as<std::int64_t>();
+    }
+    if (repayments.reversed_by.empty()) return repayments;
+    for (const auto& row : tx.exec_params(kDebtRepaymentsOfMember, member_id)) {
+        repayments.lots.push_back(ledger::Repayment{
+            row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(),
+            parse_date(row[3].as<std::string>()), Points(row[4].as<std::int64_t>())});
+    }
+    return repayments;
 }
 
 }  // namespace
@@ -428,7 +464,8 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
                                        [&](const ledger::Lot& open) { return open.id == lot.id; });
         if (!known) open_lots.push_back(std::move(lot));
     }
-    auto plan = ledger::plan_burn_reversal(burn, open_lots, debt, today);
+    auto plan = ledger::plan_burn_reversal(burn, open_lots, debt, today,
+                                           debt_repayments(tx, member_id, open_lots, lot_ids));
     if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
     const auto& reversal = plan.value();
     row.response_body = accepted_body(input, "reversal", member_id, target_points,
@@ -446,9 +483,12 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
                        breakage.points.value(), date_literal(today));
     }
     for (const auto& reissue : reversal.reissues) {
+        const auto restores = reissue.restores_lot_id == 0
+                                  ? std::nullopt
+                                  : std::optional<std::int64_t>(reissue.restores_lot_id);
         tx.exec_params(kInsertLot, member_id, reissue.issuer, claim_id, reissue.source_lot_id,
                        reissue.points.value(), 0, reissue.points.value(), 0, accepted_at,
-                       date_literal(today), date_literal(reissue.expires_on));
+                       date_literal(today), date_literal(reissue.expires_on), restores);
     }
     if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
     result.body = row.response_body;

@@ -84,31 +84,44 @@ constexpr const char* kEarnLotsWrong =
     "ORDER BY c.id";
 
 // A lot belongs to an earn (its own) or to a burn reversal (the points it returned to a lot an
-// earn reversal had removed: same member, issuer and expiry as that reversed lot).
+// earn reversal had removed: same member as that reversed lot, and the issuer and expiry of the
+// lot whose repayment of debt it gives back (restores_lot_id, migration 0015: an earn's own
+// lot of the same member that stands, booked after that earn reversal), or else of the
+// reversed lot).
 constexpr const char* kLotsOfNoClaim =
     "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id "
     "LEFT JOIN lots o ON o.id = l.reissued_from_lot_id "
+    "LEFT JOIN lots g ON g.id = coalesce(l.restores_lot_id, l.reissued_from_lot_id) "
     "WHERE (l.reissued_from_lot_id IS NULL AND c.type <> 'earn') "
     "   OR (l.reissued_from_lot_id IS NOT NULL AND (c.type <> 'reversal' "
     "       OR c.reverses_type <> 'burn' OR l.member_id <> c.member_id "
     "       OR l.settlement_date <> c.settlement_date OR o.reversed_by_claim_id IS NULL "
-    "       OR o.issuer_id <> l.issuer_id OR o.member_id <> l.member_id "
-    "       OR o.expires_on <> l.expires_on)) "
+    "       OR o.member_id <> l.member_id "
+    "       OR g.issuer_id <> l.issuer_id OR g.member_id <> l.member_id "
+    "       OR g.expires_on <> l.expires_on)) "
+    "   OR (l.restores_lot_id IS NOT NULL AND (g.reissued_from_lot_id IS NOT NULL "
+    "       OR g.reversed_by_claim_id < l.claim_id OR g.debt_repaid = 0 "
+    "       OR g.claim_id <= o.reversed_by_claim_id)) "
     "ORDER BY l.id";
 
 // A burn reversal returning points to a reversed lot pays the member's debt with them and deals
-// with the excess alone: a reissued lot, or breakage if the lot has expired. Together those never
-// exceed what its slice on that lot returned (one reissue a reversal and lot: the schema's
-// unique key). (The debt check alone cannot see a made-up reissue
-// that came with the same rise of the member's debt: the two cancel out in it.)
+// with the excess alone: reissued lots, or breakage if the lot has expired. Together those never
+// exceed what its slice on that lot returned. (The debt check alone cannot see a made-up reissue
+// that came with the same rise of the member's debt: the two cancel out in it.) And a lot never
+// gives back more of its repayments than it repaid.
 constexpr const char* kReissuesExceedReturns =
-    "SELECT l.id FROM lots l "
-    "WHERE l.reissued_from_lot_id IS NOT NULL AND l.points_issued "
+    "SELECT min(l.id) FROM lots l "
+    "WHERE l.reissued_from_lot_id IS NOT NULL GROUP BY l.claim_id, l.reissued_from_lot_id "
+    "HAVING sum(l.points_issued) "
     "  + coalesce((SELECT sum(e.points) FROM lot_expiries e "
     "              WHERE e.claim_id = l.claim_id AND e.lot_id = l.reissued_from_lot_id), 0) "
     "  > coalesce((SELECT sum(s.points) FROM slices s WHERE s.kind = 'burn_reversal' "
     "              AND s.claim_id = l.claim_id AND s.lot_id = l.reissued_from_lot_id), 0) "
-    "ORDER BY l.id";
+    "ORDER BY 1";
+
+constexpr const char* kRestorationsExceedRepayments =
+    "SELECT g.id FROM lots g JOIN lots l ON l.restores_lot_id = g.id "
+    "GROUP BY g.id HAVING sum(l.points_issued) > g.debt_repaid ORDER BY g.id";
 
 // An earn's reversal and its lot name each other: the reversal's earn has its lot marked
 // reversed by that reversal, and a lot marked reversed names a reversal of its own earn.
@@ -412,6 +425,8 @@ void check_claim_rows(pqxx::dbtransaction& tx, LedgerCheckReport& report) {
          "belongs to no earn, nor is a burn reversal's reissue of a reversed lot of its member");
     each(kReissuesExceedReturns, "lot",
          "a reissue of more points than its burn reversal returned to the reversed lot");
+    each(kRestorationsExceedRepayments, "lot",
+         "gave back more of its repayments of debt than it repaid");
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
     check_answers(tx, "claims", "id::text", "claim", report,

@@ -225,6 +225,41 @@ TEST_F(LedgerCheck, NamesALotDatedPastTheYear9999AndChecksTheRest) {
     EXPECT_EQ(report.runs_checked, 2);
 }
 
+// r-b1's 400 points came back to e-1's reversed lot after e-2 had repaid the 400 of debt that
+// reversal made: they are a lot given back to e-2's (migration 0015). Such a lot gives back no
+// more than its lot repaid, and only a repayment booked after the reversal of the lot the
+// points came back to.
+TEST_F(LedgerCheck, CatchesALotGivingBackMoreThanItsRepayment) {
+    const auto repaying = query_int(
+        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-2'");
+    ASSERT_EQ(
+        query_int("SELECT count(*) FROM lots WHERE restores_lot_id = " + std::to_string(repaying)),
+        1);
+    corrupt("lots", "lots_origin_fixed",
+            "UPDATE lots SET points_issued = points_issued + 1, "
+            "points_remaining = points_remaining + 1 WHERE restores_lot_id = " +
+                std::to_string(repaying));
+    const auto text = joined(check());
+    EXPECT_NE(text.find("lot " + std::to_string(repaying) +
+                        ": gave back more of its repayments of debt than it repaid"),
+              std::string::npos)
+        << text;
+}
+
+TEST_F(LedgerCheck, CatchesALotGivingBackARepaymentMadeBeforeTheDebt) {
+    // e-3's lot is another member's, booked before e-1's reversal: it repaid none of that debt.
+    const auto restoring = query_int("SELECT id FROM lots WHERE restores_lot_id IS NOT NULL");
+    const auto earlier = query_int(
+        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-3'");
+    corrupt("lots", "lots_restoration_fixed",
+            "UPDATE lots SET restores_lot_id = " + std::to_string(earlier) +
+                " WHERE id = " + std::to_string(restoring));
+    const auto text = joined(check());
+    EXPECT_NE(text.find("lot " + std::to_string(restoring) + ": belongs to no earn"),
+              std::string::npos)
+        << text;
+}
+
 TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
     corrupt("member_points", "member_points_kept_by_lots",
             "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-2'");

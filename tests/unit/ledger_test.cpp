@@ -373,6 +373,59 @@ TEST(LedgerBurnReversal, ToALotWhoseEarnWasReversedRepaysDebtThenReissues) {
     EXPECT_EQ(reversal.value().balance_after, Points(20));
 }
 
+// The points beyond the debt left give back what later earns repaid of it, to those earns'
+// issuers (found by review: airline's earn stood and airline was liable for none of its
+// points, while grocer, whose earn was refunded, got a lot of 20). Newest repayment first, only
+// repayments booked after the earn reversal, only to lots still valid, never more than each
+// repaid; the rest goes to the reversed lot's issuer as before.
+TEST(LedgerBurnReversal, BeyondTheDebtGivesBackWhatLaterEarnsRepaidOfIt) {
+    const Date today = ymd(2025, 1, 1);
+    Member m;
+    m.lots = {lot(1, "grocer", 100, ymd(2026, 1, 31))};
+    auto burn = plan_burn(m.lots, m.debt, Points(90), "fuel", kPointValue, today);
+    ASSERT_TRUE(burn.ok());
+    m.apply(burn.value());
+    const BurnRecord record{stored(burn.value().slices, 1), false};
+    m.lots[0].remaining = Points(0);  // grocer's earn reversed (claim 10): debt 90
+    m.lots[0].reversed = true;
+    m.debt = Points(90);
+    // Later earns repaid it all: airline 30 (claim 11), fuel 50 (claim 12), grocer 10 (claim 13,
+    // a lot expired by now).
+    m.lots.push_back(lot(2, "airline", 0, ymd(2027, 1, 31), 0, 30));
+    m.lots.push_back(lot(3, "fuel", 0, ymd(2026, 6, 30), 0, 50));
+    m.lots.push_back(lot(4, "grocer", 0, ymd(2024, 12, 31), 0, 10));
+    m.debt = Points(0);
+    DebtRepayments repayments;
+    repayments.reversed_by = {{1, 10}};
+    repayments.lots = {{2, 11, "airline", ymd(2027, 1, 31), Points(30)},
+                       {3, 12, "fuel", ymd(2026, 6, 30), Points(50)},
+                       {4, 13, "grocer", ymd(2024, 12, 31), Points(10)},
+                       {5, 9, "airline", ymd(2027, 1, 31), Points(70)}};  // before the reversal
+
+    auto reversal = plan_burn_reversal(record, m.lots, m.debt, today, repayments);
+    ASSERT_TRUE(reversal.ok());
+    EXPECT_EQ(reversal.value().debt_repaid, Points(0));
+    EXPECT_EQ(reversal.value().new_debt, Points(0));
+    EXPECT_EQ(reversal.value().reissues,
+              (std::vector<Reissue>{{1, "fuel", Points(50), ymd(2026, 6, 30), 3},
+                                    {1, "airline", Points(30), ymd(2027, 1, 31), 2},
+                                    {1, "grocer", Points(10), ymd(2026, 1, 31), 0}}));
+    EXPECT_EQ(reversal.value().balance_after, Points(90));
+
+    // What earlier reversals gave back is not given again; debt left is paid first.
+    repayments.lots[1].restorable = Points(45);
+    auto with_debt = plan_burn_reversal(record, m.lots, Points(20), today, repayments);
+    ASSERT_TRUE(with_debt.ok());
+    EXPECT_EQ(with_debt.value().debt_repaid, Points(20));
+    EXPECT_EQ(with_debt.value().reissues,
+              (std::vector<Reissue>{{1, "fuel", Points(45), ymd(2026, 6, 30), 3},
+                                    {1, "airline", Points(25), ymd(2027, 1, 31), 2}}));
+
+    // Repayments without the reversal they follow are a caller's bug.
+    repayments.reversed_by.clear();
+    EXPECT_THROW((void)plan_burn_reversal(record, m.lots, m.debt, today, repayments), LedgerBug);
+}
+
 TEST(LedgerBurnReversal, NeverLiftsALotAboveWhatItsEarnPutIn) {
     std::vector<Lot> lots = {lot(1, "grocer", 100, ymd(2026, 1, 31), 0, 100)};
     Slice forged;
