@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <set>
 
 namespace coalition {
 namespace {
@@ -76,7 +78,7 @@ void apply_listen(Settings& s, const std::string& text) {
     }
     if (host.empty()) throw SettingsError(name + ": empty host in '" + text + "'");
     s.listen_host = host;
-    s.listen_port = static_cast<std::uint16_t>(parse_integer(name, port, 0, 65535));
+    s.listen_port = static_cast<std::uint16_t>(parse_integer(name, port, 1, 65535));
 }
 
 const std::vector<SettingSpec>& specs() {
@@ -150,12 +152,26 @@ std::string json_scalar_to_string(const std::string& key, const nlohmann::json& 
     throw SettingsError("config key '" + key + "': expected a string, integer or boolean");
 }
 
-void apply_config_file(Settings& settings, const std::string& path) {
+// Applies the file's settings; returns the keys it set.
+std::set<std::string> apply_config_file(Settings& settings, const std::string& path) {
     const auto text = read_file(path);
     if (!text) throw SettingsError("config file '" + path + "' cannot be read");
-    const auto doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    // A key given twice would silently keep its last value (nlohmann's choice), the first one
+    // being as misleading as a misspelt key: refused like one.
+    std::set<std::string> seen;
+    std::optional<std::string> twice;
+    const nlohmann::json::parser_callback_t note_keys =
+        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+            if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+                !seen.insert(parsed.get<std::string>()).second && !twice) {
+                twice = parsed.get<std::string>();
+            }
+            return true;
+        };
+    const auto doc = nlohmann::json::parse(*text, note_keys, /*allow_exceptions=*/false);
     if (doc.is_discarded()) throw SettingsError("config file '" + path + "' is not valid JSON");
     if (!doc.is_object()) throw SettingsError("config file '" + path + "' must hold a JSON object");
+    if (twice) throw SettingsError("config file '" + path + "': key '" + *twice + "' given twice");
     for (const auto& [key, value] : doc.items()) {
         const SettingSpec* spec = nullptr;
         for (const auto& candidate : specs()) {
@@ -170,6 +186,7 @@ void apply_config_file(Settings& settings, const std::string& path) {
             throw SettingsError("config file '" + path + "', key '" + key + "': " + e.what());
         }
     }
+    return seen;
 }
 
 }  // namespace
@@ -192,9 +209,19 @@ Settings load_settings(const EnvLookup& env, const std::optional<std::string>& c
         throw SettingsError("--config: the file name is empty");
     std::optional<std::string> path = config_path;
     if (!path) path = env("COALITION_CONFIG");
-    if (path && !path->empty()) apply_config_file(settings, *path);
+    std::set<std::string> given;
+    if (path && !path->empty()) given = apply_config_file(settings, *path);
     for (const auto& spec : specs()) {
-        if (auto value = env(spec.env)) spec.apply(settings, *value);
+        if (auto value = env(spec.env)) {
+            spec.apply(settings, *value);
+            given.insert(spec.key);
+        }
+    }
+    // Left to its default, batch_max_in_flight follows a smaller pool (db_pool_size 1 is a
+    // documented value, and refusing it for a setting nobody gave would be a puzzle).
+    if (given.count("batch_max_in_flight") == 0) {
+        settings.batch_max_in_flight =
+            std::min(settings.batch_max_in_flight, settings.db_pool_size);
     }
     if (settings.rate_limit_burst < settings.rate_limit_per_s / 100) {
         throw SettingsError("COALITION_RATE_LIMIT_BURST: must be at least 1% of the rate per second");

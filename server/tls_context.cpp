@@ -29,6 +29,11 @@ void require(bool ok, const std::string& what) {
     if (!ok) throw SettingsError(what + ": " + openssl_reason());
 }
 
+// OpenSSL's default asks for an encrypted key's passphrase on the terminal: prompts in the log
+// stream, and a service that waits at start for an answer nobody gives. No passphrase: the
+// load fails, with the reason.
+int no_passphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
+
 }  // namespace
 
 void configure_tls(boost::asio::ssl::context& context, const Settings& settings) {
@@ -53,8 +58,10 @@ void configure_tls(boost::asio::ssl::context& context, const Settings& settings)
 
     require(SSL_CTX_use_certificate_chain_file(ctx, settings.tls_cert.c_str()) == 1,
             "COALITION_TLS_CERT '" + settings.tls_cert + "'");
-    require(SSL_CTX_use_PrivateKey_file(ctx, settings.tls_key.c_str(), SSL_FILETYPE_PEM) == 1,
-            "COALITION_TLS_KEY '" + settings.tls_key + "'");
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+    require(
+        SSL_CTX_use_PrivateKey_file(ctx, settings.tls_key.c_str(), SSL_FILETYPE_PEM) == 1,
+        "COALITION_TLS_KEY '" + settings.tls_key + "' (a PEM private key without a passphrase)");
     require(SSL_CTX_check_private_key(ctx) == 1, "COALITION_TLS_KEY does not match the certificate");
 
     // Clients resume sessions (TLS 1.3 tickets, TLS 1.2 session ids): Node's https agent and curl

@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
+#include <cctype>
+
 namespace coalition::storage {
 namespace {
 
@@ -18,6 +21,7 @@ constexpr const char* kPartnerColumns =
 constexpr const char* kInsertPartnerSql =
     "INSERT INTO partners (id, name, earn_rate) VALUES ($1, $2, $3)"
     " ON CONFLICT (id) DO NOTHING RETURNING id";
+constexpr const char* kAllSecretsSql = "SELECT secret FROM partner_secrets";
 constexpr const char* kInsertSecretSql =
     "INSERT INTO partner_secrets (partner_id, secret) VALUES ($1, $2)";
 // Every writer locks the partner row first, then its secrets: one order, no deadlocks.
@@ -123,9 +127,14 @@ void validate_new_partner(const NewPartner& partner) {
           (first >= '0' && first <= '9'))) {
         throw invalid("partner id '" + partner.id + "' must begin with a letter or a digit");
     }
-    if (partner.id == settlement::kOperatorId) {
-        // Runs and instructions name the central counterparty "operator".
-        throw invalid("partner id 'operator' is reserved for the coalition operator");
+    // Runs and instructions name the central counterparty "operator": "Operator" beside it in
+    // a payment file invites a payment to the wrong party.
+    std::string lowered = partner.id;
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lowered == settlement::kOperatorId) {
+        throw invalid("partner id '" + partner.id +
+                      "' is reserved for the coalition operator, in any case");
     }
     if (!is_utf8(partner.name)) throw invalid("partner name must be UTF-8 text");
     const std::size_t name_length = utf8_length(partner.name);
@@ -146,6 +155,19 @@ std::string add_partner(pqxx::transaction_base& tx, const NewPartner& partner) {
     if (tx.exec_params(kInsertPartnerSql, partner.id, partner.name, partner.earn_rate).empty()) {
         throw PartnerError(PartnerError::Kind::duplicate,
                            "partner '" + partner.id + "' already exists");
+    }
+    // A key two partners share lets either sign claims as the other. Compared as the key
+    // itself, not its text (the table is one row a partner and rotation: small). Two adds of
+    // one key committing at once are not caught: an operator's slip made twice at once.
+    if (partner.secret) {
+        const auto key = partners::secret_key(*partner.secret);
+        for (const auto& row : tx.exec(kAllSecretsSql)) {
+            if (partners::secret_key(row[0].as<std::string>()) == key) {
+                throw invalid(
+                    "that secret is another partner's (now or before a rotation): "
+                    "each partner needs its own");
+            }
+        }
     }
     tx.exec_params(kInsertSecretSql, partner.id, secret);
     return secret;

@@ -180,6 +180,23 @@ TEST_F(Stores, AddPartnerWithAGivenSecret) {
               1);
 }
 
+// A key another partner holds, or held before a rotation, would let either sign as the other
+// (found by review: two partners added with one --secret both verified). Refused, nothing stored.
+TEST_F(Stores, ASecretAnotherPartnerHoldsOrHeldIsRefused) {
+    const std::string given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    commit([&](pqxx::work& tx) { return add_partner(tx, NewPartner{"fuel", "Fuel", 1, given}); });
+    commit([&](pqxx::work& tx) { return rotate_secret(tx, "fuel", 24); });  // given is old now
+    try {
+        commit([&](pqxx::work& tx) { return add_partner(tx, NewPartner{"fuel2", "F", 1, given}); });
+        ADD_FAILURE() << "accepted";
+    } catch (const PartnerError& e) {
+        EXPECT_EQ(e.kind(), PartnerError::Kind::invalid);
+        EXPECT_NE(std::string(e.what()).find("another partner's"), std::string::npos);
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM partners"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 2);
+}
+
 TEST_F(Stores, BadNewPartnersAreInvalid) {
     const NewPartner bad[] = {
         {"a b", "x", 1, {}},
@@ -191,6 +208,9 @@ TEST_F(Stores, BadNewPartnersAreInvalid) {
         {"ok", "x", 1000001, {}},
         {"ok", "x", 1, std::string("whsec_c2hvcnQ=")},
         {"ok", "x", 1, std::string("secret")},
+        {"operator", "x", 1, {}},
+        {"Operator", "x", 1, {}},  // beside "operator" in a payment file
+        {"OPERATOR", "x", 1, {}},
     };
     for (const auto& partner : bad) {
         try {

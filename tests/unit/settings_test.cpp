@@ -110,7 +110,8 @@ TEST(Settings, ListenAcceptsIpv6InBrackets) {
 TEST(Settings, BadListenValuesAreRefused) {
     for (const std::string value :
          {"", "8443", ":8443", "localhost", "localhost:", "localhost:http", "host:65536", "host:-1",
-          "::1:8443", "[::1]", "[::1]8443", "[]:8443", "[::1:8443"}) {
+          "::1:8443", "[::1]", "[::1]8443", "[]:8443", "[::1:8443",
+          "127.0.0.1:0"}) {  // port 0: the kernel would pick one nobody knows
         EXPECT_THROW(load_settings(env_of({{"COALITION_LISTEN", value}})), SettingsError)
             << "'" << value << "'";
     }
@@ -161,6 +162,30 @@ TEST(Settings, MoreBatchesInFlightThanPoolConnectionsIsRefused) {
     EXPECT_EQ(settings.batch_max_in_flight, 4);
     EXPECT_EQ(settings.batch_max_claims, 1);
     EXPECT_EQ(settings.batch_max_wait_ms, 0);
+}
+
+// db_pool_size 1 is a documented value: the default of batch_max_in_flight (2) follows it
+// down. Given, it is checked as before.
+TEST(Settings, BatchesInFlightLeftToTheirDefaultFollowASmallerPool) {
+    EXPECT_EQ(load_settings(env_of({{"COALITION_DB_POOL_SIZE", "1"}})).batch_max_in_flight, 1);
+    EXPECT_EQ(load_settings(env_of({})).batch_max_in_flight, 2);
+    EXPECT_THROW(load_settings(env_of(
+                     {{"COALITION_DB_POOL_SIZE", "1"}, {"COALITION_BATCH_MAX_IN_FLIGHT", "2"}})),
+                 SettingsError);
+    ConfigFile given(R"({"db_pool_size": 1, "batch_max_in_flight": 2})");
+    EXPECT_THROW(load_settings(env_of({}), given.path()), SettingsError);
+}
+
+// The first value of a key given twice would be silently dropped.
+TEST(Settings, AConfigKeyGivenTwiceIsRefused) {
+    ConfigFile twice(R"({"db": "host=/nonexistent", "threads": 2, "db": "dbname=x"})");
+    try {
+        load_settings(env_of({}), twice.path());
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_NE(std::string(e.what()).find("key 'db' given twice"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(Settings, UnknownConfigKeyIsRefused) {
