@@ -164,6 +164,9 @@ cmd_init() {
     if [[ -n $ROOT && -f $ROOT/data/postmaster.pid ]] && is_running; then
         die "$HANDLE holds a half-made cluster that is running: stop it first"
     fi
+    if [[ -n $ROOT ]] && ! holds_only_a_cluster "$ROOT"; then
+        die "$HANDLE holds other files than a cluster's: give a new or empty directory"
+    fi
     if [[ -n $ROOT && ! -L $HANDLE ]] && is_root &&
         ! runuser -u "$CLUSTER_USER" -- test -x "$ROOT" 2>/dev/null; then
         # An existing plain directory the cluster user cannot reach: start over elsewhere.
@@ -252,8 +255,25 @@ cmd_conninfo() {
     printf 'host=%s port=%s user=%s dbname=%s\n' "$(socket_dir)" "$PORT" "$CLUSTER_USER" "${1:-postgres}"
 }
 
+# Whether DIR holds nothing but what this script makes there (or nothing): destroy removes and
+# init takes over only such a directory, so that a slip (`destroy var`, `init .`) never wipes
+# or chowns a directory of other files.
+holds_only_a_cluster() {
+    local entry
+    for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+        [[ -e $entry || -L $entry ]] || continue
+        case "${entry##*/}" in
+            data | log | socket | data.half-made.*) ;;
+            *) return 1 ;;
+        esac
+    done
+}
+
 # Stops the cluster and removes every trace: DATADIR, the /var/tmp home behind it, the socket.
 cmd_destroy() {
+    if [[ -n $ROOT ]] && ! holds_only_a_cluster "$ROOT"; then
+        die "$HANDLE holds other files than a cluster's (data, log, socket): not removed"
+    fi
     cmd_stop
     if [[ -n $ROOT ]]; then
         local socket
