@@ -134,7 +134,7 @@ ledger::LotId lot_of_earn(const Batch& batch, const ClaimRef& earn) {
         return found->second;
     }
     for (const auto& created : batch.new_lots) {
-        if (created.claim == earn.booked && !created.reissued_from) return created.placeholder;
+        if (created.claim == earn.booked) return created.placeholder;
     }
     throw std::logic_error("earn of this batch without its lot");
 }

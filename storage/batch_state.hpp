@@ -153,9 +153,6 @@ struct NewLot {
     ledger::LotId placeholder = 0;
     std::string member_id;
     Micros fee{0};
-    // A reissued lot (burn reversal). None today: a batch leaves every burn reversal that
-    // returns points to a reversed lot to the one-claim path (batch_reversals.cpp).
-    std::optional<ledger::LotId> reissued_from;
     std::optional<std::size_t> reversed_by;      // index into booked: reversed by this batch
 };
 

@@ -68,15 +68,15 @@ constexpr const char* kWriteSql =
     "  ORDER BY r.partner_id COLLATE \"C\", r.webhook_id COLLATE \"C\" "
     "  RETURNING 1), "
     "new_lots AS ("
-    "  INSERT INTO lots (id, member_id, issuer_id, claim_id, reissued_from_lot_id, points_issued, "
+    "  INSERT INTO lots (id, member_id, issuer_id, claim_id, points_issued, "
     "    debt_repaid, points_remaining, fee_micros, accepted_at, settlement_date, expires_on, "
     "    reversed_by_claim_id) OVERRIDING SYSTEM VALUE "
     "  SELECT " NEW_ID("r.id", "lots") ", r.member_id, r.issuer_id, "
-    "    " NEW_ID("r.claim_id", "claims") ", " NEW_ID("r.reissued_from_lot_id", "lots") ", "
+    "    " NEW_ID("r.claim_id", "claims") ", "
     "    r.points_issued, r.debt_repaid, r.points_remaining, r.fee_micros, r.accepted_at, "
     "    r.settlement_date, r.expires_on, " NEW_ID("r.reversed_by_claim_id", "claims") " "
     "  FROM json_to_recordset($2::json) AS r(id bigint, member_id text, issuer_id text, "
-    "    claim_id bigint, reissued_from_lot_id bigint, points_issued bigint, debt_repaid bigint, "
+    "    claim_id bigint, points_issued bigint, debt_repaid bigint, "
     "    points_remaining bigint, fee_micros bigint, accepted_at timestamptz, "
     "    settlement_date date, expires_on date, reversed_by_claim_id bigint) "
     "  RETURNING 1), "
@@ -200,11 +200,8 @@ std::string lot_rows(const Batch& batch, const Placeholders& ids) {
             .field("id", ids.lot(lot->id))
             .field("member_id", created.member_id)
             .field("issuer_id", lot->issuer)
-            .field("claim_id", ids.claim(created.claim));
-        nullable(
-            rows, "reissued_from_lot_id",
-            created.reissued_from ? std::optional(ids.lot(*created.reissued_from)) : std::nullopt);
-        rows.field("points_issued", lot->issued.value())
+            .field("claim_id", ids.claim(created.claim))
+            .field("points_issued", lot->issued.value())
             .field("debt_repaid", lot->debt_repaid.value())
             .field("points_remaining", lot->remaining.value())
             .field("fee_micros", created.fee.value())

@@ -407,8 +407,11 @@ void decide_earn(Batch& batch, std::size_t index) {
                                            program.settlement_date, program.validity_months));
     member.debt = earn.new_debt;
 
-    batch.new_lots.push_back(NewLot{batch.booked.size(), placeholder, request.member_id,
-                                    value_of(request.points, program.issue_fee), {}, {}});
+    batch.new_lots.push_back(NewLot{batch.booked.size(),
+                                    placeholder,
+                                    request.member_id,
+                                    value_of(request.points, program.issue_fee),
+                                    {}});
     batch.booked.push_back(BookedClaim{index, "earn", request.member_id, request.points,
                                        accepted_body(input, "earn", request.member_id,
                                                      request.points, balance,
