@@ -12,8 +12,12 @@ ALTER TABLE lots ADD COLUMN restores_lot_id bigint REFERENCES lots (id),
 ALTER TABLE lots DROP CONSTRAINT lots_claim_id_reissued_from_lot_id_key,
     ADD CONSTRAINT lots_one_per_earn_and_reissue
         UNIQUE NULLS NOT DISTINCT (claim_id, reissued_from_lot_id, restores_lot_id);
--- What a repaying lot gave back already, summed at each such reversal.
+-- What a repaying lot gave back already, summed at each such reversal; and a member's repaying
+-- lots, which such a reversal reads under the member's lock (most hold no points any more, so
+-- lots_open_fifo does not have them: without this, a scan of every lot). debt_repaid never
+-- changes, so lot updates stay HOT.
 CREATE INDEX lots_restoring ON lots (restores_lot_id) WHERE restores_lot_id IS NOT NULL;
+CREATE INDEX lots_repaying_debt ON lots (member_id) WHERE debt_repaid > 0;
 -- Part of the lot's origin (migration 0013).
 CREATE TRIGGER lots_restoration_fixed BEFORE UPDATE OF restores_lot_id ON lots FOR EACH ROW
     WHEN (OLD.restores_lot_id IS DISTINCT FROM NEW.restores_lot_id)

@@ -105,12 +105,9 @@ constexpr const char* kLotOfEarn =
 constexpr const char* kSlicesOfBurn =
     "SELECT " BURN_SLICE_COLUMNS " FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
 
-constexpr const char* kLotsByIds = "SELECT " LOT_COLUMNS " FROM lots WHERE id = ANY($1::bigint[])";
-
-// The earn reversals of the reversed lots among those (ledger::DebtRepayments::reversed_by).
-constexpr const char* kReversalsOfLots =
-    "SELECT id, reversed_by_claim_id FROM lots "
-    "WHERE id = ANY($1::bigint[]) AND reversed_by_claim_id IS NOT NULL";
+// LOT_COLUMNS, then the earn reversal of a reversed lot (ledger::DebtRepayments::reversed_by).
+constexpr const char* kLotsByIds =
+    "SELECT " LOT_COLUMNS ", reversed_by_claim_id FROM lots WHERE id = ANY($1::bigint[])";
 
 // The member's earns that repaid debt and stand, with what they can still give back: their
 // debt_repaid less the reissues that gave some back already (ledger::Repayment).
@@ -368,26 +365,16 @@ BookingResult book_burn(pqxx::work& tx, const BookingInput& input, const Program
     return result;
 }
 
-// What a burn reversal may give back of the member's repayments of debt: read only when a lot
-// it returns points to was reversed (the rare case; otherwise nothing is given back).
-ledger::DebtRepayments debt_repayments(pqxx::transaction_base& tx, const std::string& member_id,
-                                       const std::vector<ledger::Lot>& lots,
-                                       const std::vector<std::int64_t>& lot_ids) {
-    ledger::DebtRepayments repayments;
-    const bool any_reversed = std::any_of(lots.begin(), lots.end(), [&](const ledger::Lot& lot) {
-        return lot.reversed && std::find(lot_ids.begin(), lot_ids.end(), lot.id) != lot_ids.end();
-    });
-    if (!any_reversed) return repayments;
-    for (const auto& row : tx.exec_params(kReversalsOfLots, int_array_literal(lot_ids))) {
-        repayments.reversed_by[row[0].as<std::int64_t>()] = row[1].as<std::int64_t>();
-    }
-    if (repayments.reversed_by.empty()) return repayments;
+// The member's repayments of debt that a burn reversal may give back: read only when a lot it
+// returns points to was reversed (`repayments.reversed_by` not empty: the rare case).
+void add_debt_repayments(pqxx::transaction_base& tx, const std::string& member_id,
+                         ledger::DebtRepayments& repayments) {
+    if (repayments.reversed_by.empty()) return;
     for (const auto& row : tx.exec_params(kDebtRepaymentsOfMember, member_id)) {
         repayments.lots.push_back(ledger::Repayment{
             row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(),
             parse_date(row[3].as<std::string>()), Points(row[4].as<std::int64_t>())});
     }
-    return repayments;
 }
 
 }  // namespace
@@ -458,14 +445,16 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         burn.slices.push_back(std::move(slice));
     }
     // The ledger wants every lot that may be open plus every lot the burn touched, once each.
-    auto touched = load_lots(tx, kLotsByIds, int_array_literal(lot_ids));
-    for (auto& lot : touched) {
+    ledger::DebtRepayments repayments;
+    for (const auto& lot_row : tx.exec_params(kLotsByIds, int_array_literal(lot_ids))) {
+        auto lot = lot_from_row(lot_row);
+        if (!lot_row[8].is_null()) repayments.reversed_by[lot.id] = lot_row[8].as<std::int64_t>();
         const bool known = std::any_of(open_lots.begin(), open_lots.end(),
                                        [&](const ledger::Lot& open) { return open.id == lot.id; });
         if (!known) open_lots.push_back(std::move(lot));
     }
-    auto plan = ledger::plan_burn_reversal(burn, open_lots, debt, today,
-                                           debt_repayments(tx, member_id, open_lots, lot_ids));
+    add_debt_repayments(tx, member_id, repayments);
+    auto plan = ledger::plan_burn_reversal(burn, open_lots, debt, today, repayments);
     if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
     const auto& reversal = plan.value();
     row.response_body = accepted_body(input, "reversal", member_id, target_points,
