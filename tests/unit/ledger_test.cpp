@@ -343,34 +343,55 @@ TEST(LedgerBurnReversal, RestoresTheExactLotsAndReportsBreakageOfExpiredOnes) {
               ErrorCode::already_reversed);
 }
 
-TEST(LedgerBurnReversal, ToALotWhoseEarnWasReversedRepaysDebtThenReissues) {
-    const Date today = ymd(2025, 1, 1);
-    Member m;
+// Grocer's lot 1 (100 points through 2026-01-31), `burnt` of them burnt at fuel, then grocer's
+// earn reversed by claim 10: the member is in debt by `burnt`, and the burn is to be reversed.
+struct RefundedAfterBurn {
+    Member member;
+    BurnRecord burn;
+};
+RefundedAfterBurn refunded_after_burn(std::int64_t burnt, Date today) {
+    RefundedAfterBurn out;
+    Member& m = out.member;
     m.lots = {lot(1, "grocer", 100, ymd(2026, 1, 31))};
-    auto burn = plan_burn(m.lots, m.debt, Points(60), "fuel", kPointValue, today);
-    ASSERT_TRUE(burn.ok());
+    auto burn = plan_burn(m.lots, m.debt, Points(burnt), "fuel", kPointValue, today);
+    EXPECT_TRUE(burn.ok());
     m.apply(burn.value());
-    const BurnRecord record{stored(burn.value().slices, 1), false};
-
+    out.burn = BurnRecord{stored(burn.value().slices, 1), false};
     auto earn_reversal = plan_earn_reversal(m.lots[0], m.debt, today);
-    ASSERT_TRUE(earn_reversal.ok());
+    EXPECT_TRUE(earn_reversal.ok());
     m.lots[0].remaining = Points(0);
     m.lots[0].reversed = true;
-    m.debt = earn_reversal.value().new_debt;  // 60
+    m.debt = earn_reversal.value().new_debt;
+    EXPECT_EQ(m.debt, Points(burnt));
+    return out;
+}
 
-    // 20 of the debt were repaid by a later earn meanwhile.
+TEST(LedgerBurnReversal, ToALotWhoseEarnWasReversedRepaysDebtThenGivesBackTheRepayment) {
+    const Date today = ymd(2025, 1, 1);
+    auto [m, record] = refunded_after_burn(60, today);
+    // 20 of the debt were repaid by a later earn (claim 11) meanwhile.
     const EarnOutcome later = apply_earn(m.debt, Points(20));
     m.lots.push_back(make_lot(2, "airline", later, 5, today, 36));
     m.debt = later.new_debt;  // 40
+    const Date airline_expiry = m.lots.back().expires_on;
+    DebtRepayments repayments;
+    repayments.reversed_by = {{1, 10}};
+    repayments.lots = {{2, 11, "airline", airline_expiry, Points(20)}};
 
-    auto reversal = plan_burn_reversal(record, m.lots, m.debt, today);
+    auto reversal = plan_burn_reversal(record, m.lots, m.debt, today, repayments);
     ASSERT_TRUE(reversal.ok());
     EXPECT_TRUE(reversal.value().lot_updates.empty());
     EXPECT_EQ(reversal.value().debt_repaid, Points(40));
     EXPECT_EQ(reversal.value().new_debt, Points(0));
     EXPECT_EQ(reversal.value().reissues,
-              (std::vector<Reissue>{{1, "grocer", Points(20), ymd(2026, 1, 31)}}));
+              (std::vector<Reissue>{{1, "airline", Points(20), airline_expiry, 2}}));
     EXPECT_EQ(reversal.value().balance_after, Points(20));
+
+    // With no repayment to give back, the rest is a lot of the reversed lot's issuer.
+    auto unrepaid = plan_burn_reversal(record, m.lots, m.debt, today);
+    ASSERT_TRUE(unrepaid.ok());
+    EXPECT_EQ(unrepaid.value().reissues,
+              (std::vector<Reissue>{{1, "grocer", Points(20), ymd(2026, 1, 31)}}));
 }
 
 // The points beyond the debt left give back what later earns repaid of it, to those earns'
@@ -380,15 +401,7 @@ TEST(LedgerBurnReversal, ToALotWhoseEarnWasReversedRepaysDebtThenReissues) {
 // repaid; the rest goes to the reversed lot's issuer as before.
 TEST(LedgerBurnReversal, BeyondTheDebtGivesBackWhatLaterEarnsRepaidOfIt) {
     const Date today = ymd(2025, 1, 1);
-    Member m;
-    m.lots = {lot(1, "grocer", 100, ymd(2026, 1, 31))};
-    auto burn = plan_burn(m.lots, m.debt, Points(90), "fuel", kPointValue, today);
-    ASSERT_TRUE(burn.ok());
-    m.apply(burn.value());
-    const BurnRecord record{stored(burn.value().slices, 1), false};
-    m.lots[0].remaining = Points(0);  // grocer's earn reversed (claim 10): debt 90
-    m.lots[0].reversed = true;
-    m.debt = Points(90);
+    auto [m, record] = refunded_after_burn(90, today);
     // Later earns repaid it all: airline 30 (claim 11), fuel 50 (claim 12), grocer 10 (claim 13,
     // a lot expired by now).
     m.lots.push_back(lot(2, "airline", 0, ymd(2027, 1, 31), 0, 30));
