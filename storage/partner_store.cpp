@@ -5,11 +5,9 @@
 #include "settlement/run.hpp"
 #include "storage/sql_time.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-
-#include <algorithm>
-#include <cctype>
 
 namespace coalition::storage {
 namespace {
@@ -129,10 +127,7 @@ void validate_new_partner(const NewPartner& partner) {
     }
     // Runs and instructions name the central counterparty "operator": "Operator" beside it in
     // a payment file invites a payment to the wrong party.
-    std::string lowered = partner.id;
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lowered == settlement::kOperatorId) {
+    if (boost::algorithm::iequals(partner.id, settlement::kOperatorId)) {
         throw invalid("partner id '" + partner.id +
                       "' is reserved for the coalition operator, in any case");
     }
