@@ -246,18 +246,42 @@ TEST_F(LedgerCheck, CatchesALotGivingBackMoreThanItsRepayment) {
         << text;
 }
 
+// A repayment booked before the earn reversal whose debt the points came back for paid another
+// debt: M-9's x-2 repaid x-1's refund, x-4 repaid x-3's, and x-3's burn reversal gives back
+// x-4's. Pointed at x-2 (same member, issuer and expiry, standing, a repayment), it is named.
 TEST_F(LedgerCheck, CatchesALotGivingBackARepaymentMadeBeforeTheDebt) {
-    // e-3's lot is another member's, booked before e-1's reversal: it repaid none of that debt.
-    const auto restoring = query_int("SELECT id FROM lots WHERE restores_lot_id IS NOT NULL");
-    const auto earlier = query_int(
-        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-3'");
+    using partners::ClaimType;
+    const Date march = day(2025, 3, 3);
+    int hour = 0;
+    for (const char* n : {"1", "3"}) {  // two refunded earns, each spent, each debt repaid
+        const std::string spent = std::string("x-") + n;
+        const std::string repays = std::string("x-") + static_cast<char>(n[0] + 1);
+        book("grocer", spent, ClaimType::earn, "M-9", 100, "", at(march, ++hour));
+        book("fuel", "y-" + spent, ClaimType::burn, "M-9", 100, "", at(march, ++hour));
+        book("grocer", "r-" + spent, ClaimType::reversal, "", 0, spent, at(march, ++hour));
+        book("grocer", repays, ClaimType::earn, "M-9", 100, "", at(march, ++hour));
+    }
+    book("fuel", "r-y-x-3", ClaimType::reversal, "", 0, "y-x-3", at(march, ++hour));
+    ASSERT_TRUE(check().ok()) << joined(check());
+    const auto lot_of = [&](const std::string& webhook_id) {
+        return query_int(
+            "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id "
+            "WHERE c.webhook_id = '" +
+            webhook_id + "' AND l.reissued_from_lot_id IS NULL");
+    };
+    const auto restoring = query_int(
+        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = "
+        "'r-y-x-3' AND l.restores_lot_id = " +
+        std::to_string(lot_of("x-4")));
     corrupt("lots", "lots_restoration_fixed",
-            "UPDATE lots SET restores_lot_id = " + std::to_string(earlier) +
+            "UPDATE lots SET restores_lot_id = " + std::to_string(lot_of("x-2")) +
                 " WHERE id = " + std::to_string(restoring));
-    const auto text = joined(check());
-    EXPECT_NE(text.find("lot " + std::to_string(restoring) + ": belongs to no earn"),
-              std::string::npos)
-        << text;
+    const auto report = check();
+    ASSERT_EQ(report.violations.size(), 1u) << joined(report);
+    EXPECT_EQ(report.violations[0],
+              "lot " + std::to_string(restoring) +
+                  ": belongs to no earn, nor is a burn reversal's reissue of a reversed lot of its "
+                  "member");
 }
 
 TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
