@@ -118,7 +118,8 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
     return out;
 }
 
-Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today) {
+Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today,
+                                               std::span<const Lot> restoring) {
     require(today.ok(), "plan_earn_reversal: invalid date");
     require(debt >= Points(0), "plan_earn_reversal: debt must be >= 0");
     check_lot(lot);
@@ -126,13 +127,27 @@ Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date
 
     EarnReversalOutcome out;
     out.lot_id = lot.id;
-    out.lot_update = LotUpdate{lot.id, lot.remaining, Points(0)};
-    out.points_removed = lot.remaining;
-    out.removed_from_balance = is_open(lot, today) ? lot.remaining : Points(0);
-    // Everything that left the lot — burnt, or paid earlier debt — was never really earned.
-    out.debt_added = lot.issued - lot.remaining;
+    const auto remove = [&](const Lot& held) {
+        out.points_removed += held.remaining;
+        if (is_open(held, today)) out.removed_from_balance += held.remaining;
+        if (auto snapshot = expiry_snapshot(held, today)) out.expiry_snapshots.push_back(*snapshot);
+        return LotUpdate{held.id, held.remaining, Points(0)};
+    };
+    out.lot_update = remove(lot);
+    Points restored_held{0};
+    for (const Lot& given_back : restoring) {
+        check_lot(given_back);
+        require(!given_back.reversed && given_back.id != lot.id,
+                "plan_earn_reversal: a restoring lot reversed already");
+        restored_held += given_back.remaining;
+        out.restoring_updates.push_back(remove(given_back));
+    }
+    require(restored_held <= lot.debt_repaid,
+            "plan_earn_reversal: restoring lots hold more than the lot repaid");
+    // Everything that left the lot — burnt, or paid earlier debt and not given back since —
+    // was never really earned.
+    out.debt_added = lot.issued - out.points_removed;
     out.new_debt = debt + out.debt_added;
-    out.expiry_snapshot = expiry_snapshot(lot, today);
     return out;
 }
 

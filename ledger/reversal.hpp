@@ -88,17 +88,27 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
 
 struct EarnReversalOutcome {
     LotId lot_id = 0;
-    LotUpdate lot_update;            // remaining → 0; storage also sets reversed_by_claim_id
-    Points points_removed{0};        // the lot's remaining points
-    Points removed_from_balance{0};  // of those, the ones that still counted (lot not expired)
-    Points debt_added{0};            // issued − remaining: spent, incl. what repaid debt
+    LotUpdate lot_update;  // remaining → 0; storage also sets reversed_by_claim_id
+    // The lots that gave back the earn's repayments of debt (Reissue::restores_lot_id): what
+    // they hold is the earn's too, so they are emptied and marked reversed with it.
+    std::vector<LotUpdate> restoring_updates;
+    Points points_removed{0};        // what the lot and its restoring lots held
+    Points removed_from_balance{0};  // of those, the ones that still counted (lots not expired)
+    // issued − points_removed: spent, incl. what repaid debt and was not given back
+    Points debt_added{0};
     Points new_debt{0};
-    std::optional<LotExpiry> expiry_snapshot;  // when the lot had expired holding points
+    // The lot's and its restoring lots', when they had expired holding points.
+    std::vector<LotExpiry> expiry_snapshots;
 };
 
-// Decides the reversal of the earn that created `lot` on `today`.
+// Decides the reversal of the earn that created `lot` on `today`. `restoring` are the lots
+// that gave back its repayments of debt (every lot whose restores_lot_id is lot.id): a refund
+// of the earn takes their points too, or the refunded issuer stays liable for points that a
+// later earn, which then pays the debt the refund makes, put in the member's balance.
 // Refused with already_reversed when the lot was reversed before.
-// Throws LedgerBug on an invalid lot or a negative debt.
-Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today);
+// Throws LedgerBug on an invalid lot or a negative debt, or when a restoring lot is reversed
+// already or holds more than the lot repaid.
+Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today,
+                                               std::span<const Lot> restoring = {});
 
 }  // namespace coalition::ledger

@@ -139,13 +139,16 @@ ledger::LotId lot_of_earn(const Batch& batch, const ClaimRef& earn) {
     throw std::logic_error("earn of this batch without its lot");
 }
 
-// Decides an earn reversal; false when the lot has expired holding points (deferred).
+// Decides an earn reversal; false (deferred) when the lot has expired holding points, or when it
+// repaid debt: burn reversals may have given some of that back as lots the one-claim path reads
+// and empties with it (ledger::plan_earn_reversal).
 bool decide_earn_reversal(Batch& batch, MemberState& member, const Target& target,
                           BookedClaim& claim) {
     const auto& input = batch.inputs[claim.input];
     const Date today = batch.program.settlement_date;
     const auto lot_id = lot_of_earn(batch, target.ref);
     auto& lot = lot_by_id(member, lot_id);
+    if (lot.debt_repaid > Points(0) && !lot.reversed) return false;
     auto plan = ledger::plan_earn_reversal(lot, member.debt, today);
     if (!plan) {
         batch.results[claim.input] =
@@ -153,7 +156,7 @@ bool decide_earn_reversal(Batch& batch, MemberState& member, const Target& targe
         return true;
     }
     const auto& reversal = plan.value();
-    if (reversal.expiry_snapshot) return false;
+    if (!reversal.expiry_snapshots.empty()) return false;
     const Points balance =
         balance_of(member, today) - reversal.removed_from_balance - reversal.debt_added;
     const auto index = batch.booked.size();

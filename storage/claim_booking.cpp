@@ -102,6 +102,10 @@ constexpr const char* kIsReversed = "SELECT 1 FROM claims WHERE reverses_claim_i
 constexpr const char* kLotOfEarn =
     "SELECT " LOT_COLUMNS " FROM lots WHERE claim_id = $1 AND reissued_from_lot_id IS NULL";
 
+// The lots that gave back a repaying earn's repayments of debt (ledger::plan_earn_reversal).
+constexpr const char* kLotsRestoring =
+    "SELECT " LOT_COLUMNS " FROM lots WHERE restores_lot_id = $1 ORDER BY id";
+
 constexpr const char* kSlicesOfBurn =
     "SELECT " BURN_SLICE_COLUMNS " FROM slices WHERE claim_id = $1 AND kind = 'burn' ORDER BY id";
 
@@ -418,19 +422,27 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     if (target_type == "earn") {
         const auto lot = load_lots(tx, kLotOfEarn, target_id);
         if (lot.size() != 1) throw std::logic_error("earn claim without its lot");
-        auto plan = ledger::plan_earn_reversal(lot[0], debt, today);
+        // Only a lot that repaid debt can have given some of it back (the rare case).
+        std::vector<ledger::Lot> restoring;
+        if (lot[0].debt_repaid > Points(0)) restoring = load_lots(tx, kLotsRestoring, lot[0].id);
+        auto plan = ledger::plan_earn_reversal(lot[0], debt, today, restoring);
         if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
         const auto& reversal = plan.value();
         const Points balance = ledger::balance(open_lots, debt, today) -
                                reversal.removed_from_balance - reversal.debt_added;
         row.response_body = accepted_body(input, "reversal", member_id, target_points, balance, today);
-        if (reversal.expiry_snapshot) lock_expiries_before_claims(tx);
+        if (!reversal.expiry_snapshots.empty()) lock_expiries_before_claims(tx);
         const auto claim_id = insert_claim(tx, input, program, accepted_at, row);
-        if (reversal.expiry_snapshot) insert_expiry_snapshot(tx, *reversal.expiry_snapshot);
-        const auto updated = tx.exec_params(kReverseLot, reversal.lot_id,
-                                            reversal.lot_update.remaining_before.value(), claim_id,
-                                            date_literal(today));
-        if (updated.affected_rows() != 1) lot_update_failed(tx, reversal.lot_id, today);
+        for (const auto& snapshot : reversal.expiry_snapshots) insert_expiry_snapshot(tx, snapshot);
+        // The restoring lots are marked reversed by the same claim (migration 0016).
+        std::vector<ledger::LotUpdate> emptied = reversal.restoring_updates;
+        emptied.insert(emptied.begin(), reversal.lot_update);
+        for (const auto& update : emptied) {
+            const auto updated =
+                tx.exec_params(kReverseLot, update.lot_id, update.remaining_before.value(),
+                               claim_id, date_literal(today));
+            if (updated.affected_rows() != 1) lot_update_failed(tx, update.lot_id, today);
+        }
         if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
         result.body = row.response_body;
         return result;

@@ -124,7 +124,8 @@ constexpr const char* kRestorationsExceedRepayments =
     "GROUP BY g.id HAVING sum(l.points_issued) > g.debt_repaid ORDER BY g.id";
 
 // An earn's reversal and its lot name each other: the reversal's earn has its lot marked
-// reversed by that reversal, and a lot marked reversed names a reversal of its own earn.
+// reversed by that reversal, and a lot marked reversed names a reversal of its own earn, or
+// restores (migration 0016) a lot that the same reversal marked.
 constexpr const char* kEarnReversalsUnlinked =
     "SELECT c.id FROM claims c "
     "LEFT JOIN lots l ON l.claim_id = c.reverses_claim_id AND l.reissued_from_lot_id IS NULL "
@@ -132,9 +133,21 @@ constexpr const char* kEarnReversalsUnlinked =
     "  AND (l.id IS NULL OR l.reversed_by_claim_id IS DISTINCT FROM c.id) "
     "UNION "
     "SELECT r.id FROM lots l JOIN claims r ON r.id = l.reversed_by_claim_id "
+    "LEFT JOIN lots g ON g.id = l.restores_lot_id "
     "WHERE r.type <> 'reversal' OR r.reverses_type IS DISTINCT FROM 'earn' "
-    "  OR r.reverses_claim_id <> l.claim_id OR l.reissued_from_lot_id IS NOT NULL "
+    "  OR (l.restores_lot_id IS NULL AND (r.reverses_claim_id <> l.claim_id "
+    "                                     OR l.reissued_from_lot_id IS NOT NULL)) "
+    "  OR (l.restores_lot_id IS NOT NULL AND g.reversed_by_claim_id IS DISTINCT FROM r.id) "
     "ORDER BY 1";
+
+// A lot that gave back a repayment of debt is reversed with the repaying lot (migration 0016).
+// One that stands beside its reversed lot leaves the refunded issuer liable for its points:
+// how reversals booked before that migration left them.
+constexpr const char* kRestorationsLeftStanding =
+    "SELECT l.id FROM lots l JOIN lots g ON g.id = l.restores_lot_id "
+    "WHERE g.reversed_by_claim_id IS NOT NULL "
+    "  AND l.reversed_by_claim_id IS DISTINCT FROM g.reversed_by_claim_id "
+    "ORDER BY l.id";
 
 // The answer stored with a claim, replayed to every retry for ever, says what the row says.
 // Reversals answer with their member and the points they moved, which the row does not hold.
@@ -224,22 +237,25 @@ constexpr const char* kExpiryRowsMisattributed =
 
 // Each member's debt as its history gives it (ledger/earn.cpp, ledger/reversal.cpp): an earn
 // repays debt_repaid; an earn's reversal adds everything that had left its lot (issued −
-// remaining then: what it repaid, plus burnt minus returned before the reversal); a burn
+// remaining then: what it repaid, plus burnt minus returned before the reversal) less what the
+// lots restoring it held then (issued − burnt + returned before: migration 0016); a burn
 // reversal that returns points to a reversed lot pays the debt with them, but for the excess it
 // reissued as a new lot or, the lot having expired, booked as breakage. Summed per lot: −repaid
 // for a lot still standing, burnt − returned before − returned after + excess for a reversed
-// one (its own repaid cancels out). Claim ids give the order of a lot's movements, as in
+// one (its own repaid cancels out), less its points issued for a reversed restoring lot (whose
+// issue counts as its source's excess). Claim ids give the order of a lot's movements, as in
 // kLotMovements.
 constexpr const char* kDebtsWrong =
     "WITH moves AS ("
     "  SELECT l.id, l.member_id, l.debt_repaid, l.reversed_by_claim_id AS reversal, "
+    "    CASE WHEN l.restores_lot_id IS NULL THEN 0 ELSE l.points_issued END AS restored, "
     "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn'), 0) AS burnt, "
     "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' "
     "      AND s.claim_id < l.reversed_by_claim_id), 0) AS returned_before, "
     "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' "
     "      AND s.claim_id > l.reversed_by_claim_id), 0) AS returned_after "
     "  FROM lots l LEFT JOIN slices s ON s.lot_id = l.id "
-    "  WHERE l.reissued_from_lot_id IS NULL GROUP BY l.id), "
+    "  WHERE l.reissued_from_lot_id IS NULL OR l.restores_lot_id IS NOT NULL GROUP BY l.id), "
     "excess AS ("
     "  SELECT lot_id, sum(points) AS points FROM ("
     "    SELECT reissued_from_lot_id AS lot_id, points_issued AS points FROM lots "
@@ -249,7 +265,8 @@ constexpr const char* kDebtsWrong =
     "    WHERE e.claim_id > l.reversed_by_claim_id) x GROUP BY lot_id), "
     "derived AS ("
     "  SELECT m.member_id, sum(CASE WHEN m.reversal IS NULL THEN -m.debt_repaid "
-    "    ELSE m.burnt - m.returned_before - m.returned_after + coalesce(x.points, 0) END) AS debt "
+    "    ELSE m.burnt - m.returned_before - m.returned_after + coalesce(x.points, 0) "
+    "      - m.restored END) AS debt "
     "  FROM moves m LEFT JOIN excess x ON x.lot_id = m.id GROUP BY m.member_id) "
     "SELECT mb.id, mb.debt, coalesce(d.debt, 0)::bigint FROM members mb "
     "LEFT JOIN derived d ON d.member_id = mb.id "
@@ -429,6 +446,8 @@ void check_claim_rows(pqxx::dbtransaction& tx, LedgerCheckReport& report) {
          "gave back more of its repayments of debt than it repaid");
     each(kEarnReversalsUnlinked, "claim",
          "an earn reversal and the lot it reversed do not name each other");
+    each(kRestorationsLeftStanding, "lot",
+         "gave back a repayment of debt, and was not reversed with the lot that repaid it");
     check_answers(tx, "claims", "id::text", "claim", report,
                   [&](pqxx::transaction_base& sub, std::vector<std::string>& wrong) {
                       for (const auto& row : sub.exec_params(kStoredAnswersWrong)) {

@@ -127,6 +127,20 @@ std::int64_t balance_of(pqxx::connection& connection, const std::string& member)
         .as<std::int64_t>();
 }
 
+// The points the member's lots hold, per issuer.
+std::map<std::string, std::int64_t> lots_by_issuer(pqxx::connection& connection,
+                                                   const std::string& member) {
+    pqxx::nontransaction tx(connection);
+    std::map<std::string, std::int64_t> out;
+    for (const auto& row :
+         tx.exec_params("SELECT issuer_id, sum(points_remaining)::bigint FROM lots "
+                        "WHERE member_id = $1 AND points_remaining > 0 GROUP BY issuer_id",
+                        member)) {
+        out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+    }
+    return out;
+}
+
 // Every stored claim, lot, slice and member as one line of text, sorted, with each id replaced by
 // the key of what it names (a claim by partner and webhook-id, a lot by its claim and the lot it
 // was reissued from, a slice by its claim and lot): two ledgers that stored the same rows give
@@ -155,9 +169,10 @@ std::vector<std::string> ledger_rows(pqxx::connection& connection) {
              "UNION ALL "
              "SELECT 'lot ' || ROW(k.key, l.member_id, l.issuer_id, l.points_issued, "
              "  l.debt_repaid, l.points_remaining, l.fee_micros, l.accepted_at, l.settlement_date, "
-             "  l.expires_on, rb.key)::text "
+             "  l.expires_on, rb.key, rl.key)::text "
              "FROM lots l JOIN lot_key k ON k.id = l.id "
              "LEFT JOIN claim_key rb ON rb.id = l.reversed_by_claim_id "
+             "LEFT JOIN lot_key rl ON rl.id = l.restores_lot_id "
              "UNION ALL "
              "SELECT 'slice ' || ROW(k.key, s.kind, rs.key, s.issuer_id, s.redeemer_id, s.points, "
              "  s.point_value, s.amount_micros, s.settlement_date)::text "
@@ -216,6 +231,16 @@ class ClaimBatch : public ::testing::Test {
             }
             for (auto input : history) {
                 input.accepted_at_us = nine_am_us(year(2025) / 1 / 10);
+                ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
+            }
+        }
+    }
+
+    // Books `claims` one at a time on both databases, each accepted at 9:00 on `day`.
+    void book_singly_on_both(const std::vector<BookingInput>& claims, year_month_day day) {
+        for (auto* connection : {batched_.get(), single_.get()}) {
+            for (auto input : claims) {
+                input.accepted_at_us = nine_am_us(day);
                 ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
             }
         }
@@ -543,35 +568,19 @@ TEST_F(ClaimBatch, AKeyReusedAfterADeferredReversalIsAReplayOrAConflict) {
 // They were reissued as grocer's (found by review): grocer, refunded, was liable for 100 points
 // again, and airline for none of the 100 it issued, depending on the order of the same claims.
 TEST_F(ClaimBatch, PointsReturnedToARefundedLotGiveBackTheRepaymentOfItsDebt) {
-    const auto lots_by_issuer = [](pqxx::connection& connection, const std::string& member) {
-        pqxx::nontransaction tx(connection);
-        std::map<std::string, std::int64_t> out;
-        for (const auto& row :
-             tx.exec_params("SELECT issuer_id, sum(points_remaining)::bigint FROM lots "
-                            "WHERE member_id = $1 AND points_remaining > 0 GROUP BY issuer_id",
-                            member)) {
-            out[row[0].as<std::string>()] = row[1].as<std::int64_t>();
-        }
-        return out;
-    };
-    const auto day = year(2025) / 1 / 10;
-    for (auto* connection : {batched_.get(), single_.get()}) {
-        const auto book_on = [&](BookingInput input) {
-            input.accepted_at_us = nine_am_us(day);
-            ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
-        };
-        // M-1: the earn refunded after its points were spent, airline's earn paying the debt.
-        book_on(claim("grocer", "e-1", ClaimType::earn, "M-1", 100));
-        book_on(claim("fuel", "b-1", ClaimType::burn, "M-1", 100));
-        book_on(claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1"));
-        book_on(claim("airline", "e-2", ClaimType::earn, "M-1", 100));
-        // M-2: the same claims, the burn reversed before the earn.
-        book_on(claim("grocer", "e-3", ClaimType::earn, "M-2", 100));
-        book_on(claim("fuel", "b-3", ClaimType::burn, "M-2", 100));
-        book_on(claim("fuel", "r-b3", ClaimType::reversal, "", 0, "b-3"));
-        book_on(claim("grocer", "r-e3", ClaimType::reversal, "", 0, "e-3"));
-        book_on(claim("airline", "e-4", ClaimType::earn, "M-2", 100));
-    }
+    book_singly_on_both(
+        {// M-1: the earn refunded after its points were spent, airline's earn paying the debt.
+         claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
+         claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
+         claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1"),
+         claim("airline", "e-2", ClaimType::earn, "M-1", 100),
+         // M-2: the same claims, the burn reversed before the earn.
+         claim("grocer", "e-3", ClaimType::earn, "M-2", 100),
+         claim("fuel", "b-3", ClaimType::burn, "M-2", 100),
+         claim("fuel", "r-b3", ClaimType::reversal, "", 0, "b-3"),
+         claim("grocer", "r-e3", ClaimType::reversal, "", 0, "e-3"),
+         claim("airline", "e-4", ClaimType::earn, "M-2", 100)},
+        year(2025) / 1 / 10);
     std::vector<BookingInput> batch = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
     batch[0].accepted_at_us = nine_am_us(year(2025) / 1 / 11);
     const auto results = book_both_ways(batch);
@@ -580,6 +589,41 @@ TEST_F(ClaimBatch, PointsReturnedToARefundedLotGiveBackTheRepaymentOfItsDebt) {
     EXPECT_EQ(lots_by_issuer(*batched_, "M-1"), airlines);
     EXPECT_EQ(lots_by_issuer(*batched_, "M-2"), airlines);
     EXPECT_EQ(balance_of(*batched_, "M-1"), 100);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
+// Airline's earn repaid the debt of grocer's refund; the burn's reversal then gave that
+// repayment back as a lot of airline's (restoring airline's lot), 60 of which were burnt since.
+// Airline's refund must take the 40 left with its own lot and make debt of the 60 burnt only:
+// grocer's next earn pays that, and the member holds 40 of grocer's points. Before, the refund
+// made debt of all 100 airline had repaid and left the 40 standing as airline's: grocer's earn
+// paid the debt in full, and airline, refunded, stayed liable for 40 points (found by review).
+// A batch leaves the refund of an earn that repaid debt to the one-claim path, which reads the
+// lots restoring it.
+TEST_F(ClaimBatch, AnEarnsRefundTakesTheLotsThatGaveBackItsRepayment) {
+    book_singly_on_both({claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
+                         claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
+                         claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1"),
+                         claim("airline", "e-2", ClaimType::earn, "M-1", 100),
+                         claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1"),
+                         claim("fuel", "b-2", ClaimType::burn, "M-1", 60)},
+                        year(2025) / 1 / 10);
+    ASSERT_EQ(lots_by_issuer(*batched_, "M-1"),
+              (std::map<std::string, std::int64_t>{{"airline", 40}}));
+    std::vector<BookingInput> refund = {
+        claim("airline", "r-e2", ClaimType::reversal, "", 0, "e-2")};
+    std::vector<BookingInput> earn = {claim("grocer", "e-3", ClaimType::earn, "M-1", 100)};
+    refund[0].accepted_at_us = nine_am_us(year(2025) / 1 / 11);
+    earn[0].accepted_at_us = nine_am_us(year(2025) / 1 / 12);
+    const auto refunded = book_both_ways(refund);
+    ASSERT_EQ(refunded[0].status, 201) << describe(refunded[0]);
+    EXPECT_EQ(balance_of(*batched_, "M-1"), -60);
+    const auto earned = book_both_ways(earn);
+    ASSERT_EQ(earned[0].status, 201) << describe(earned[0]);
+    EXPECT_EQ(lots_by_issuer(*batched_, "M-1"),
+              (std::map<std::string, std::int64_t>{{"grocer", 40}}));
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 40);
     expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }

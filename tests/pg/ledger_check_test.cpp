@@ -284,6 +284,40 @@ TEST_F(LedgerCheck, CatchesALotGivingBackARepaymentMadeBeforeTheDebt) {
                   "member");
 }
 
+// M-8: fuel's earn f-2 repays the debt of grocer's refund, the burn's reversal gives that
+// repayment back as a lot of fuel's (restoring f-2's), 30 of which grocer redeems; then fuel
+// refunds f-2, which takes the 70 left with it (migration 0016): the ledger is consistent,
+// the debt is the 30 redeemed. A lot left standing beside the lot it restores, as refunds
+// booked before that migration left them, is named.
+TEST_F(LedgerCheck, CatchesARestoringLotLeftStandingAfterItsRepayingEarnsRefund) {
+    using partners::ClaimType;
+    const Date march = day(2025, 3, 3);
+    book("grocer", "g-1", ClaimType::earn, "M-8", 100, "", at(march, 1));
+    book("fuel", "u-1", ClaimType::burn, "M-8", 100, "", at(march, 2));
+    book("grocer", "r-g1", ClaimType::reversal, "", 0, "g-1", at(march, 3));
+    book("fuel", "f-2", ClaimType::earn, "M-8", 100, "", at(march, 4));
+    book("fuel", "r-u1", ClaimType::reversal, "", 0, "u-1", at(march, 5));
+    book("grocer", "u-2", ClaimType::burn, "M-8", 30, "", at(march, 6));
+    book("fuel", "r-f2", ClaimType::reversal, "", 0, "f-2", at(march, 7));
+    ASSERT_TRUE(check().ok()) << joined(check());
+    EXPECT_EQ(query_int("SELECT debt FROM members WHERE id = 'M-8'"), 30);
+    const auto restoring = query_int(
+        "SELECT l.id FROM lots l JOIN claims c ON c.id = l.claim_id "
+        "WHERE c.webhook_id = 'r-u1' AND l.restores_lot_id IS NOT NULL "
+        "  AND l.reversed_by_claim_id = (SELECT id FROM claims WHERE webhook_id = 'r-f2') "
+        "  AND l.points_remaining = 0");
+    corrupt("lots", "lots_stay_reversed",
+            "UPDATE lots SET reversed_by_claim_id = NULL, points_remaining = 70 WHERE id = " +
+                std::to_string(restoring));
+    change("UPDATE members SET debt = 100 WHERE id = 'M-8'");
+    const auto text = joined(check());
+    EXPECT_NE(text.find("lot " + std::to_string(restoring) +
+                        ": gave back a repayment of debt, and was not reversed with the lot that "
+                        "repaid it"),
+              std::string::npos)
+        << text;
+}
+
 TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
     corrupt("member_points", "member_points_kept_by_lots",
             "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-2'");

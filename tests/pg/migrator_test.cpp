@@ -459,15 +459,25 @@ TEST_F(SchemaInvariants, ReversedAtMostOnceIndexesOnlyTheRowsThatReverse) {
         for (const auto& [table, column] : {std::pair{"claims", "reverses_claim_id"},
                                             std::pair{"lots", "reversed_by_claim_id"},
                                             std::pair{"slices", "reverses_slice_id"}}) {
-            // Every index on exactly that column: one, unique, over the rows where it is set.
+            // Every index led by that column: one, unique, over the rows where it is set. The
+            // lots' has a second column since migration 0016: 0 for an earn's own lot, so a
+            // claim still reverses one, and the id of each lot restoring it.
             const auto indexes = tx.exec_params(
-                "SELECT i.indisunique, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
-                "WHERE i.indrelid = $1::regclass AND i.indnatts = 1 AND i.indkey[0] = "
+                "SELECT i.indisunique, pg_get_expr(i.indpred, i.indrelid), i.indnatts, "
+                "  coalesce(pg_get_expr(i.indexprs, i.indrelid), '') FROM pg_index i "
+                "WHERE i.indrelid = $1::regclass AND i.indkey[0] = "
                 "(SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)",
                 table, column);
             ASSERT_EQ(indexes.size(), 1u) << table;
             EXPECT_TRUE(indexes[0][0].as<bool>()) << table;
             EXPECT_EQ(indexes[0][1].c_str(), std::string("(") + column + " IS NOT NULL)") << table;
+            const bool lots = std::string(table) == "lots";
+            EXPECT_EQ(indexes[0][2].as<int>(), lots ? 2 : 1) << table;
+            const std::string expression = indexes[0][3].c_str();
+            EXPECT_EQ(expression.find("WHEN (restores_lot_id IS NULL) THEN (0)::bigint") !=
+                          std::string::npos,
+                      lots)
+                << table << ": " << expression;
         }
     }
     const auto reversal = [](const std::string& webhook_id) {

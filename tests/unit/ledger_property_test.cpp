@@ -34,6 +34,8 @@ struct Coverage {
     int earn_reversals = 0;
     int returned_as_breakage = 0;
     int reissues = 0;
+    int repayments_given_back = 0;    // reissues restoring a repaying lot
+    int refunds_taking_restored = 0;  // earn reversals emptying restoring lots that held points
 };
 
 class Simulation {
@@ -77,13 +79,45 @@ class Simulation {
         // Coarse acceptance times make ties on accepted_at frequent, so the id tiebreak runs.
         lots_.push_back(make_lot(next_lot_id_++, any_partner(), outcome, pick(0, 3), today_,
                                  static_cast<int>(pick(1, 3))));
+        origin_[lots_.back().id].claim = next_claim_id_++;
         debt_ = outcome.new_debt;
+    }
+
+    // What storage reads for a burn reversal (ledger::DebtRepayments): the earn reversal of each
+    // reversed lot the burn touched, and the standing earns that repaid debt, less what lots
+    // restoring them were given already.
+    DebtRepayments repayments_for(const BurnRecord& record) {
+        DebtRepayments out;
+        for (const Slice& slice : record.slices) {
+            if (find(slice.lot_id).reversed)
+                out.reversed_by[slice.lot_id] = origin_[slice.lot_id].reversed_by;
+        }
+        if (out.reversed_by.empty()) return out;
+        for (const Lot& lot : lots_) {
+            const Origin& origin = origin_[lot.id];
+            if (lot.debt_repaid == Points(0) || lot.reversed || origin.reissue) continue;
+            Points restorable = lot.debt_repaid;
+            for (const Lot& other : lots_) {
+                if (origin_[other.id].restores == lot.id) restorable -= other.issued;
+            }
+            out.lots.push_back(
+                Repayment{lot.id, origin.claim, lot.issuer, lot.expires_on, restorable});
+        }
+        return out;
+    }
+
+    Lot& find(LotId id) {
+        auto it =
+            std::find_if(lots_.begin(), lots_.end(), [&](const Lot& lot) { return lot.id == id; });
+        EXPECT_NE(it, lots_.end());
+        return *it;
     }
 
     void burn() {
         const Points points(pick(1, 300));
         const Points before = balance(lots_, debt_, today_);
         auto result = plan_burn(lots_, debt_, points, any_partner(), kPointValue, today_);
+        ++next_claim_id_;
         if (!result.ok()) {
             ASSERT_EQ(result.error(), ErrorCode::insufficient_points);
             ASSERT_LT(before, points);
@@ -136,7 +170,8 @@ class Simulation {
     void reverse_burn() {
         if (burns_.empty()) return;
         BurnRecord& record = burns_[static_cast<std::size_t>(pick(0, std::ssize(burns_) - 1))];
-        auto result = plan_burn_reversal(record, lots_, debt_, today_);
+        auto result = plan_burn_reversal(record, lots_, debt_, today_, repayments_for(record));
+        const auto claim = next_claim_id_++;
         if (record.reversed) {
             ASSERT_FALSE(result.ok());
             ASSERT_EQ(result.error(), ErrorCode::already_reversed);
@@ -172,15 +207,32 @@ class Simulation {
             lot.accepted_at_us = pick(0, 3);
             lot.expires_on = reissue.expires_on;
             lots_.push_back(lot);
+            origin_[lot.id] = Origin{claim, 0, reissue.restores_lot_id, true};
+            if (reissue.restores_lot_id != 0) {
+                ++coverage_.repayments_given_back;
+                const Lot& restored = find(reissue.restores_lot_id);
+                ASSERT_FALSE(restored.reversed) << "a refunded earn's repayment given back";
+                ASSERT_EQ(lot.issuer, restored.issuer);
+                ASSERT_EQ(lot.expires_on, restored.expires_on);
+            }
         }
         ASSERT_EQ(balance(lots_, debt_, today_), out.balance_after);
         record.reversed = true;
     }
 
     void reverse_earn() {
-        if (lots_.empty()) return;
-        Lot& lot = lots_[static_cast<std::size_t>(pick(0, std::ssize(lots_) - 1))];
-        auto result = plan_earn_reversal(lot, debt_, today_);
+        std::vector<LotId> earns;
+        for (const Lot& lot : lots_) {
+            if (!origin_[lot.id].reissue) earns.push_back(lot.id);
+        }
+        if (earns.empty()) return;
+        Lot& lot = find(earns[static_cast<std::size_t>(pick(0, std::ssize(earns) - 1))]);
+        std::vector<Lot> restoring;
+        for (const Lot& other : lots_) {
+            if (origin_[other.id].restores == lot.id) restoring.push_back(other);
+        }
+        auto result = plan_earn_reversal(lot, debt_, today_, restoring);
+        const auto claim = next_claim_id_++;
         if (lot.reversed) {
             ASSERT_FALSE(result.ok());
             ASSERT_EQ(result.error(), ErrorCode::already_reversed);
@@ -189,11 +241,22 @@ class Simulation {
         ASSERT_TRUE(result.ok());
         const EarnReversalOutcome& out = result.value();
         ASSERT_EQ(out.points_removed + out.debt_added, lot.issued);
+        ASSERT_EQ(out.restoring_updates.size(), restoring.size());
         ++coverage_.earn_reversals;
-        removed_[lot.id] += out.points_removed;
         expected_debt_ += out.debt_added;
-        lot.remaining = out.lot_update.remaining_after;
-        lot.reversed = true;
+        std::vector<LotUpdate> emptied = out.restoring_updates;
+        emptied.push_back(out.lot_update);
+        for (const LotUpdate& update : emptied) {
+            Lot& held = find(update.lot_id);
+            ASSERT_EQ(update.remaining_before, held.remaining);
+            ASSERT_EQ(update.remaining_after, Points(0));
+            if (held.id != lot.id && held.remaining > Points(0))
+                ++coverage_.refunds_taking_restored;
+            removed_[held.id] += held.remaining;
+            held.remaining = Points(0);
+            held.reversed = true;
+            origin_[held.id].reversed_by = claim;
+        }
         debt_ = out.new_debt;
     }
 
@@ -214,7 +277,18 @@ class Simulation {
             ASSERT_EQ(lot.issued,
                       lot.remaining + lot.debt_repaid + consumed_[lot.id] + removed_[lot.id]);
             if (is_open(lot, today_)) open += lot.remaining;
+            // A lot giving back a repayment goes with the repaying lot: reversed with it, and
+            // never given more than it repaid.
+            const Origin& origin = origin_[lot.id];
+            if (origin.restores != 0) {
+                const Lot& restored = find(origin.restores);
+                ASSERT_EQ(lot.reversed, restored.reversed);
+                ASSERT_EQ(origin.reversed_by, origin_[restored.id].reversed_by);
+                restored_[restored.id] += lot.issued;
+            }
         }
+        for (const auto& [id, given] : restored_) ASSERT_LE(given, find(id).debt_repaid);
+        restored_.clear();
         ASSERT_EQ(balance(lots_, debt_, today_), open - debt_);
         const MemberView view = member_view(lots_, debt_, today_);
         Points listed{0};
@@ -235,6 +309,17 @@ class Simulation {
     std::vector<BurnRecord> burns_;
     std::map<LotId, Points> consumed_;
     std::map<LotId, Points> removed_;
+    // Per lot: the claim that made it, the earn reversal that marked it, the repaying lot it
+    // restores (reissues only).
+    struct Origin {
+        std::int64_t claim = 0;
+        std::int64_t reversed_by = 0;
+        LotId restores = 0;
+        bool reissue = false;
+    };
+    std::map<LotId, Origin> origin_;
+    std::map<LotId, Points> restored_;  // scratch of check_invariants
+    std::int64_t next_claim_id_ = 1;
     LotId next_lot_id_ = 1;
     SliceId next_slice_id_ = 1;
 };
@@ -257,12 +342,15 @@ TEST(LedgerProperty, InvariantsHoldAcrossRandomSequences) {
     EXPECT_GT(coverage.earn_reversals, 1000);
     EXPECT_GT(coverage.returned_as_breakage, 100);
     EXPECT_GT(coverage.reissues, 10);
+    EXPECT_GT(coverage.repayments_given_back, 10);
+    EXPECT_GT(coverage.refunds_taking_restored, 10);
     std::printf(
         "burns %d, refused %d, in debt %d, burn reversals %d (double %d), earn reversals "
-        "%d, returned as breakage %d, reissues %d\n",
+        "%d, returned as breakage %d, reissues %d (repayments given back %d, taken by refunds "
+        "%d)\n",
         coverage.burns, coverage.refusals, coverage.burns_in_debt, coverage.burn_reversals,
         coverage.double_reversals, coverage.earn_reversals, coverage.returned_as_breakage,
-        coverage.reissues);
+        coverage.reissues, coverage.repayments_given_back, coverage.refunds_taking_restored);
 }
 
 }  // namespace

@@ -253,7 +253,7 @@ TEST(LedgerEarnReversal, SpentPartBecomesDebtThenLaterEarnsRepayIt) {
     EXPECT_EQ(reversal.value().debt_added, Points(60));
     EXPECT_EQ(reversal.value().new_debt, Points(60));
     EXPECT_EQ(reversal.value().lot_update, (LotUpdate{1, Points(40), Points(0)}));
-    EXPECT_FALSE(reversal.value().expiry_snapshot.has_value());
+    EXPECT_TRUE(reversal.value().expiry_snapshots.empty());
     m.lots[0].remaining = Points(0);
     m.lots[0].reversed = true;
     m.debt = reversal.value().new_debt;
@@ -293,9 +293,48 @@ TEST(LedgerEarnReversal, ExpiredLotReportsItsExpirySnapshot) {
     EXPECT_EQ(reversal.value().points_removed, Points(80));
     EXPECT_EQ(reversal.value().removed_from_balance, Points(0));
     EXPECT_EQ(reversal.value().debt_added, Points(20));
-    ASSERT_TRUE(reversal.value().expiry_snapshot.has_value());
-    EXPECT_EQ(*reversal.value().expiry_snapshot,
-              (LotExpiry{4, "grocer", Points(80), ymd(2026, 2, 1)}));
+    EXPECT_EQ(reversal.value().expiry_snapshots,
+              (std::vector<LotExpiry>{{4, "grocer", Points(80), ymd(2026, 2, 1)}}));
+}
+
+// Airline's earn (lot 2, 100 points) repaid a debt of 100 that grocer's refund had made; a
+// burn reversal then gave that repayment back as lot 3 (airline's, restores lot 2), 60 of which
+// were burnt since. Airline's refund takes lot 3's 40 with lot 2, and makes debt of the 60
+// burnt only: before, it made debt of all 100 it had repaid and left lot 3's 40 standing, so
+// airline, refunded, stayed liable for them, and the next earn paid the debt instead of holding
+// them (found by review).
+TEST(LedgerEarnReversal, TakesTheLotsThatGaveBackItsRepaymentWithIt) {
+    const Date today = ymd(2025, 1, 1);
+    Lot repaying = lot(2, "airline", 0, ymd(2027, 1, 31), 0, 100);
+    repaying.debt_repaid = Points(100);
+    const Lot restoring = lot(3, "airline", 40, ymd(2027, 1, 31), 0, 100);
+
+    auto reversal = plan_earn_reversal(repaying, Points(0), today, {&restoring, 1});
+    ASSERT_TRUE(reversal.ok());
+    EXPECT_EQ(reversal.value().lot_update, (LotUpdate{2, Points(0), Points(0)}));
+    EXPECT_EQ(reversal.value().restoring_updates,
+              (std::vector<LotUpdate>{{3, Points(40), Points(0)}}));
+    EXPECT_EQ(reversal.value().points_removed, Points(40));
+    EXPECT_EQ(reversal.value().removed_from_balance, Points(40));
+    EXPECT_EQ(reversal.value().debt_added, Points(60));
+    EXPECT_EQ(reversal.value().new_debt, Points(60));
+    EXPECT_TRUE(reversal.value().expiry_snapshots.empty());
+
+    // Expired holding its points, the restoring lot's expiry is recorded first, and they no
+    // longer counted in the balance.
+    auto later = plan_earn_reversal(repaying, Points(0), ymd(2027, 2, 1), {&restoring, 1});
+    ASSERT_TRUE(later.ok());
+    EXPECT_EQ(later.value().removed_from_balance, Points(0));
+    EXPECT_EQ(later.value().debt_added, Points(60));
+    EXPECT_EQ(later.value().expiry_snapshots,
+              (std::vector<LotExpiry>{{3, "airline", Points(40), ymd(2027, 2, 1)}}));
+
+    // Restoring lots that hold more than the lot repaid, or are reversed already: a bug.
+    const Lot too_much = lot(3, "airline", 101, ymd(2027, 1, 31), 0, 101);
+    EXPECT_THROW((void)plan_earn_reversal(repaying, Points(0), today, {&too_much, 1}), LedgerBug);
+    Lot reversed = lot(3, "airline", 0, ymd(2027, 1, 31), 0, 100);
+    reversed.reversed = true;
+    EXPECT_THROW((void)plan_earn_reversal(repaying, Points(0), today, {&reversed, 1}), LedgerBug);
 }
 
 // --- reversal of a burn ---------------------------------------------------------------------
