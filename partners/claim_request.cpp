@@ -33,7 +33,8 @@ ApiError malformed_json(std::string message) {
 
 // Watches nlohmann's parse events for a key repeated within one object: the DOM keeps only one
 // of the values, so the ambiguity has to be caught while parsing. Remembers the first one, as a
-// dotted path of the enclosing object keys.
+// dotted path of the enclosing object keys. Where a parse stops, it also knows the path of the
+// key whose value was being read.
 class DuplicateKeyFinder {
   public:
     bool on_event(Json::parse_event_t event, const Json& parsed) {
@@ -58,6 +59,17 @@ class DuplicateKeyFinder {
     }
 
     const std::optional<std::string>& duplicate_path() const { return duplicate_path_; }
+
+    // The dotted path of the key read last, in the object being parsed.
+    std::string current_path() const {
+        std::string path;
+        for (const Frame& frame : frames_) {
+            if (!frame.is_object || frame.current_key.empty()) continue;
+            if (!path.empty()) path += '.';
+            path += frame.current_key;
+        }
+        return path;
+    }
 
   private:
     struct Frame {
@@ -420,7 +432,19 @@ ClaimParseResult parse_claim_request(std::string_view body, const ClaimContext& 
     };
     // allow_exceptions=false: a syntax error or invalid UTF-8 yields a "discarded" value.
     const Json document = Json::parse(body.begin(), body.end(), callback, false);
-    if (document.is_discarded()) return malformed_json("the body is not valid JSON");
+    if (document.is_discarded()) {
+        // Valid JSON whose number is beyond a double (1e400) is a field out of range, not
+        // malformed JSON (CONTRACT.md: "out of range" is invalid_field): nlohmann refuses it
+        // with out_of_range.406, which only a parse with exceptions tells apart.
+        try {
+            [[maybe_unused]] const Json reparsed = Json::parse(body.begin(), body.end());
+        } catch (const Json::out_of_range& e) {
+            const auto field = duplicates.current_path();
+            if (e.id == 406 && !field.empty()) return invalid_field(field, "number out of range");
+        } catch (const Json::exception&) {
+        }
+        return malformed_json("the body is not valid JSON");
+    }
     if (!document.is_object()) return malformed_json("the body must be a JSON object");
     if (const auto& path = duplicates.duplicate_path()) {
         return invalid_field(*path, "duplicate key");

@@ -242,6 +242,13 @@ std::vector<Row> rows() {
         refused("points_uint64_max", burn_points("18446744073709551615"), "points"),
         refused("points_above_uint64", burn_points("18446744073709551616"), "points"),
         refused("points_huge", burn_points("99999999999999999999999999999"), "points"),
+        // Valid JSON beyond a double: out of range, where it is (not malformed JSON).
+        refused("points_beyond_a_double", burn_points("1e400"), "points"),
+        refused("points_beyond_a_double_negative", burn_points("-1e400"), "points"),
+        refused("purchase_amount_beyond_a_double", purchase_amount("1e400"),
+                "purchase.amount_minor"),
+        refused("unknown_field_beyond_a_double", earn_with(R"("points": 1, "x": 1e400)"), "x"),
+        malformed("body_beyond_a_double", "1e400"),
         refused("points_below_int64", burn_points("-9223372036854775809"), "points"),
         refused("points_int64_min", burn_points("-9223372036854775808"), "points"),
 
