@@ -20,6 +20,11 @@ constexpr const char* kInsertPartnerSql =
     "INSERT INTO partners (id, name, earn_rate) VALUES ($1, $2, $3)"
     " ON CONFLICT (id) DO NOTHING RETURNING id";
 constexpr const char* kAllSecretsSql = "SELECT secret FROM partner_secrets";
+// Taken by an add with a given secret before it compares that key with every stored one, and
+// held until it commits: two adds of one key at once then take turns, and the second, reading
+// after the first committed, sees the first's key. Class 6190882 (6190878 is a date's booking
+// lock, 6190879 the program's, 6190880 claim keys, 6190881 a date's close).
+constexpr const char* kLockGivenSecretsSql = "SELECT pg_advisory_xact_lock(6190882, 0)";
 constexpr const char* kInsertSecretSql =
     "INSERT INTO partner_secrets (partner_id, secret) VALUES ($1, $2)";
 // Every writer locks the partner row first, then its secrets: one order, no deadlocks.
@@ -152,9 +157,10 @@ std::string add_partner(pqxx::transaction_base& tx, const NewPartner& partner) {
                            "partner '" + partner.id + "' already exists");
     }
     // A key two partners share lets either sign claims as the other. Compared as the key
-    // itself, not its text (the table is one row a partner and rotation: small). Two adds of
-    // one key committing at once are not caught: an operator's slip made twice at once.
+    // itself, not its text (the table is one row a partner and rotation: small). Generated
+    // keys are 32 random bytes: only given ones are compared.
     if (partner.secret) {
+        tx.exec(kLockGivenSecretsSql);
         const auto key = partners::secret_key(*partner.secret);
         for (const auto& row : tx.exec(kAllSecretsSql)) {
             if (partners::secret_key(row[0].as<std::string>()) == key) {

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -195,6 +197,33 @@ TEST_F(Stores, ASecretAnotherPartnerHoldsOrHeldIsRefused) {
     }
     EXPECT_EQ(count("SELECT count(*) FROM partners"), 1);
     EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 2);
+}
+
+// Two adds of one key at once (two operators, or a script run twice): the second waits for the
+// first to commit, then finds its key and is refused. Before, both read the secrets before
+// either committed, and both partners got the key.
+TEST_F(Stores, TwoAddsOfOneSecretAtOnceStoreItOnce) {
+    const std::string given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    pqxx::connection other(db_->conninfo());
+    pqxx::work first(*connection_);
+    add_partner(first, NewPartner{"fuel", "Fuel", 1, given});
+    auto second = std::async(std::launch::async, [&] {
+        pqxx::work tx(other);
+        add_partner(tx, NewPartner{"fuel2", "Fuel 2", 1, given});
+        tx.commit();
+    });
+    // It waits for the first to end (bounded: a second at most).
+    EXPECT_EQ(second.wait_for(std::chrono::milliseconds(1000)), std::future_status::timeout);
+    first.commit();
+    try {
+        second.get();
+        ADD_FAILURE() << "the second add of one secret was accepted";
+    } catch (const PartnerError& e) {
+        EXPECT_EQ(e.kind(), PartnerError::Kind::invalid);
+        EXPECT_NE(std::string(e.what()).find("another partner's"), std::string::npos);
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM partners"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM partner_secrets"), 1);
 }
 
 TEST_F(Stores, BadNewPartnersAreInvalid) {
