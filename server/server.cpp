@@ -44,16 +44,20 @@ namespace {
 // once rather than queued, so the cap bounds memory and file descriptors.
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
-        // On one strand: stop() closes the acceptor from another thread than the one that may
-        // be handling an accept, and asio's sockets and timers are not safe to share otherwise.
-        : io_(io), tls_(tls), context_(context), acceptor_(asio::make_strand(io)),
-          retry_timer_(acceptor_.get_executor()) {
-        acceptor_.open(at.protocol());
-        acceptor_.set_option(asio::socket_base::reuse_address(true));
-        acceptor_.bind(at);
-        acceptor_.listen(asio::socket_base::max_listen_connections);
-    }
+  Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
+      // On one strand: stop() closes the acceptor from another thread than the one that may
+      // be handling an accept, and asio's sockets and timers are not safe to share otherwise.
+      : io_(io),
+        tls_(tls),
+        context_(context),
+        acceptor_(asio::make_strand(io)),
+        retry_timer_(acceptor_.get_executor()),
+        refusals_timer_(acceptor_.get_executor()) {
+      acceptor_.open(at.protocol());
+      acceptor_.set_option(asio::socket_base::reuse_address(true));
+      acceptor_.bind(at);
+      acceptor_.listen(asio::socket_base::max_listen_connections);
+  }
 
     void start() { accept(); }
     void stop() {
@@ -61,6 +65,8 @@ public:
             boost::system::error_code ignored;
             self->acceptor_.close(ignored);
             self->retry_timer_.cancel();
+            self->refusals_timer_.cancel();
+            if (self->refused_at_cap_ > 0) self->log_refusals();  // none left untold at exit
         });
     }
     tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
@@ -97,25 +103,41 @@ private:
 
     // One line a second at most, with how many were refused since the last: a client that
     // keeps connecting at the cap must not write a line per attempt (a full disk, or journald
-    // dropping the lines that matter). Runs on the acceptor's strand only.
+    // dropping the lines that matter). The refusals of the rest of a second are told when it
+    // ends, not at the next refusal, which may never come. Runs on the acceptor's strand only.
     void note_refused_at_cap() {
         ++refused_at_cap_;
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_refusal_logged_ < std::chrono::seconds(1)) return;
+        const auto next_line = last_refusal_logged_ + std::chrono::seconds(1);
+        if (std::chrono::steady_clock::now() >= next_line) {
+            log_refusals();
+            return;
+        }
+        if (refusals_timer_armed_) return;
+        refusals_timer_armed_ = true;
+        refusals_timer_.expires_at(next_line);
+        refusals_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            self->refusals_timer_armed_ = false;
+            if (!ec && self->refused_at_cap_ > 0) self->log_refusals();
+        });
+    }
+
+    void log_refusals() {
         context_.logger.log(
             LogLevel::warn, "connections refused: at max_connections",
             {{"max_connections", context_.settings.max_connections}, {"refused", refused_at_cap_}});
         refused_at_cap_ = 0;
-        last_refusal_logged_ = now;
+        last_refusal_logged_ = std::chrono::steady_clock::now();
     }
 
     asio::io_context& io_;
     asio::ssl::context& tls_;
     std::uint64_t refused_at_cap_ = 0;
     std::chrono::steady_clock::time_point last_refusal_logged_{};
+    bool refusals_timer_armed_ = false;
     ServerContext& context_;
     tcp::acceptor acceptor_;
     asio::steady_timer retry_timer_;
+    asio::steady_timer refusals_timer_;  // tells the refusals of a second when it ends
 };
 
 tcp::endpoint listen_endpoint(const Settings& settings) {
