@@ -478,8 +478,8 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
     EXPECT_EQ(count_rows(*batched_, "slices"), count_rows(*single_, "slices"));
     EXPECT_EQ(count_rows(*batched_, "lots"), count_rows(*single_, "lots"));
     // The walk did reach the interesting cases: reversals of both kinds (also of claims booked
-    // in the same batch), debt from reversed earns, and points of a reversed burn reissued
-    // because their lot's earn had been reversed meanwhile.
+    // in the same batch), debt from reversed earns, points of a reversed burn reissued because
+    // their lot's earn had been reversed meanwhile, and repayments of debt given back.
     const auto count = [&](const std::string& sql) {
         pqxx::nontransaction tx(*batched_);
         return tx.exec1(sql)[0].as<std::int64_t>();
@@ -489,6 +489,11 @@ TEST_F(ClaimBatch, RandomBatchesAnswerExactlyAsOneByOne) {
     EXPECT_GT(in_batch_reversals, 10);
     EXPECT_GT(count("SELECT count(*) FROM lots WHERE reissued_from_lot_id IS NOT NULL"), 0);
     EXPECT_GT(count("SELECT count(*) FROM lots WHERE debt_repaid > 0"), 0);
+    // Repayments given back, and a refund that took such a lot with its repaying lot.
+    EXPECT_GT(count("SELECT count(*) FROM lots WHERE restores_lot_id IS NOT NULL"), 0);
+    EXPECT_GT(count("SELECT count(*) FROM lots WHERE restores_lot_id IS NOT NULL "
+                    "AND reversed_by_claim_id IS NOT NULL"),
+              0);
     EXPECT_GT(count("SELECT count(*) FROM claims WHERE reference LIKE '%\"%'"), 5);
     EXPECT_GT(count("SELECT count(*) FROM claims WHERE purchase_amount_minor IS NOT NULL"), 5);
     EXPECT_GT(count("SELECT count(*) FROM claims WHERE strpos(webhook_id, '\"') > 0 AND"
