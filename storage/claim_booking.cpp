@@ -113,13 +113,20 @@ constexpr const char* kSlicesOfBurn =
 constexpr const char* kLotsByIds =
     "SELECT " LOT_COLUMNS ", reversed_by_claim_id FROM lots WHERE id = ANY($1::bigint[])";
 
+// What a repaying lot ($1, or l.id) gave back once expired, as its issuer's breakage.
+#define BREAKAGE_GIVEN_BACK(lot) \
+    "coalesce((SELECT sum(e.points) FROM lot_expiries e WHERE e.restores_lot_id = " lot "), 0)"
+
 // The member's earns that repaid debt and stand, with what they can still give back: their
-// debt_repaid less the reissues that gave some back already (ledger::Repayment).
+// debt_repaid less the reissues and breakage that gave some back already (ledger::Repayment).
 constexpr const char* kDebtRepaymentsOfMember =
     "SELECT l.id, l.claim_id, l.issuer_id, l.expires_on::text, l.debt_repaid "
     "  - coalesce((SELECT sum(r.points_issued) FROM lots r WHERE r.restores_lot_id = l.id), 0) "
+    "  - " BREAKAGE_GIVEN_BACK("l.id") " "
     "FROM lots l WHERE l.member_id = $1 AND l.debt_repaid > 0 "
     "  AND l.reversed_by_claim_id IS NULL AND l.reissued_from_lot_id IS NULL";
+
+constexpr const char* kBreakageGivenBack = "SELECT " BREAKAGE_GIVEN_BACK("$1");
 
 // The expiry row of a lot is written once; a close of its date may have written it already.
 // Points that earlier reversals returned to the expired lot are breakage of their own dates
@@ -135,8 +142,9 @@ constexpr const char* kInsertExpirySnapshot =
     "  AND NOT EXISTS (SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL)";
 
 constexpr const char* kInsertReturnedBreakage =
-    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
-    "VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date, "
+    "  restores_lot_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 
 // ---- Helpers --------------------------------------------------------------------------------
 
@@ -308,6 +316,11 @@ void insert_expiry_snapshot(pqxx::work& tx, const ledger::LotExpiry& expiry) {
                    date_literal(expiry.settlement_date));
 }
 
+// A lot id the ledger leaves 0 for "none", as the column's NULL.
+std::optional<std::int64_t> null_if_none(ledger::LotId id) {
+    return id == 0 ? std::nullopt : std::optional<std::int64_t>(id);
+}
+
 std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) {
     const auto rows = tx.exec_params(kLockMember, member_id);
     if (rows.empty()) return std::nullopt;
@@ -424,8 +437,14 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         if (lot.size() != 1) throw std::logic_error("earn claim without its lot");
         // Only a lot that repaid debt can have given some of it back (the rare case).
         std::vector<ledger::Lot> restoring;
-        if (lot[0].debt_repaid > Points(0)) restoring = load_lots(tx, kLotsRestoring, lot[0].id);
-        auto plan = ledger::plan_earn_reversal(lot[0], debt, today, restoring);
+        Points given_back_as_breakage{0};
+        if (lot[0].debt_repaid > Points(0)) {
+            restoring = load_lots(tx, kLotsRestoring, lot[0].id);
+            given_back_as_breakage =
+                Points(tx.exec_params1(kBreakageGivenBack, lot[0].id)[0].as<std::int64_t>());
+        }
+        auto plan =
+            ledger::plan_earn_reversal(lot[0], debt, today, restoring, given_back_as_breakage);
         if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
         const auto& reversal = plan.value();
         const Points balance = ledger::balance(open_lots, debt, today) -
@@ -481,15 +500,14 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     insert_slices(tx, claim_id, reversal.slices, today);
     for (const auto& breakage : reversal.breakage) {
         tx.exec_params(kInsertReturnedBreakage, breakage.lot_id, claim_id, breakage.issuer,
-                       breakage.points.value(), date_literal(today));
+                       breakage.points.value(), date_literal(today),
+                       null_if_none(breakage.restores_lot_id));
     }
     for (const auto& reissue : reversal.reissues) {
-        const auto restores = reissue.restores_lot_id == 0
-                                  ? std::nullopt
-                                  : std::optional<std::int64_t>(reissue.restores_lot_id);
         tx.exec_params(kInsertLot, member_id, reissue.issuer, claim_id, reissue.source_lot_id,
                        reissue.points.value(), 0, reissue.points.value(), 0, accepted_at,
-                       date_literal(today), date_literal(reissue.expires_on), restores);
+                       date_literal(today), date_literal(reissue.expires_on),
+                       null_if_none(reissue.restores_lot_id));
     }
     if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
     result.body = row.response_body;

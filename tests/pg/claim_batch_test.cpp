@@ -179,6 +179,12 @@ std::vector<std::string> ledger_rows(pqxx::connection& connection) {
              "FROM slices s JOIN slice_key k ON k.id = s.id "
              "LEFT JOIN slice_key rs ON rs.id = s.reverses_slice_id "
              "UNION ALL "
+             "SELECT 'expiry ' || ROW(k.key, c.key, e.issuer_id, e.points, e.settlement_date, "
+             "  g.key)::text "
+             "FROM lot_expiries e JOIN lot_key k ON k.id = e.lot_id "
+             "LEFT JOIN claim_key c ON c.id = e.claim_id LEFT JOIN lot_key g ON g.id = "
+             "e.restores_lot_id "
+             "UNION ALL "
              "SELECT 'member ' || ROW(id, enrolled_by, debt)::text FROM members "
              "UNION ALL "
              "SELECT 'refused ' || ROW(partner_id, webhook_id, request_sha256, response_status, "
@@ -233,6 +239,15 @@ class ClaimBatch : public ::testing::Test {
                 input.accepted_at_us = nine_am_us(year(2025) / 1 / 10);
                 ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
             }
+        }
+    }
+
+    // Sets the validity of lots earned from now on, on both databases.
+    void set_validity_months_on_both(const std::string& months) {
+        for (auto* connection : {batched_.get(), single_.get()}) {
+            pqxx::work tx(*connection);
+            coalition::testing::set_program_since_2000(tx, "validity_months", months);
+            tx.commit();
         }
     }
 
@@ -629,6 +644,42 @@ TEST_F(ClaimBatch, AnEarnsRefundTakesTheLotsThatGaveBackItsRepayment) {
     EXPECT_EQ(lots_by_issuer(*batched_, "M-1"),
               (std::map<std::string, std::int64_t>{{"grocer", 40}}));
     EXPECT_EQ(balance_of(*batched_, "M-1"), 40);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
+// Airline's earn repaid the debt of grocer's refund, and its lot expired at the end of February;
+// the burn is reversed in March. Had it never happened, airline's points would have stayed in
+// its lot and expired: they are airline's breakage on the reversal's date, and the member has
+// nothing to spend. They were given to grocer, refunded, as a lot valid for three years (found
+// by review). Airline's later refund makes no debt of them: they expired unspent.
+TEST_F(ClaimBatch, PointsGivingBackAnExpiredRepaymentAreItsIssuersBreakage) {
+    set_validity_months_on_both("36");
+    book_singly_on_both({claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
+                         claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
+                         claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1")},
+                        year(2025) / 1 / 10);
+    set_validity_months_on_both("1");
+    book_singly_on_both({claim("airline", "e-2", ClaimType::earn, "M-1", 100)},
+                        year(2025) / 1 / 11);
+    std::vector<BookingInput> reversal = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
+    reversal[0].accepted_at_us = nine_am_us(year(2025) / 3 / 2);
+    ASSERT_EQ(book_both_ways(reversal)[0].status, 201);
+    EXPECT_EQ(lots_by_issuer(*batched_, "M-1"), (std::map<std::string, std::int64_t>{}));
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 0);
+    {
+        pqxx::nontransaction tx(*batched_);
+        const auto row = tx.exec1(
+            "SELECT e.issuer_id || ' ' || e.points || ' ' || e.settlement_date "
+            "  || ' ' || (g.claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')) "
+            "FROM lot_expiries e JOIN lots g ON g.id = e.restores_lot_id");
+        EXPECT_EQ(row[0].as<std::string>(), "airline 100 2025-03-02 true");
+    }
+    std::vector<BookingInput> refund = {
+        claim("airline", "r-e2", ClaimType::reversal, "", 0, "e-2")};
+    refund[0].accepted_at_us = nine_am_us(year(2025) / 3 / 3);
+    ASSERT_EQ(book_both_ways(refund)[0].status, 201);
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 0);
     expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }
