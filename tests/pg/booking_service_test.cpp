@@ -363,7 +363,10 @@ TEST_F(BookingServiceTest, AClaimAcceptedBeforeACurrencyChangeIsAnsweredUnavaila
     DatabasePool pool(settings_, logger_);
     BookingService service(pool, logger_, {64, 0, 2});
     auto queued = earn("e-1", "M-1", 10);
-    std::this_thread::sleep_for(2ms);
+    // The booking maps its acceptance onto the database's clock late by the statement's
+    // transit, which on two busy cores can take milliseconds: the change must come well after
+    // (it failed once with 2 ms here, every core taken by other tests).
+    std::this_thread::sleep_for(100ms);
     {
         pqxx::connection connection(db_->conninfo());
         pqxx::work tx(connection);
