@@ -27,6 +27,13 @@ ApiError invalid_field(std::string field, std::string message) {
     return ApiError{ErrorCode::invalid_field, std::move(message), std::move(field)};
 }
 
+// A key the contract does not define, named by its path (`prefix` + key). An empty key names
+// no field at the top level (the error's `field` is left out when empty): the message says so.
+ApiError unknown_field(const std::string& prefix, const std::string& key) {
+    return invalid_field(prefix + key,
+                         key.empty() ? "unknown field, with an empty name" : "unknown field");
+}
+
 ApiError malformed_json(std::string message) {
     return ApiError{ErrorCode::malformed_json, std::move(message), std::string()};
 }
@@ -184,9 +191,7 @@ std::optional<ApiError> parse_purchase(const Json& value, const ClaimContext& co
                                        Purchase& out) {
     if (!value.is_object()) return invalid_field("purchase", "purchase must be an object");
     for (const auto& [key, ignored] : value.items()) {
-        if (!is_one_of(key, kPurchaseFields)) {
-            return invalid_field("purchase." + key, "unknown field");
-        }
+        if (!is_one_of(key, kPurchaseFields)) return unknown_field("purchase.", key);
     }
     const Json* amount = find_field(value, "amount_minor");
     const std::optional<std::int64_t> amount_minor =
@@ -239,7 +244,7 @@ std::optional<ApiError> refuse_if_present(const Json& object, std::string_view f
 
 ClaimParseResult validate(const Json& body, const ClaimContext& context) {
     for (const auto& [key, ignored] : body.items()) {
-        if (!is_one_of(key, kTopLevelFields)) return invalid_field(key, "unknown field");
+        if (!is_one_of(key, kTopLevelFields)) return unknown_field("", key);
     }
 
     const Json* type_value = find_field(body, "type");
@@ -399,7 +404,12 @@ bool is_valid_rfc3339_date_time(std::string_view text) {
 std::optional<std::string> rfc3339_in_utc(std::string_view valid_text) {
     using namespace std::chrono;
     const std::size_t offset_at = valid_text.size() - (valid_text.back() == 'Z' ? 1 : 6);
-    const std::string_view seconds = valid_text.substr(17, offset_at - 17);  // "SS[.fff]"
+    // "SS[.ffffff]": PostgreSQL keeps microseconds and would round further digits, possibly
+    // into the next second, day and year (9999-12-31T23:59:59.9999999Z into year 10000): they
+    // are dropped, which keeps the instant within its microsecond and never crosses a second.
+    constexpr std::size_t kSecondsWithMicros = 2 + 1 + 6;
+    const std::string_view seconds =
+        valid_text.substr(17, std::min(offset_at - 17, kSecondsWithMicros));
     int offset_minutes = 0;
     if (valid_text.back() != 'Z') {
         offset_minutes = *read_digits(valid_text, offset_at + 1, 2) * 60 +

@@ -136,6 +136,7 @@ std::vector<Row> rows() {
 
         // --- unknown fields --------------------------------------------------------------------
         refused("unknown_field", earn_points(R"(1, "coupon": "X")"), "coupon"),
+        refused("unknown_field_with_an_empty_name", earn_points(R"(1, "": 2)"), ""),
         refused("misspelt_type", R"({"tpye": "earn", "member_id": "M-1", "points": 1})", "tpye"),
         refused("wrong_case_field", R"({"type": "burn", "member_id": "M-1", "Points": 5})",
                 "Points"),
@@ -517,7 +518,11 @@ TEST(ClaimRequest, OccurredAtIsTheSameInstantInUtc) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"2026-11-21T14:03:00Z", "2026-11-21T14:03:00Z"},
         {"2026-11-21T14:03:00-00:00", "2026-11-21T14:03:00Z"},
-        {"2026-11-21T14:03:00.123456789+05:30", "2026-11-21T08:33:00.123456789Z"},
+        {"2026-11-21T14:03:00.123456789+05:30", "2026-11-21T08:33:00.123456Z"},  // to the µs
+        {"2026-11-21T14:03:00.1234567Z", "2026-11-21T14:03:00.123456Z"},
+        {"2026-11-21T14:03:00.5Z", "2026-11-21T14:03:00.5Z"},
+        // PostgreSQL rounded the seventh digit up, into year 10000 (found by review).
+        {"9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59.999999Z"},
         {"2026-11-21T02:03:00+16:00", "2026-11-20T10:03:00Z"},  // back across a day
         {"2026-12-31T20:00:59-23:59", "2027-01-01T19:59:59Z"},  // forward across a year
         {"2024-03-01T00:30:00+01:00", "2024-02-29T23:30:00Z"},  // into a leap day
@@ -530,6 +535,20 @@ TEST(ClaimRequest, OccurredAtIsTheSameInstantInUtc) {
     }
     EXPECT_EQ(rfc3339_in_utc("0001-01-01T00:59:59+01:00"), std::nullopt);
     EXPECT_EQ(rfc3339_in_utc("9999-12-31T23:00:00-01:00"), std::nullopt);
+}
+
+// An empty key names no field (an error's `field` is left out when empty): the message says
+// why the claim was refused (found by review: "unknown field", and no field named).
+TEST(ClaimRequest, AnUnknownKeyWithAnEmptyNameIsSaidToBeOne) {
+    for (const auto* body : {R"({"type": "earn", "member_id": "M-1", "points": 1, "": 2})",
+                             R"({"type": "earn", "member_id": "M-1",
+                                 "purchase": {"amount_minor": 1, "currency": "EUR", "": 2}})"}) {
+        const auto parsed = parse_claim_request(body, ClaimContext{"EUR", kDefaultEarnRate});
+        const auto* error = std::get_if<ApiError>(&parsed);
+        ASSERT_NE(error, nullptr) << body;
+        EXPECT_EQ(error->code, ErrorCode::invalid_field);
+        EXPECT_EQ(error->message, "unknown field, with an empty name") << body;
+    }
 }
 
 TEST(ClaimType, Names) {
