@@ -38,6 +38,31 @@ Response bad_date() {
     return error_response(ErrorCode::invalid_field, "the date must be a calendar date YYYY-MM-DD", "date");
 }
 
+// A partner's statement of `date`, as JSON or, when the request prefers it, CSV.
+Response statement_answer(pqxx::connection& connection, const storage::TokenIdentity& identity,
+                          const std::optional<storage::Date>& date, const std::string& partner_id,
+                          bool csv) {
+    const auto not_found =
+        error_response(ErrorCode::not_found, "no statement for this partner and date");
+    // Another partner's statement is answered exactly like a missing one.
+    if (identity.role == storage::TokenRole::kPartner && identity.partner_id != partner_id) {
+        return not_found;
+    }
+    if (!date) return bad_date();
+    // No partner has an id outside the rule: not one to ask the database about (bytes that are
+    // not UTF-8 would fail there).
+    if (!partners::is_valid_entity_id(partner_id)) return not_found;
+    const auto statement =
+        storage::read_statement(connection, *date, partner_id, storage::now_unix_micros());
+    if (!statement) return not_found;
+    if (!csv) return raw_json(200, settlement::statement_to_json_text(*statement));
+    Response response;
+    response.status = 200;
+    response.headers.emplace_back("Content-Type", "text/csv; charset=utf-8");
+    response.body = settlement::statement_to_csv(*statement);
+    return response;
+}
+
 }  // namespace
 
 // The date is checked after the token and role, so an unauthenticated caller always gets 401
@@ -81,30 +106,16 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
         const auto date = path_date(params);
         const std::string partner_id = params.find("partner_id")->second;
         const bool csv = prefers_csv(request.headers);
-        run_authorized(database, settings, request, Access::any_token,
-                   [date, partner_id, csv](pqxx::connection& connection,
-                                           const storage::TokenIdentity& identity) {
-                       const auto not_found =
-                           error_response(ErrorCode::not_found, "no statement for this partner and date");
-                       // Another partner's statement is answered exactly like a missing one.
-                       if (identity.role == storage::TokenRole::kPartner && identity.partner_id != partner_id) {
-                           return not_found;
-                       }
-                       if (!date) return bad_date();
-                       // No partner has an id outside the rule: not one to ask the database
-                       // about (bytes that are not UTF-8 would fail there).
-                       if (!partners::is_valid_entity_id(partner_id)) return not_found;
-                       const auto statement = storage::read_statement(connection, *date, partner_id,
-                                                                      storage::now_unix_micros());
-                       if (!statement) return not_found;
-                       if (!csv) return raw_json(200, settlement::statement_to_json_text(*statement));
-                       Response response;
-                       response.status = 200;
-                       response.headers.emplace_back("Content-Type", "text/csv; charset=utf-8");
-                       response.body = settlement::statement_to_csv(*statement);
-                       return response;
-                   },
-                   std::move(respond));
+        run_authorized(
+            database, settings, request, Access::any_token,
+            [date, partner_id, csv](pqxx::connection& connection,
+                                    const storage::TokenIdentity& identity) {
+                auto response = statement_answer(connection, identity, date, partner_id, csv);
+                // The body's form follows Accept: a cache must not give one to the other.
+                response.headers.emplace_back("Vary", "Accept");
+                return response;
+            },
+            std::move(respond));
     });
 }
 

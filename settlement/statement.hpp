@@ -10,7 +10,7 @@
 //    "partner_id": "grocer",
 //    "net": {"received_minor": 0, "paid_minor": 1500, "fees_minor": 0,
 //            "rounding_difference_minor": 0, "net_minor": -1500},
-//    "obligations": [{"from": "grocer", "to": "fuel", "points": 150000, "amount_minor": 1500}],
+//    "obligations": [{"from": "grocer", "to": "fuel", "points": 1500, "amount_minor": 1500}],
 //    "own_redemptions": 0, "points_issued": 0, "points_expired": 0, "points_outstanding": 0,
 //    "instruction": {"from": "grocer", "to": "operator", "amount_minor": 1500}}
 // "instruction" is null when the net is 0. received - paid - fees + rounding_difference = net

@@ -363,6 +363,9 @@ TEST_F(SettlementApi, CsvStatementParsesBackToTheJsonOne) {
         const auto csv = call("GET", base + partner, "Bearer " + token, "text/csv");
         ASSERT_EQ(csv.status, 200) << csv.body;
         EXPECT_THAT(header_of(csv, "content-type"), ::testing::StartsWith("text/csv"));
+        // One URL, two forms: a cache must key them by Accept.
+        EXPECT_EQ(header_of(json, "vary"), "Accept");
+        EXPECT_EQ(header_of(csv, "vary"), "Accept");
 
         // One header row, CRLF line ends, then one row per line of the statement.
         const std::string header = std::string(settlement::kStatementCsvHeader) + "\r\n";
