@@ -64,12 +64,17 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
             if (repayment.claim_id <= reversal->second || repayment.restorable == Points(0)) {
                 continue;
             }
+            // Had the burn never happened, the points would have stayed in the repaying lot.
+            // Expired since, they expired with it, its issuer's breakage, when no burn could
+            // draw on it while it was valid; otherwise one may have, instead of the lots it did
+            // draw on, and the repayment is skipped, its points going on as the rest do below.
+            const bool expired =
+                std::chrono::sys_days(today) > std::chrono::sys_days(repayment.expires_on);
+            if (expired && !repayment.untouched_while_valid) continue;
             const Points given = std::min(excess, repayment.restorable);
             repayment.restorable -= given;
             excess -= given;
-            // Had the burn never happened, they would have stayed in the repaying lot: expired
-            // with it, they are its issuer's breakage now.
-            if (std::chrono::sys_days(today) > std::chrono::sys_days(repayment.expires_on)) {
+            if (expired) {
                 out.breakage.push_back(
                     LotExpiry{lot.id, repayment.issuer, given, today, repayment.lot_id});
                 continue;

@@ -43,6 +43,11 @@ struct Repayment {
     Date expires_on{};
     // debt_repaid less what earlier burn reversals gave back of it (lots and breakage)
     Points restorable{0};
+    // No burn of the member came after this earn while its lot was valid: had the debt never
+    // needed it, its points would have stayed in the lot to its expiry. Only then is a
+    // repayment whose lot has expired given back, as its issuer's breakage; else it is skipped
+    // (a burn may have drawn on it instead of the lots it did draw on).
+    bool untouched_while_valid = false;
     friend bool operator==(const Repayment&, const Repayment&) = default;
 };
 

@@ -118,11 +118,14 @@ constexpr const char* kLotsByIds =
     "coalesce((SELECT sum(e.points) FROM lot_expiries e WHERE e.restores_lot_id = " lot "), 0)"
 
 // The member's earns that repaid debt and stand, with what they can still give back: their
-// debt_repaid less the reissues and breakage that gave some back already (ledger::Repayment).
+// debt_repaid less the reissues and breakage that gave some back already, and whether no burn
+// of the member came after the earn while its lot was valid (ledger::Repayment).
 constexpr const char* kDebtRepaymentsOfMember =
     "SELECT l.id, l.claim_id, l.issuer_id, l.expires_on::text, l.debt_repaid "
     "  - coalesce((SELECT sum(r.points_issued) FROM lots r WHERE r.restores_lot_id = l.id), 0) "
-    "  - " BREAKAGE_GIVEN_BACK("l.id") " "
+    "  - " BREAKAGE_GIVEN_BACK("l.id") ", "
+    "  NOT EXISTS (SELECT 1 FROM claims b WHERE b.member_id = l.member_id AND b.type = 'burn' "
+    "              AND b.id > l.claim_id AND b.settlement_date <= l.expires_on) "
     "FROM lots l WHERE l.member_id = $1 AND l.debt_repaid > 0 "
     "  AND l.reversed_by_claim_id IS NULL AND l.reissued_from_lot_id IS NULL";
 
@@ -388,9 +391,10 @@ void add_debt_repayments(pqxx::transaction_base& tx, const std::string& member_i
                          ledger::DebtRepayments& repayments) {
     if (repayments.reversed_by.empty()) return;
     for (const auto& row : tx.exec_params(kDebtRepaymentsOfMember, member_id)) {
-        repayments.lots.push_back(ledger::Repayment{
-            row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(),
-            parse_date(row[3].as<std::string>()), Points(row[4].as<std::int64_t>())});
+        repayments.lots.push_back(
+            ledger::Repayment{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                              row[2].as<std::string>(), parse_date(row[3].as<std::string>()),
+                              Points(row[4].as<std::int64_t>()), row[5].as<bool>()});
     }
 }
 

@@ -228,7 +228,8 @@ constexpr const char* kExpiryRowsWrong =
 // than the reversal's slice on that lot returned. A row of points returned to a refunded lot
 // that give back an expired lot's repayment of its debt (restores_lot_id, migration 0017) is
 // that repaying lot's issuer's, after its expiry: an earn's own lot of the same member, booked
-// after the refund and not refunded before the reversal (as for lots.restores_lot_id).
+// after the refund and not refunded before the reversal (as for lots.restores_lot_id), which no
+// burn of the member could draw on while it was valid.
 constexpr const char* kExpiryRowsMisattributed =
     "SELECT e.id FROM lot_expiries e JOIN lots l ON l.id = e.lot_id "
     "LEFT JOIN claims c ON c.id = e.claim_id "
@@ -245,7 +246,10 @@ constexpr const char* kExpiryRowsMisattributed =
     "   OR (e.restores_lot_id IS NOT NULL AND (l.reversed_by_claim_id IS NULL "
     "       OR l.reversed_by_claim_id > e.claim_id OR g.member_id <> l.member_id "
     "       OR g.reissued_from_lot_id IS NOT NULL OR g.debt_repaid = 0 "
-    "       OR g.claim_id <= l.reversed_by_claim_id OR g.reversed_by_claim_id < e.claim_id)) "
+    "       OR g.claim_id <= l.reversed_by_claim_id OR g.reversed_by_claim_id < e.claim_id "
+    "       OR EXISTS (SELECT 1 FROM claims b WHERE b.member_id = g.member_id "
+    "                  AND b.type = 'burn' AND b.id > g.claim_id AND b.id < e.claim_id "
+    "                  AND b.settlement_date <= g.expires_on))) "
     "ORDER BY e.id";
 
 // Each member's debt as its history gives it (ledger/earn.cpp, ledger/reversal.cpp): an earn

@@ -261,6 +261,21 @@ class ClaimBatch : public ::testing::Test {
         }
     }
 
+    // M-1 on both databases: grocer's earn of 100 points (valid three years) burnt at fuel and
+    // refunded on 2025-01-10, then airline's earn of 100 (valid through February) repaying the
+    // debt of 100 that refund made, on 2025-01-11. Lots earned afterwards are valid three years.
+    void book_refund_repaid_by_a_one_month_earn() {
+        set_validity_months_on_both("36");
+        book_singly_on_both({claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
+                             claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
+                             claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1")},
+                            year(2025) / 1 / 10);
+        set_validity_months_on_both("1");
+        book_singly_on_both({claim("airline", "e-2", ClaimType::earn, "M-1", 100)},
+                            year(2025) / 1 / 11);
+        set_validity_months_on_both("36");
+    }
+
     // Books `batch` as one batch and, on the other database, claim by claim; expects the same
     // answers and returns the batch's.
     std::vector<BookingResult> book_both_ways(const std::vector<BookingInput>& batch) {
@@ -654,14 +669,7 @@ TEST_F(ClaimBatch, AnEarnsRefundTakesTheLotsThatGaveBackItsRepayment) {
 // nothing to spend. They were given to grocer, refunded, as a lot valid for three years (found
 // by review). Airline's later refund makes no debt of them: they expired unspent.
 TEST_F(ClaimBatch, PointsGivingBackAnExpiredRepaymentAreItsIssuersBreakage) {
-    set_validity_months_on_both("36");
-    book_singly_on_both({claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
-                         claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
-                         claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1")},
-                        year(2025) / 1 / 10);
-    set_validity_months_on_both("1");
-    book_singly_on_both({claim("airline", "e-2", ClaimType::earn, "M-1", 100)},
-                        year(2025) / 1 / 11);
+    book_refund_repaid_by_a_one_month_earn();
     std::vector<BookingInput> reversal = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
     reversal[0].accepted_at_us = nine_am_us(year(2025) / 3 / 2);
     ASSERT_EQ(book_both_ways(reversal)[0].status, 201);
@@ -680,6 +688,26 @@ TEST_F(ClaimBatch, PointsGivingBackAnExpiredRepaymentAreItsIssuersBreakage) {
     refund[0].accepted_at_us = nine_am_us(year(2025) / 3 / 3);
     ASSERT_EQ(book_both_ways(refund)[0].status, 201);
     EXPECT_EQ(balance_of(*batched_, "M-1"), 0);
+    expect_same_ledger(*batched_, *single_);
+    expect_ledger_ok(*batched_);
+}
+
+// The same, but the member burnt 100 points while airline's lot was valid: that burn took
+// them from fuel's lot, valid for three years, where it could have taken airline's had the debt
+// not needed them. The member keeps 100 points (as a lot of grocer's, the rule before 0017);
+// given back as airline's breakage, it lost them (found by review).
+TEST_F(ClaimBatch, AnExpiredRepaymentABurnCouldHaveDrawnOnIsNotGivenBackAsBreakage) {
+    book_refund_repaid_by_a_one_month_earn();
+    book_singly_on_both({claim("fuel", "e-3", ClaimType::earn, "M-1", 100),
+                         claim("airline", "b-3", ClaimType::burn, "M-1", 100)},
+                        year(2025) / 1 / 12);
+    std::vector<BookingInput> reversal = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
+    reversal[0].accepted_at_us = nine_am_us(year(2025) / 3 / 2);
+    ASSERT_EQ(book_both_ways(reversal)[0].status, 201);
+    EXPECT_EQ(balance_of(*batched_, "M-1"), 100);
+    EXPECT_EQ(lots_by_issuer(*batched_, "M-1"),
+              (std::map<std::string, std::int64_t>{{"grocer", 100}}));
+    EXPECT_EQ(count_rows(*batched_, "lot_expiries"), 0);
     expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }

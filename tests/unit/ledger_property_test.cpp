@@ -101,8 +101,8 @@ class Simulation {
             for (const Lot& other : lots_) {
                 if (origin_[other.id].restores == lot.id) restorable -= other.issued;
             }
-            out.lots.push_back(
-                Repayment{lot.id, origin.claim, lot.issuer, lot.expires_on, restorable});
+            out.lots.push_back(Repayment{lot.id, origin.claim, lot.issuer, lot.expires_on,
+                                         restorable, !drawn_on_while_valid_[lot.id]});
         }
         return out;
     }
@@ -126,6 +126,13 @@ class Simulation {
             return;
         }
         ASSERT_GE(before, points) << "a burn succeeded beyond the balance";
+        for (const Lot& lot :
+             lots_) {  // storage: a burn after the earn, dated on or before its expiry
+            if (lot.debt_repaid > Points(0) &&
+                std::chrono::sys_days(today_) <= std::chrono::sys_days(lot.expires_on)) {
+                drawn_on_while_valid_[lot.id] = true;
+            }
+        }
         ++coverage_.burns;
         if (debt_ > Points(0)) ++coverage_.burns_in_debt;
         const BurnOutcome& out = result.value();
@@ -331,6 +338,7 @@ class Simulation {
     std::map<LotId, Origin> origin_;
     std::map<LotId, Points> restored_;  // scratch of check_invariants
     std::map<LotId, Points> expired_given_back_;  // per repaying lot
+    std::map<LotId, bool> drawn_on_while_valid_;  // a burn came while the repaying lot was valid
     std::int64_t next_claim_id_ = 1;
     LotId next_lot_id_ = 1;
     SliceId next_slice_id_ = 1;

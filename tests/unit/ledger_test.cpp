@@ -451,9 +451,9 @@ TEST(LedgerBurnReversal, ToALotWhoseEarnWasReversedRepaysDebtThenGivesBackTheRep
 // issuers (found by review: airline's earn stood and airline was liable for none of its
 // points, while grocer, whose earn was refunded, got a lot of 20). Newest repayment first, only
 // repayments booked after the earn reversal, never more than each repaid; to a repaying lot
-// expired by now, as its issuer's breakage (it was skipped, and the points went on to grocer:
-// a lot the member could spend, of the refunded issuer). The rest goes to the reversed lot's
-// issuer as before.
+// expired by now that no burn could draw on while it was valid, as its issuer's breakage (it
+// was skipped, and the points went on to grocer: a lot the member could spend, of the refunded
+// issuer). The rest goes to the reversed lot's issuer as before.
 TEST(LedgerBurnReversal, BeyondTheDebtGivesBackWhatLaterEarnsRepaidOfIt) {
     const Date today = ymd(2025, 1, 1);
     auto [m, record] = refunded_after_burn(100, today);
@@ -467,7 +467,7 @@ TEST(LedgerBurnReversal, BeyondTheDebtGivesBackWhatLaterEarnsRepaidOfIt) {
     repayments.reversed_by = {{1, 10}};
     repayments.lots = {{2, 11, "airline", ymd(2027, 1, 31), Points(30)},
                        {3, 12, "fuel", ymd(2026, 6, 30), Points(50)},
-                       {4, 13, "bank", ymd(2024, 12, 31), Points(10)},
+                       {4, 13, "bank", ymd(2024, 12, 31), Points(10), true},
                        {5, 9, "airline", ymd(2027, 1, 31), Points(70)}};  // before the reversal
 
     auto reversal = plan_burn_reversal(record, m.lots, m.debt, today, repayments);
@@ -492,6 +492,18 @@ TEST(LedgerBurnReversal, BeyondTheDebtGivesBackWhatLaterEarnsRepaidOfIt) {
                                     {1, "airline", Points(30), ymd(2027, 1, 31), 2},
                                     {1, "grocer", Points(15), ymd(2026, 1, 31), 0}}));
     EXPECT_EQ(beyond.value().balance_after, Points(80));
+
+    // A burn after the bank's earn, while its lot was valid, may have drawn on it had the debt
+    // not needed it (found by review: the member lost points it would have kept): skipped.
+    repayments.lots[2].untouched_while_valid = false;
+    auto drawn_on = plan_burn_reversal(record, m.lots, m.debt, today, repayments);
+    ASSERT_TRUE(drawn_on.ok());
+    EXPECT_TRUE(drawn_on.value().breakage.empty());
+    EXPECT_EQ(drawn_on.value().reissues,
+              (std::vector<Reissue>{{1, "fuel", Points(35), ymd(2026, 6, 30), 3},
+                                    {1, "airline", Points(30), ymd(2027, 1, 31), 2},
+                                    {1, "grocer", Points(25), ymd(2026, 1, 31), 0}}));
+    EXPECT_EQ(drawn_on.value().balance_after, Points(90));
 
     // Repayments without the reversal they follow are a caller's bug.
     repayments.reversed_by.clear();
