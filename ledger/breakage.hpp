@@ -14,9 +14,6 @@ struct LotExpiry {
     PartnerId issuer;
     Points points{0};
     Date settlement_date{};
-    // Points a burn reversal returned to `lot_id`, a refunded lot, that give back the repayment
-    // of an expired lot (ledger::Repayment): that lot, whose issuer's breakage they are; or 0.
-    LotId restores_lot_id = 0;
 
     friend bool operator==(const LotExpiry&, const LotExpiry&) = default;
 };

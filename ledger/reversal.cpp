@@ -61,24 +61,13 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
             if (excess == Points(0)) return;
             require(repayment.restorable >= Points(0),
                     "plan_burn_reversal: a repayment gave back more than it repaid");
-            if (repayment.claim_id <= reversal->second || repayment.restorable == Points(0)) {
+            if (repayment.claim_id <= reversal->second || repayment.restorable == Points(0) ||
+                std::chrono::sys_days(today) > std::chrono::sys_days(repayment.expires_on)) {
                 continue;
             }
-            // Had the burn never happened, the points would have stayed in the repaying lot.
-            // Expired since, they expired with it, its issuer's breakage, when no burn could
-            // draw on it while it was valid; otherwise one may have, instead of the lots it did
-            // draw on, and the repayment is skipped, its points going on as the rest do below.
-            const bool expired =
-                std::chrono::sys_days(today) > std::chrono::sys_days(repayment.expires_on);
-            if (expired && !repayment.untouched_while_valid) continue;
             const Points given = std::min(excess, repayment.restorable);
             repayment.restorable -= given;
             excess -= given;
-            if (expired) {
-                out.breakage.push_back(
-                    LotExpiry{lot.id, repayment.issuer, given, today, repayment.lot_id});
-                continue;
-            }
             reissued += given;
             out.reissues.push_back(
                 Reissue{lot.id, repayment.issuer, given, repayment.expires_on, repayment.lot_id});
@@ -130,12 +119,9 @@ Result<BurnReversalOutcome> plan_burn_reversal(const BurnRecord& burn, std::span
 }
 
 Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today,
-                                               std::span<const Lot> restoring,
-                                               Points given_back_as_breakage) {
+                                               std::span<const Lot> restoring) {
     require(today.ok(), "plan_earn_reversal: invalid date");
     require(debt >= Points(0), "plan_earn_reversal: debt must be >= 0");
-    require(given_back_as_breakage >= Points(0),
-            "plan_earn_reversal: breakage given back must be >= 0");
     check_lot(lot);
     if (lot.reversed) return ErrorCode::already_reversed;
 
@@ -156,12 +142,11 @@ Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date
         restored_held += given_back.remaining;
         out.restoring_updates.push_back(remove(given_back));
     }
-    require(restored_held + given_back_as_breakage <= lot.debt_repaid,
-            "plan_earn_reversal: the lot gave back more than it repaid");
+    require(restored_held <= lot.debt_repaid,
+            "plan_earn_reversal: restoring lots hold more than the lot repaid");
     // Everything that left the lot — burnt, or paid earlier debt and not given back since —
-    // was never really earned. What it gave back as breakage expired unspent: removed, like
-    // the points of an expired lot, not owed.
-    out.debt_added = lot.issued - out.points_removed - given_back_as_breakage;
+    // was never really earned.
+    out.debt_added = lot.issued - out.points_removed;
     out.new_debt = debt + out.debt_added;
     return out;
 }

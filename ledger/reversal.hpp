@@ -41,13 +41,7 @@ struct Repayment {
     std::int64_t claim_id = 0;  // the earn's claim: ids follow the order of booking
     PartnerId issuer;
     Date expires_on{};
-    // debt_repaid less what earlier burn reversals gave back of it (lots and breakage)
-    Points restorable{0};
-    // No burn of the member came after this earn while its lot was valid: had the debt never
-    // needed it, its points would have stayed in the lot to its expiry. Only then is a
-    // repayment whose lot has expired given back, as its issuer's breakage; else it is skipped
-    // (a burn may have drawn on it instead of the lots it did draw on).
-    bool untouched_while_valid = false;
+    Points restorable{0};  // debt_repaid less what earlier burn reversals gave back to it
     friend bool operator==(const Repayment&, const Repayment&) = default;
 };
 
@@ -62,17 +56,16 @@ struct BurnReversalOutcome {
     Points points{0};                    // Σ returned, == Σ original slices
     std::vector<Slice> slices;           // burn_reversal slices, one per original, same order
     std::vector<LotUpdate> lot_updates;  // lots (not reversed) that took their points back
-    // Returned points landing in a lot expired by `today`, or giving back the repayment of a
-    // lot expired by `today` (restores_lot_id): breakage of that lot's issuer on today, the
-    // reversal's settlement date.
+    // Returned points landing in a lot expired by `today`: breakage of its issuer on today,
+    // the reversal's settlement date.
     std::vector<LotExpiry> breakage;
     // The expiry breakage of touched expired lots as it stood before this reversal; storage
     // inserts these if absent (see expiry_snapshot).
     std::vector<LotExpiry> expiry_snapshots;
     // Returned points of lots whose earn was reversed meanwhile: they repay the debt that
-    // reversal created; the rest gives back repayments of that debt (newest first: a lot of
-    // the repaying issuer, or its breakage if the repaying lot has expired), then is reissued
-    // under the reversed lot's issuer (or is breakage if that lot has expired).
+    // reversal created; the rest gives back repayments of that debt (newest first, to lots
+    // still valid), then is reissued under the reversed lot's issuer (or is breakage if that
+    // lot has expired).
     Points debt_repaid{0};
     Points new_debt{0};
     std::vector<Reissue> reissues;
@@ -112,13 +105,10 @@ struct EarnReversalOutcome {
 // that gave back its repayments of debt (every lot whose restores_lot_id is lot.id): a refund
 // of the earn takes their points too, or the refunded issuer stays liable for points that a
 // later earn, which then pays the debt the refund makes, put in the member's balance.
-// `given_back_as_breakage` is what it gave back once expired (LotExpiry::restores_lot_id):
-// points that had stayed in the lot and expired, which a refund removes but makes no debt of.
 // Refused with already_reversed when the lot was reversed before.
 // Throws LedgerBug on an invalid lot or a negative debt, or when a restoring lot is reversed
-// already, or the lot gave back more than it repaid.
+// already or holds more than the lot repaid.
 Result<EarnReversalOutcome> plan_earn_reversal(const Lot& lot, Points debt, Date today,
-                                               std::span<const Lot> restoring = {},
-                                               Points given_back_as_breakage = Points(0));
+                                               std::span<const Lot> restoring = {});
 
 }  // namespace coalition::ledger

@@ -113,23 +113,13 @@ constexpr const char* kSlicesOfBurn =
 constexpr const char* kLotsByIds =
     "SELECT " LOT_COLUMNS ", reversed_by_claim_id FROM lots WHERE id = ANY($1::bigint[])";
 
-// What a repaying lot ($1, or l.id) gave back once expired, as its issuer's breakage.
-#define BREAKAGE_GIVEN_BACK(lot) \
-    "coalesce((SELECT sum(e.points) FROM lot_expiries e WHERE e.restores_lot_id = " lot "), 0)"
-
 // The member's earns that repaid debt and stand, with what they can still give back: their
-// debt_repaid less the reissues and breakage that gave some back already, and whether no burn
-// of the member came after the earn while its lot was valid (ledger::Repayment).
+// debt_repaid less the reissues that gave some back already (ledger::Repayment).
 constexpr const char* kDebtRepaymentsOfMember =
     "SELECT l.id, l.claim_id, l.issuer_id, l.expires_on::text, l.debt_repaid "
     "  - coalesce((SELECT sum(r.points_issued) FROM lots r WHERE r.restores_lot_id = l.id), 0) "
-    "  - " BREAKAGE_GIVEN_BACK("l.id") ", "
-    "  NOT EXISTS (SELECT 1 FROM claims b WHERE b.member_id = l.member_id AND b.type = 'burn' "
-    "              AND b.id > l.claim_id AND b.settlement_date <= l.expires_on) "
     "FROM lots l WHERE l.member_id = $1 AND l.debt_repaid > 0 "
     "  AND l.reversed_by_claim_id IS NULL AND l.reissued_from_lot_id IS NULL";
-
-constexpr const char* kBreakageGivenBack = "SELECT " BREAKAGE_GIVEN_BACK("$1");
 
 // The expiry row of a lot is written once; a close of its date may have written it already.
 // Points that earlier reversals returned to the expired lot are breakage of their own dates
@@ -145,9 +135,8 @@ constexpr const char* kInsertExpirySnapshot =
     "  AND NOT EXISTS (SELECT 1 FROM lot_expiries WHERE lot_id = $1 AND claim_id IS NULL)";
 
 constexpr const char* kInsertReturnedBreakage =
-    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date, "
-    "  restores_lot_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO lot_expiries (lot_id, claim_id, issuer_id, points, settlement_date) "
+    "VALUES ($1, $2, $3, $4, $5)";
 
 // ---- Helpers --------------------------------------------------------------------------------
 
@@ -319,11 +308,6 @@ void insert_expiry_snapshot(pqxx::work& tx, const ledger::LotExpiry& expiry) {
                    date_literal(expiry.settlement_date));
 }
 
-// A lot id the ledger leaves 0 for "none", as the column's NULL.
-std::optional<std::int64_t> null_if_none(ledger::LotId id) {
-    return id == 0 ? std::nullopt : std::optional<std::int64_t>(id);
-}
-
 std::optional<Points> lock_member(pqxx::work& tx, const std::string& member_id) {
     const auto rows = tx.exec_params(kLockMember, member_id);
     if (rows.empty()) return std::nullopt;
@@ -391,10 +375,9 @@ void add_debt_repayments(pqxx::transaction_base& tx, const std::string& member_i
                          ledger::DebtRepayments& repayments) {
     if (repayments.reversed_by.empty()) return;
     for (const auto& row : tx.exec_params(kDebtRepaymentsOfMember, member_id)) {
-        repayments.lots.push_back(
-            ledger::Repayment{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
-                              row[2].as<std::string>(), parse_date(row[3].as<std::string>()),
-                              Points(row[4].as<std::int64_t>()), row[5].as<bool>()});
+        repayments.lots.push_back(ledger::Repayment{
+            row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::string>(),
+            parse_date(row[3].as<std::string>()), Points(row[4].as<std::int64_t>())});
     }
 }
 
@@ -441,14 +424,8 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
         if (lot.size() != 1) throw std::logic_error("earn claim without its lot");
         // Only a lot that repaid debt can have given some of it back (the rare case).
         std::vector<ledger::Lot> restoring;
-        Points given_back_as_breakage{0};
-        if (lot[0].debt_repaid > Points(0)) {
-            restoring = load_lots(tx, kLotsRestoring, lot[0].id);
-            given_back_as_breakage =
-                Points(tx.exec_params1(kBreakageGivenBack, lot[0].id)[0].as<std::int64_t>());
-        }
-        auto plan =
-            ledger::plan_earn_reversal(lot[0], debt, today, restoring, given_back_as_breakage);
+        if (lot[0].debt_repaid > Points(0)) restoring = load_lots(tx, kLotsRestoring, lot[0].id);
+        auto plan = ledger::plan_earn_reversal(lot[0], debt, today, restoring);
         if (!plan) return refusal(plan.error(), "that claim has been reversed already", "reverses");
         const auto& reversal = plan.value();
         const Points balance = ledger::balance(open_lots, debt, today) -
@@ -504,14 +481,15 @@ BookingResult booking_steps::book_reversal(pqxx::work& tx, const BookingInput& i
     insert_slices(tx, claim_id, reversal.slices, today);
     for (const auto& breakage : reversal.breakage) {
         tx.exec_params(kInsertReturnedBreakage, breakage.lot_id, claim_id, breakage.issuer,
-                       breakage.points.value(), date_literal(today),
-                       null_if_none(breakage.restores_lot_id));
+                       breakage.points.value(), date_literal(today));
     }
     for (const auto& reissue : reversal.reissues) {
+        const auto restores = reissue.restores_lot_id == 0
+                                  ? std::nullopt
+                                  : std::optional<std::int64_t>(reissue.restores_lot_id);
         tx.exec_params(kInsertLot, member_id, reissue.issuer, claim_id, reissue.source_lot_id,
                        reissue.points.value(), 0, reissue.points.value(), 0, accepted_at,
-                       date_literal(today), date_literal(reissue.expires_on),
-                       null_if_none(reissue.restores_lot_id));
+                       date_literal(today), date_literal(reissue.expires_on), restores);
     }
     if (reversal.new_debt != debt) tx.exec_params(kSetDebt, member_id, reversal.new_debt.value());
     result.body = row.response_body;

@@ -120,13 +120,8 @@ constexpr const char* kReissuesExceedReturns =
     "ORDER BY 1";
 
 constexpr const char* kRestorationsExceedRepayments =
-    "SELECT g.id FROM lots g JOIN ("
-    "  SELECT restores_lot_id AS lot_id, points_issued AS points FROM lots "
-    "  WHERE restores_lot_id IS NOT NULL "
-    "  UNION ALL "
-    "  SELECT restores_lot_id, points FROM lot_expiries WHERE restores_lot_id IS NOT NULL"
-    ") given ON given.lot_id = g.id "
-    "GROUP BY g.id HAVING sum(given.points) > g.debt_repaid ORDER BY g.id";
+    "SELECT g.id FROM lots g JOIN lots l ON l.restores_lot_id = g.id "
+    "GROUP BY g.id HAVING sum(l.points_issued) > g.debt_repaid ORDER BY g.id";
 
 // An earn's reversal and its lot name each other: the reversal's earn has its lot marked
 // reversed by that reversal, and a lot marked reversed names a reversal of its own earn, or
@@ -225,31 +220,19 @@ constexpr const char* kExpiryRowsWrong =
 // Every expiry row is its lot's issuer's breakage, and dated as its kind says: a lot's own row the
 // day after the lot expired (never for a lot still valid today), a row of points a burn reversal
 // returned to an expired lot on that reversal's date, after the lot's expiry, for no more points
-// than the reversal's slice on that lot returned. A row of points returned to a refunded lot
-// that give back an expired lot's repayment of its debt (restores_lot_id, migration 0017) is
-// that repaying lot's issuer's, after its expiry: an earn's own lot of the same member, booked
-// after the refund and not refunded before the reversal (as for lots.restores_lot_id), which no
-// burn of the member could draw on while it was valid.
+// than the reversal's slice on that lot returned.
 constexpr const char* kExpiryRowsMisattributed =
     "SELECT e.id FROM lot_expiries e JOIN lots l ON l.id = e.lot_id "
     "LEFT JOIN claims c ON c.id = e.claim_id "
-    "LEFT JOIN lots g ON g.id = e.restores_lot_id "
-    "WHERE e.issuer_id <> coalesce(g.issuer_id, l.issuer_id) "
+    "WHERE e.issuer_id <> l.issuer_id "
     "   OR (e.claim_id IS NULL AND (e.settlement_date <> l.expires_on + 1 "
     "                               OR l.expires_on >= $1::date)) "
     "   OR (e.claim_id IS NOT NULL AND (c.type <> 'reversal' "
     "       OR c.reverses_type IS DISTINCT FROM 'burn' OR e.settlement_date <> c.settlement_date "
-    "       OR e.settlement_date <= coalesce(g.expires_on, l.expires_on) "
+    "       OR e.settlement_date <= l.expires_on "
     "       OR e.points > coalesce((SELECT sum(s.points) FROM slices s "
     "                               WHERE s.claim_id = e.claim_id AND s.lot_id = e.lot_id "
     "                                 AND s.kind = 'burn_reversal'), 0))) "
-    "   OR (e.restores_lot_id IS NOT NULL AND (l.reversed_by_claim_id IS NULL "
-    "       OR l.reversed_by_claim_id > e.claim_id OR g.member_id <> l.member_id "
-    "       OR g.reissued_from_lot_id IS NOT NULL OR g.debt_repaid = 0 "
-    "       OR g.claim_id <= l.reversed_by_claim_id OR g.reversed_by_claim_id < e.claim_id "
-    "       OR EXISTS (SELECT 1 FROM claims b WHERE b.member_id = g.member_id "
-    "                  AND b.type = 'burn' AND b.id > g.claim_id AND b.id < e.claim_id "
-    "                  AND b.settlement_date <= g.expires_on))) "
     "ORDER BY e.id";
 
 // Each member's debt as its history gives it (ledger/earn.cpp, ledger/reversal.cpp): an earn
@@ -260,15 +243,12 @@ constexpr const char* kExpiryRowsMisattributed =
 // reissued as a new lot or, the lot having expired, booked as breakage. Summed per lot: −repaid
 // for a lot still standing, burnt − returned before − returned after + excess for a reversed
 // one (its own repaid cancels out), less its points issued for a reversed restoring lot (whose
-// issue counts as its source's excess) and less what a reversed repaying lot gave back as
-// breakage (migration 0017: expired, not owed). Claim ids give the order of a lot's movements,
-// as in kLotMovements.
+// issue counts as its source's excess). Claim ids give the order of a lot's movements, as in
+// kLotMovements.
 constexpr const char* kDebtsWrong =
     "WITH moves AS ("
     "  SELECT l.id, l.member_id, l.debt_repaid, l.reversed_by_claim_id AS reversal, "
     "    CASE WHEN l.restores_lot_id IS NULL THEN 0 ELSE l.points_issued END AS restored, "
-    "    (SELECT coalesce(sum(e.points), 0) FROM lot_expiries e "
-    "     WHERE e.restores_lot_id = l.id) AS expired_given_back, "
     "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn'), 0) AS burnt, "
     "    coalesce(sum(s.points) FILTER (WHERE s.kind = 'burn_reversal' "
     "      AND s.claim_id < l.reversed_by_claim_id), 0) AS returned_before, "
@@ -286,7 +266,7 @@ constexpr const char* kDebtsWrong =
     "derived AS ("
     "  SELECT m.member_id, sum(CASE WHEN m.reversal IS NULL THEN -m.debt_repaid "
     "    ELSE m.burnt - m.returned_before - m.returned_after + coalesce(x.points, 0) "
-    "      - m.restored - m.expired_given_back END) AS debt "
+    "      - m.restored END) AS debt "
     "  FROM moves m LEFT JOIN excess x ON x.lot_id = m.id GROUP BY m.member_id) "
     "SELECT mb.id, mb.debt, coalesce(d.debt, 0)::bigint FROM members mb "
     "LEFT JOIN derived d ON d.member_id = mb.id "
@@ -508,8 +488,7 @@ void check_member_points(pqxx::transaction_base& tx, LedgerCheckReport& report) 
 void check_breakage(pqxx::transaction_base& tx, Date today, LedgerCheckReport& report) {
     for (const auto& row : tx.exec_params(kExpiryRowsMisattributed, date_literal(today))) {
         report.violations.push_back("expiry row " + row[0].as<std::string>() +
-                                    ": not its lot's issuer's, or dated otherwise than its kind, "
-                                    "or gives back a repayment that cannot be its lot's");
+                                    ": not its lot's issuer's, or dated otherwise than its kind");
     }
     for (const auto& row : tx.exec_params(kExpiryRowsWrong, date_literal(today))) {
         const std::string expected = row[1].as<std::string>();

@@ -141,10 +141,10 @@ std::map<std::string, std::int64_t> lots_by_issuer(pqxx::connection& connection,
     return out;
 }
 
-// Every stored claim, lot, slice and member as one line of text, sorted, with each id replaced by
-// the key of what it names (a claim by partner and webhook-id, a lot by its claim and the lot it
-// was reissued from, a slice by its claim and lot): two ledgers that stored the same rows give
-// the same lines, whatever ids their sequences drew.
+// Every stored claim, lot, slice, expiry row and member as one line of text, sorted, with each
+// id replaced by the key of what it names (a claim by partner and webhook-id, a lot by its claim
+// and the lot it was reissued from, a slice by its claim and lot): two ledgers that stored the
+// same rows give the same lines, whatever ids their sequences drew.
 std::vector<std::string> ledger_rows(pqxx::connection& connection) {
     pqxx::nontransaction tx(connection);
     std::vector<std::string> rows;
@@ -179,11 +179,10 @@ std::vector<std::string> ledger_rows(pqxx::connection& connection) {
              "FROM slices s JOIN slice_key k ON k.id = s.id "
              "LEFT JOIN slice_key rs ON rs.id = s.reverses_slice_id "
              "UNION ALL "
-             "SELECT 'expiry ' || ROW(k.key, c.key, e.issuer_id, e.points, e.settlement_date, "
-             "  g.key)::text "
+             "SELECT 'expiry ' || ROW(k.key, c.key, e.issuer_id, e.points, "
+             "e.settlement_date)::text "
              "FROM lot_expiries e JOIN lot_key k ON k.id = e.lot_id "
-             "LEFT JOIN claim_key c ON c.id = e.claim_id LEFT JOIN lot_key g ON g.id = "
-             "e.restores_lot_id "
+             "LEFT JOIN claim_key c ON c.id = e.claim_id "
              "UNION ALL "
              "SELECT 'member ' || ROW(id, enrolled_by, debt)::text FROM members "
              "UNION ALL "
@@ -242,15 +241,6 @@ class ClaimBatch : public ::testing::Test {
         }
     }
 
-    // Sets the validity of lots earned from now on, on both databases.
-    void set_validity_months_on_both(const std::string& months) {
-        for (auto* connection : {batched_.get(), single_.get()}) {
-            pqxx::work tx(*connection);
-            coalition::testing::set_program_since_2000(tx, "validity_months", months);
-            tx.commit();
-        }
-    }
-
     // Books `claims` one at a time on both databases, each accepted at 9:00 on `day`.
     void book_singly_on_both(const std::vector<BookingInput>& claims, year_month_day day) {
         for (auto* connection : {batched_.get(), single_.get()}) {
@@ -259,21 +249,6 @@ class ClaimBatch : public ::testing::Test {
                 ASSERT_EQ(book_claim(*connection, input).status, 201) << input.webhook_id;
             }
         }
-    }
-
-    // M-1 on both databases: grocer's earn of 100 points (valid three years) burnt at fuel and
-    // refunded on 2025-01-10, then airline's earn of 100 (valid through February) repaying the
-    // debt of 100 that refund made, on 2025-01-11. Lots earned afterwards are valid three years.
-    void book_refund_repaid_by_a_one_month_earn() {
-        set_validity_months_on_both("36");
-        book_singly_on_both({claim("grocer", "e-1", ClaimType::earn, "M-1", 100),
-                             claim("fuel", "b-1", ClaimType::burn, "M-1", 100),
-                             claim("grocer", "r-e1", ClaimType::reversal, "", 0, "e-1")},
-                            year(2025) / 1 / 10);
-        set_validity_months_on_both("1");
-        book_singly_on_both({claim("airline", "e-2", ClaimType::earn, "M-1", 100)},
-                            year(2025) / 1 / 11);
-        set_validity_months_on_both("36");
     }
 
     // Books `batch` as one batch and, on the other database, claim by claim; expects the same
@@ -659,55 +634,6 @@ TEST_F(ClaimBatch, AnEarnsRefundTakesTheLotsThatGaveBackItsRepayment) {
     EXPECT_EQ(lots_by_issuer(*batched_, "M-1"),
               (std::map<std::string, std::int64_t>{{"grocer", 40}}));
     EXPECT_EQ(balance_of(*batched_, "M-1"), 40);
-    expect_same_ledger(*batched_, *single_);
-    expect_ledger_ok(*batched_);
-}
-
-// Airline's earn repaid the debt of grocer's refund, and its lot expired at the end of February;
-// the burn is reversed in March. Had it never happened, airline's points would have stayed in
-// its lot and expired: they are airline's breakage on the reversal's date, and the member has
-// nothing to spend. They were given to grocer, refunded, as a lot valid for three years (found
-// by review). Airline's later refund makes no debt of them: they expired unspent.
-TEST_F(ClaimBatch, PointsGivingBackAnExpiredRepaymentAreItsIssuersBreakage) {
-    book_refund_repaid_by_a_one_month_earn();
-    std::vector<BookingInput> reversal = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
-    reversal[0].accepted_at_us = nine_am_us(year(2025) / 3 / 2);
-    ASSERT_EQ(book_both_ways(reversal)[0].status, 201);
-    EXPECT_EQ(lots_by_issuer(*batched_, "M-1"), (std::map<std::string, std::int64_t>{}));
-    EXPECT_EQ(balance_of(*batched_, "M-1"), 0);
-    {
-        pqxx::nontransaction tx(*batched_);
-        const auto row = tx.exec1(
-            "SELECT e.issuer_id || ' ' || e.points || ' ' || e.settlement_date "
-            "  || ' ' || (g.claim_id = (SELECT id FROM claims WHERE webhook_id = 'e-2')) "
-            "FROM lot_expiries e JOIN lots g ON g.id = e.restores_lot_id");
-        EXPECT_EQ(row[0].as<std::string>(), "airline 100 2025-03-02 true");
-    }
-    std::vector<BookingInput> refund = {
-        claim("airline", "r-e2", ClaimType::reversal, "", 0, "e-2")};
-    refund[0].accepted_at_us = nine_am_us(year(2025) / 3 / 3);
-    ASSERT_EQ(book_both_ways(refund)[0].status, 201);
-    EXPECT_EQ(balance_of(*batched_, "M-1"), 0);
-    expect_same_ledger(*batched_, *single_);
-    expect_ledger_ok(*batched_);
-}
-
-// The same, but the member burnt 100 points while airline's lot was valid: that burn took
-// them from fuel's lot, valid for three years, where it could have taken airline's had the debt
-// not needed them. The member keeps 100 points (as a lot of grocer's, the rule before 0017);
-// given back as airline's breakage, it lost them (found by review).
-TEST_F(ClaimBatch, AnExpiredRepaymentABurnCouldHaveDrawnOnIsNotGivenBackAsBreakage) {
-    book_refund_repaid_by_a_one_month_earn();
-    book_singly_on_both({claim("fuel", "e-3", ClaimType::earn, "M-1", 100),
-                         claim("airline", "b-3", ClaimType::burn, "M-1", 100)},
-                        year(2025) / 1 / 12);
-    std::vector<BookingInput> reversal = {claim("fuel", "r-b1", ClaimType::reversal, "", 0, "b-1")};
-    reversal[0].accepted_at_us = nine_am_us(year(2025) / 3 / 2);
-    ASSERT_EQ(book_both_ways(reversal)[0].status, 201);
-    EXPECT_EQ(balance_of(*batched_, "M-1"), 100);
-    EXPECT_EQ(lots_by_issuer(*batched_, "M-1"),
-              (std::map<std::string, std::int64_t>{{"grocer", 100}}));
-    EXPECT_EQ(count_rows(*batched_, "lot_expiries"), 0);
     expect_same_ledger(*batched_, *single_);
     expect_ledger_ok(*batched_);
 }

@@ -318,46 +318,6 @@ TEST_F(LedgerCheck, CatchesARestoringLotLeftStandingAfterItsRepayingEarnsRefund)
         << text;
 }
 
-// M-6: fuel's earn f-2 (valid through April) repays the debt of grocer's refund; the burn's
-// reversal in May gives that repayment back as fuel's breakage (migration 0017), and fuel's
-// refund then makes no debt of it. The ledger is consistent; a row giving back a repayment as
-// another issuer's breakage, or a lot's that repaid nothing, is named.
-TEST_F(LedgerCheck, CatchesBreakageGivingBackARepaymentOtherwiseThanItWas) {
-    using partners::ClaimType;
-    const Date march = day(2025, 3, 2);
-    {
-        pqxx::work tx(*connection_);
-        coalition::testing::set_program_since_2000(tx, "validity_months", "36");
-        tx.commit();
-    }
-    book("grocer", "g-1", ClaimType::earn, "M-6", 100, "", at(march, 1));
-    book("fuel", "u-1", ClaimType::burn, "M-6", 100, "", at(march, 2));
-    book("grocer", "r-g1", ClaimType::reversal, "", 0, "g-1", at(march, 3));
-    book("grocer", "g-3", ClaimType::earn, "M-6", 5, "", at(march, 4));  // repays 5 of it
-    {
-        pqxx::work tx(*connection_);
-        coalition::testing::set_program_since_2000(tx, "validity_months", "1");
-        tx.commit();
-    }
-    book("fuel", "f-2", ClaimType::earn, "M-6", 95, "", at(march, 5));  // and 95, to April 30
-    book("fuel", "r-u1", ClaimType::reversal, "", 0, "u-1", at(day(2025, 5, 2), 1));
-    book("fuel", "r-f2", ClaimType::reversal, "", 0, "f-2", at(day(2025, 5, 3), 1));
-    const auto june = [&] { return check_ledger(*connection_, at(day(2025, 6, 1), 12)); };
-    ASSERT_TRUE(june().ok()) << joined(june());
-    EXPECT_EQ(query_int("SELECT debt FROM members WHERE id = 'M-6'"), 0);
-    const auto row = query_int("SELECT id FROM lot_expiries WHERE restores_lot_id IS NOT NULL");
-    EXPECT_EQ(query_int("SELECT points FROM lot_expiries WHERE id = " + std::to_string(row)), 95);
-    const std::string named = "expiry row " + std::to_string(row) + ": not its lot's issuer's";
-    corrupt("lot_expiries", "lot_expiries_append_only",
-            "UPDATE lot_expiries SET issuer_id = 'grocer' WHERE id = " + std::to_string(row));
-    EXPECT_NE(joined(june()).find(named), std::string::npos) << joined(june());
-    corrupt("lot_expiries", "lot_expiries_append_only",
-            "UPDATE lot_expiries SET issuer_id = 'fuel', restores_lot_id = (SELECT l.id FROM lots "
-            "l JOIN claims c ON c.id = l.claim_id WHERE c.webhook_id = 'e-3') WHERE id = " +
-                std::to_string(row));
-    EXPECT_NE(joined(june()).find(named), std::string::npos) << joined(june());
-}
-
 TEST_F(LedgerCheck, CatchesAMemberPointsTotalThatDrifted) {
     corrupt("member_points", "member_points_kept_by_lots",
             "UPDATE member_points SET points = points + 1 WHERE member_id = 'M-2'");

@@ -35,7 +35,6 @@ struct Coverage {
     int returned_as_breakage = 0;
     int reissues = 0;
     int repayments_given_back = 0;    // reissues restoring a repaying lot
-    int expired_given_back = 0;       // breakage giving back an expired lot's repayment
     int refunds_taking_restored = 0;  // earn reversals emptying restoring lots that held points
 };
 
@@ -97,12 +96,12 @@ class Simulation {
         for (const Lot& lot : lots_) {
             const Origin& origin = origin_[lot.id];
             if (lot.debt_repaid == Points(0) || lot.reversed || origin.reissue) continue;
-            Points restorable = lot.debt_repaid - expired_given_back_[lot.id];
+            Points restorable = lot.debt_repaid;
             for (const Lot& other : lots_) {
                 if (origin_[other.id].restores == lot.id) restorable -= other.issued;
             }
-            out.lots.push_back(Repayment{lot.id, origin.claim, lot.issuer, lot.expires_on,
-                                         restorable, !drawn_on_while_valid_[lot.id]});
+            out.lots.push_back(
+                Repayment{lot.id, origin.claim, lot.issuer, lot.expires_on, restorable});
         }
         return out;
     }
@@ -126,13 +125,6 @@ class Simulation {
             return;
         }
         ASSERT_GE(before, points) << "a burn succeeded beyond the balance";
-        for (const Lot& lot :
-             lots_) {  // storage: a burn after the earn, dated on or before its expiry
-            if (lot.debt_repaid > Points(0) &&
-                std::chrono::sys_days(today_) <= std::chrono::sys_days(lot.expires_on)) {
-                drawn_on_while_valid_[lot.id] = true;
-            }
-        }
         ++coverage_.burns;
         if (debt_ > Points(0)) ++coverage_.burns_in_debt;
         const BurnOutcome& out = result.value();
@@ -190,14 +182,6 @@ class Simulation {
         const BurnReversalOutcome& out = result.value();
         ++coverage_.burn_reversals;
         coverage_.returned_as_breakage += static_cast<int>(out.breakage.size());
-        for (const LotExpiry& expiry : out.breakage) {
-            if (expiry.restores_lot_id == 0) continue;
-            ++coverage_.expired_given_back;
-            const Lot& restored = find(expiry.restores_lot_id);
-            ASSERT_LT(restored.expires_on, today_) << "breakage of a repaying lot still valid";
-            ASSERT_EQ(expiry.issuer, restored.issuer);
-            expired_given_back_[restored.id] += expiry.points;
-        }
         coverage_.reissues += static_cast<int>(out.reissues.size());
         Points original{0};
         for (const Slice& slice : record.slices) original += slice.points;
@@ -247,8 +231,7 @@ class Simulation {
         for (const Lot& other : lots_) {
             if (origin_[other.id].restores == lot.id) restoring.push_back(other);
         }
-        auto result =
-            plan_earn_reversal(lot, debt_, today_, restoring, expired_given_back_[lot.id]);
+        auto result = plan_earn_reversal(lot, debt_, today_, restoring);
         const auto claim = next_claim_id_++;
         if (lot.reversed) {
             ASSERT_FALSE(result.ok());
@@ -257,7 +240,7 @@ class Simulation {
         }
         ASSERT_TRUE(result.ok());
         const EarnReversalOutcome& out = result.value();
-        ASSERT_EQ(out.points_removed + out.debt_added + expired_given_back_[lot.id], lot.issued);
+        ASSERT_EQ(out.points_removed + out.debt_added, lot.issued);
         ASSERT_EQ(out.restoring_updates.size(), restoring.size());
         ++coverage_.earn_reversals;
         expected_debt_ += out.debt_added;
@@ -304,7 +287,6 @@ class Simulation {
                 restored_[restored.id] += lot.issued;
             }
         }
-        for (const auto& [id, given] : expired_given_back_) restored_[id] += given;
         for (const auto& [id, given] : restored_) ASSERT_LE(given, find(id).debt_repaid);
         restored_.clear();
         ASSERT_EQ(balance(lots_, debt_, today_), open - debt_);
@@ -337,8 +319,6 @@ class Simulation {
     };
     std::map<LotId, Origin> origin_;
     std::map<LotId, Points> restored_;  // scratch of check_invariants
-    std::map<LotId, Points> expired_given_back_;  // per repaying lot
-    std::map<LotId, bool> drawn_on_while_valid_;  // a burn came while the repaying lot was valid
     std::int64_t next_claim_id_ = 1;
     LotId next_lot_id_ = 1;
     SliceId next_slice_id_ = 1;
@@ -363,16 +343,14 @@ TEST(LedgerProperty, InvariantsHoldAcrossRandomSequences) {
     EXPECT_GT(coverage.returned_as_breakage, 100);
     EXPECT_GT(coverage.reissues, 10);
     EXPECT_GT(coverage.repayments_given_back, 10);
-    EXPECT_GT(coverage.expired_given_back, 10);
     EXPECT_GT(coverage.refunds_taking_restored, 10);
     std::printf(
         "burns %d, refused %d, in debt %d, burn reversals %d (double %d), earn reversals "
         "%d, returned as breakage %d, reissues %d (repayments given back %d, taken by refunds "
-        "%d, as breakage %d)\n",
+        "%d)\n",
         coverage.burns, coverage.refusals, coverage.burns_in_debt, coverage.burn_reversals,
         coverage.double_reversals, coverage.earn_reversals, coverage.returned_as_breakage,
-        coverage.reissues, coverage.repayments_given_back, coverage.refunds_taking_restored,
-        coverage.expired_given_back);
+        coverage.reissues, coverage.repayments_given_back, coverage.refunds_taking_restored);
 }
 
 }  // namespace
