@@ -73,12 +73,11 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
     return error_response(ErrorCode::internal, "the claim was not stored: internal error");
 }
 
-// A suspended partner books nothing more, but a retry of a claim it booked before the
-// suspension (its till timed out, say) gets that claim's stored answer, as every retry does: a
-// 403 would tell the till the claim was refused while its points moved. A new claim gets 403.
-// While the database cannot say which it is, 503: retried later, it is answered properly.
-void answer_suspended(const ClaimsDependencies& deps, const std::string& partner_id,
-                      const std::string& webhook_id, const std::string& body, Respond respond) {
+// The stored answer of the partner's claim `webhook_id`, if there is one: its replay for the
+// same body, 409 for another. Else `unstored`; while the database cannot say, `unreadable`.
+void answer_stored_or(const ClaimsDependencies& deps, const std::string& partner_id,
+                      const std::string& webhook_id, const std::string& body, Response unstored,
+                      Response unreadable, Respond respond) {
     auto claim = std::make_shared<storage::BookingInput>();
     claim->partner_id = partner_id;
     claim->webhook_id = webhook_id;
@@ -89,15 +88,36 @@ void answer_suspended(const ClaimsDependencies& deps, const std::string& partner
         [claim, stored](pqxx::connection& connection) {
             *stored = storage::stored_outcome(connection, *claim);
         },
-        [respond, stored, retry_after_s](std::exception_ptr failure) {
-            if (failure) {
-                return respond(unavailable_response(
-                    retry_after_s,
-                    "the database cannot be reached; retry with the same webhook-id"));
-            }
+        [respond, stored, retry_after_s, unstored = std::move(unstored),
+         unreadable = std::move(unreadable)](std::exception_ptr failure) {
+            if (failure) return respond(unreadable);
             if (*stored) return respond(booking_response(**stored, retry_after_s));
-            respond(error_response(ErrorCode::partner_suspended, "this partner is suspended"));
+            respond(unstored);
         });
+}
+
+// A suspended partner books nothing more, but a retry of a claim it booked before the
+// suspension (its till timed out, say) gets that claim's stored answer, as every retry does: a
+// 403 would tell the till the claim was refused while its points moved. A new claim gets 403.
+// While the database cannot say which it is, 503: retried later, it is answered properly.
+void answer_suspended(const ClaimsDependencies& deps, const std::string& partner_id,
+                      const std::string& webhook_id, const std::string& body, Respond respond) {
+    answer_stored_or(
+        deps, partner_id, webhook_id, body,
+        error_response(ErrorCode::partner_suspended, "this partner is suspended"),
+        unavailable_response(deps.settings.db_retry_after_s,
+                             "the database cannot be reached; retry with the same webhook-id"),
+        std::move(respond));
+}
+
+// An invalid body under an id the partner used already is that id with another body: 409
+// (CONTRACT.md), as a valid one would get, not the 400 a new id gets. An invalid body is never
+// stored, so its answer is 400 whatever the database says, and 400 when it cannot be asked.
+void answer_invalid(const ClaimsDependencies& deps, const std::string& partner_id,
+                    const std::string& webhook_id, const std::string& body, const ApiError& error,
+                    Respond respond) {
+    answer_stored_or(deps, partner_id, webhook_id, body, error_response(error),
+                     error_response(error), std::move(respond));
 }
 
 }  // namespace
@@ -153,7 +173,9 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
 
         auto parsed = partners::parse_claim_request(
             request.body, {directory->program_currency, partner->second.earn_rate});
-        if (const auto* error = std::get_if<ApiError>(&parsed)) return respond(error_response(*error));
+        if (const auto* error = std::get_if<ApiError>(&parsed)) {
+            return answer_invalid(deps, partner_id, *headers.id, request.body, *error, respond);
+        }
 
         storage::BookingInput input;
         input.partner_id = partner_id;

@@ -256,6 +256,22 @@ it("idempotency: same id, different body → 409 idempotency_conflict, nothing b
     await assertNothingBooked(server, before, "by a conflicting reuse");
 });
 
+// CONTRACT.md §2: the same id with a different body is 409, and an invalid body is a
+// different body too. It got 400 (validation came first), which told the till nothing of the
+// claim stored under that id. A new id with the same body still gets 400.
+it("idempotency: same id, invalid body → 409 idempotency_conflict, nothing booked", async () => {
+    const member = memberId("conflictinvalid");
+    const first = await server.postClaim("grocer", { type: "earn", member_id: member, points: 80 });
+    assert.equal(first.status, 201, first.text);
+    const before = await snapshot(server, [member]);
+    for (const body of ['{"type":"earn",', { type: "earn", member_id: member, points: 0 }]) {
+        assertError(await server.postClaim("grocer", body, { id: first.id }), 409,
+            "idempotency_conflict");
+    }
+    assertError(await server.postClaim("grocer", '{"type":"earn",'), 400, "malformed_json");
+    await assertNothingBooked(server, before, "by an invalid reuse");
+});
+
 it("idempotency: the same webhook-id from another partner is another claim (201)", async () => {
     const member = memberId("twopartners");
     const id = webhookId("shared");
