@@ -213,6 +213,12 @@ Settings load_settings(const EnvLookup& env, const std::optional<std::string>& c
     if (path && !path->empty()) given = apply_config_file(settings, *path);
     for (const auto& spec : specs()) {
         if (auto value = env(spec.env)) {
+            // Set but empty (an unfilled `Environment=` template, say) would silently replace
+            // the file's value: an empty COALITION_CLIENT_CA would turn mutual TLS off.
+            if (value->empty()) {
+                throw SettingsError(std::string(spec.env) +
+                                    " is set but empty: unset it, or give it a value");
+            }
             spec.apply(settings, *value);
             given.insert(spec.key);
         }
@@ -222,6 +228,12 @@ Settings load_settings(const EnvLookup& env, const std::optional<std::string>& c
     if (given.count("batch_max_in_flight") == 0) {
         settings.batch_max_in_flight =
             std::min(settings.batch_max_in_flight, settings.db_pool_size);
+    }
+    // Likewise the burst follows a rate above 400,000/s, which its default (4,000) would be
+    // below 1% of: a refusal naming a setting nobody gave.
+    if (given.count("rate_limit_burst") == 0) {
+        settings.rate_limit_burst =
+            std::max(settings.rate_limit_burst, settings.rate_limit_per_s / 100);
     }
     if (settings.rate_limit_burst < settings.rate_limit_per_s / 100) {
         throw SettingsError("COALITION_RATE_LIMIT_BURST: must be at least 1% of the rate per second");

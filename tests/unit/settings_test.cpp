@@ -151,6 +151,33 @@ TEST(Settings, BurstBelowOnePercentOfRateIsRefused) {
         {{"COALITION_RATE_LIMIT_PER_S", "100000"}, {"COALITION_RATE_LIMIT_BURST", "1000"}})));
 }
 
+// The documented rate range reaches 10,000,000/s: left to its default, the burst follows it up
+// to 1% (found by review: a rate alone above 400,000 was refused for the burst).
+TEST(Settings, BurstLeftToItsDefaultFollowsAHighRate) {
+    EXPECT_EQ(load_settings(env_of({})).rate_limit_burst, 4000);
+    EXPECT_EQ(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "1000000"}})).rate_limit_burst,
+              10000);
+    EXPECT_EQ(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "100"}})).rate_limit_burst,
+              4000);
+}
+
+// An empty variable would replace the file's value with nothing: refused, naming it (found by
+// review: an empty COALITION_CLIENT_CA turned the file's mutual TLS off without a word).
+TEST(Settings, AnEmptySettingVariableIsRefused) {
+    ConfigFile file(R"({"client_ca": "/etc/coalition/ca.pem", "db": "dbname=x"})");
+    for (const char* name : {"COALITION_CLIENT_CA", "COALITION_DB", "COALITION_TLS_CERT",
+                             "COALITION_TLS_KEY", "COALITION_THREADS"}) {
+        try {
+            load_settings(env_of({{name, ""}}), file.path());
+            ADD_FAILURE() << name << " empty was accepted";
+        } catch (const SettingsError& e) {
+            EXPECT_EQ(std::string(e.what()),
+                      std::string(name) + " is set but empty: unset it, or give it a value");
+        }
+    }
+    EXPECT_EQ(load_settings(env_of({}), file.path()).client_ca, "/etc/coalition/ca.pem");
+}
+
 TEST(Settings, MoreBatchesInFlightThanPoolConnectionsIsRefused) {
     EXPECT_THROW(load_settings(env_of({{"COALITION_DB_POOL_SIZE", "2"},
                                        {"COALITION_BATCH_MAX_IN_FLIGHT", "3"}})),
