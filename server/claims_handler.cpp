@@ -111,8 +111,9 @@ void answer_suspended(const ClaimsDependencies& deps, const std::string& partner
 }
 
 // An invalid body under an id the partner used already is that id with another body: 409
-// (CONTRACT.md), as a valid one would get, not the 400 a new id gets. An invalid body is never
-// stored, so its answer is 400 whatever the database says, and 400 when it cannot be asked.
+// (CONTRACT.md), as a valid one would get, or the stored claim's replay if a rule tightened
+// since refuses its very body. Under an unused id the answer is the 400, and so it is when the
+// database cannot be asked: the body is invalid whatever is stored.
 void answer_invalid(const ClaimsDependencies& deps, const std::string& partner_id,
                     const std::string& webhook_id, const std::string& body, const ApiError& error,
                     Respond respond) {

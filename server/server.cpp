@@ -44,20 +44,16 @@ namespace {
 // once rather than queued, so the cap bounds memory and file descriptors.
 class Listener : public std::enable_shared_from_this<Listener> {
 public:
-  Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
-      // On one strand: stop() closes the acceptor from another thread than the one that may
-      // be handling an accept, and asio's sockets and timers are not safe to share otherwise.
-      : io_(io),
-        tls_(tls),
-        context_(context),
-        acceptor_(asio::make_strand(io)),
-        retry_timer_(acceptor_.get_executor()),
-        refusals_timer_(acceptor_.get_executor()) {
-      acceptor_.open(at.protocol());
-      acceptor_.set_option(asio::socket_base::reuse_address(true));
-      acceptor_.bind(at);
-      acceptor_.listen(asio::socket_base::max_listen_connections);
-  }
+    Listener(asio::io_context& io, asio::ssl::context& tls, ServerContext& context, tcp::endpoint at)
+        // On one strand: stop() closes the acceptor from another thread than the one that may
+        // be handling an accept, and asio's sockets and timers are not safe to share otherwise.
+        : io_(io), tls_(tls), context_(context), acceptor_(asio::make_strand(io)),
+          retry_timer_(acceptor_.get_executor()), refusals_timer_(acceptor_.get_executor()) {
+        acceptor_.open(at.protocol());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.bind(at);
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+    }
 
     void start() { accept(); }
     void stop() {

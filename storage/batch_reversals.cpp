@@ -148,7 +148,7 @@ bool decide_earn_reversal(Batch& batch, MemberState& member, const Target& targe
     const Date today = batch.program.settlement_date;
     const auto lot_id = lot_of_earn(batch, target.ref);
     auto& lot = lot_by_id(member, lot_id);
-    if (lot.debt_repaid > Points(0) && !lot.reversed) return false;
+    if (lot.debt_repaid > Points(0)) return false;
     auto plan = ledger::plan_earn_reversal(lot, member.debt, today);
     if (!plan) {
         batch.results[claim.input] =

@@ -268,6 +268,7 @@ class Simulation {
         ASSERT_GE(debt_, Points(0));
         ASSERT_EQ(debt_, expected_debt_) << "debt drifted from what the decisions reported";
         Points open{0};
+        std::map<LotId, Points> given_back;  // per repaying lot, by the lots restoring it
         for (const Lot& lot : lots_) {
             ASSERT_NO_THROW(check_lot(lot));
             ASSERT_GE(lot.remaining, Points(0));
@@ -284,11 +285,10 @@ class Simulation {
                 const Lot& restored = find(origin.restores);
                 ASSERT_EQ(lot.reversed, restored.reversed);
                 ASSERT_EQ(origin.reversed_by, origin_[restored.id].reversed_by);
-                restored_[restored.id] += lot.issued;
+                given_back[origin.restores] += lot.issued;
             }
         }
-        for (const auto& [id, given] : restored_) ASSERT_LE(given, find(id).debt_repaid);
-        restored_.clear();
+        for (const auto& [id, given] : given_back) ASSERT_LE(given, find(id).debt_repaid);
         ASSERT_EQ(balance(lots_, debt_, today_), open - debt_);
         const MemberView view = member_view(lots_, debt_, today_);
         Points listed{0};
@@ -318,7 +318,6 @@ class Simulation {
         bool reissue = false;
     };
     std::map<LotId, Origin> origin_;
-    std::map<LotId, Points> restored_;  // scratch of check_invariants
     std::int64_t next_claim_id_ = 1;
     LotId next_lot_id_ = 1;
     SliceId next_slice_id_ = 1;
