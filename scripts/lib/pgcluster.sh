@@ -46,14 +46,12 @@ ensure_cluster_user() {
 }
 
 # Runs a command as the cluster's owner, from / so that an unreadable current directory
-# (e.g. /root/...) does not upset initdb or postgres. The verb's lock (main, below) is closed
-# for it (the function is a subshell): a postmaster that inherited it would hold it for as long
-# as it runs.
-LOCK_FD=""
+# (e.g. /root/...) does not upset initdb or postgres. Every descriptor above stderr is closed for
+# it (the function is a subshell): a postmaster keeps what it inherits for as long as it runs,
+# be it the verb's lock (main, below), scripts/test's run lock or a caller's pipe, which would
+# then never see its end.
 as_owner() (
-    if [[ -n $LOCK_FD ]]; then
-        exec {LOCK_FD}>&-
-    fi
+    close_inherited_descriptors
     cd /
     if is_root; then
         runuser -u "$CLUSTER_USER" -- "$@"
@@ -61,6 +59,16 @@ as_owner() (
         "$@"
     fi
 )
+
+close_inherited_descriptors() {
+    local path fd
+    for path in /proc/"$BASHPID"/fd/*; do
+        fd="${path##*/}"
+        [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)) || continue
+        # The listing's own descriptor is gone by now: closing it fails, harmlessly.
+        eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
 
 # Makes a directory owned by the cluster owner, mode 700. As root it changes the owner of what
 # it is given, so it takes only a real directory (never a symbolic link, which chown and chmod

@@ -7,11 +7,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 namespace coalition::testing {
 namespace {
@@ -60,6 +61,35 @@ TEST_F(PgCluster, DestroyOfAnEmptyOrMissingDirectoryIsFine) {
     EXPECT_EQ(pgcluster(dir_ / "empty", "destroy").exit_code, 0);
     EXPECT_FALSE(fs::exists(dir_ / "empty"));
     EXPECT_EQ(pgcluster(dir_ / "missing", "destroy").exit_code, 0);
+}
+
+// A postmaster keeps every descriptor it inherits for as long as it runs. scripts/test holds its
+// run's lock on one: a cluster an e2e test restarts would hold it too, and a run killed hard
+// would then leave the next one refused until someone found and stopped that postmaster.
+TEST_F(PgCluster, AStartedClusterKeepsNoDescriptorOfItsCaller) {
+    const fs::path held = dir_ / "held-by-the-caller";
+    const int fd = ::open(held.c_str(), O_WRONLY | O_CREAT, 0600);  // inherited: no O_CLOEXEC
+    ASSERT_GE(fd, 0);
+    const fs::path cluster = dir_ / "cluster";
+    ASSERT_EQ(pgcluster(cluster, "init").exit_code, 0);
+    const auto started = pgcluster(cluster, "start");
+    ::close(fd);
+    ASSERT_EQ(started.exit_code, 0) << started.err;
+
+    std::string postmaster;
+    std::getline(std::ifstream(cluster / "data" / "postmaster.pid"), postmaster);
+    const fs::path descriptors = fs::path("/proc") / postmaster / "fd";
+    ASSERT_TRUE(fs::exists(descriptors)) << postmaster;
+    int seen = 0;
+    for (const auto& entry : fs::directory_iterator(descriptors)) {
+        std::error_code unreadable;  // a descriptor closed while we look
+        const fs::path target = fs::read_symlink(entry.path(), unreadable);
+        EXPECT_NE(target, held) << "descriptor " << entry.path().filename();
+        ++seen;
+    }
+    EXPECT_GT(seen, 2);  // its own log and sockets: the listing was readable
+    EXPECT_EQ(pgcluster(cluster, "stop").exit_code, 0);
+    EXPECT_EQ(pgcluster(cluster, "destroy").exit_code, 0);
 }
 
 }  // namespace
