@@ -5,7 +5,7 @@
 
 namespace coalition {
 
-// The file's bytes, or nullopt when it cannot be opened.
+// The file's bytes, or nullopt when it cannot be opened or is a directory.
 std::optional<std::string> read_file(const std::string& path);
 
 }  // namespace coalition

@@ -228,6 +228,13 @@ TEST(Settings, UnknownConfigKeyIsRefused) {
 TEST(Settings, BadConfigFilesAreRefused) {
     EXPECT_THROW(load_settings(env_of({}), std::string("/nonexistent/coalition.json")),
                  SettingsError);
+    // A directory is not taken for a file holding something other than JSON.
+    try {
+        load_settings(env_of({}), std::string("/tmp"));
+        ADD_FAILURE() << "a directory was taken for a config file";
+    } catch (const SettingsError& e) {
+        EXPECT_STREQ(e.what(), "config file '/tmp' cannot be read");
+    }
     ConfigFile not_json("{db: x");
     EXPECT_THROW(load_settings(env_of({}), not_json.path()), SettingsError);
     ConfigFile not_object(R"(["db"])");
