@@ -98,12 +98,51 @@ void BookingService::submit(storage::BookingInput input, Done done) {
     {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
-            waiting_.push_back(Waiting{std::move(input), std::move(done), std::chrono::steady_clock::now()});
+            auto key = claim_key(input.partner_id, input.webhook_id);
+            ++unanswered_keys_[key];
+            waiting_.push_back(Waiting{std::move(input), answering(std::move(key), std::move(done)),
+                                       std::chrono::steady_clock::now()});
             if (arrival_wakes_batcher()) wake_.notify_one();
             return;
         }
     }
     done(BookingUnavailable{});
+}
+
+BookingService::Done BookingService::answering(std::string key, Done done) {
+    return [this, key = std::move(key), done = std::move(done)](BookingOutcome outcome) {
+        done(std::move(outcome));
+        attempt_answered(key);
+    };
+}
+
+void BookingService::attempt_answered(const std::string& key) {
+    std::vector<std::function<void()>> ready;
+    {
+        std::lock_guard lock(mutex_);
+        const auto attempts = unanswered_keys_.find(key);
+        if (attempts == unanswered_keys_.end()) return;  // never: each is answered once
+        if (--attempts->second > 0) return;
+        unanswered_keys_.erase(attempts);
+        if (const auto waiting = after_answers_.find(key); waiting != after_answers_.end()) {
+            ready = std::move(waiting->second);
+            after_answers_.erase(waiting);
+        }
+    }
+    for (auto& then : ready) then();  // outside the lock: they may submit again
+}
+
+void BookingService::after_attempts_of(const std::string& partner_id, const std::string& webhook_id,
+                                       std::function<void()> then) {
+    {
+        std::lock_guard lock(mutex_);
+        auto key = claim_key(partner_id, webhook_id);
+        if (unanswered_keys_.count(key) != 0) {
+            after_answers_[std::move(key)].push_back(std::move(then));
+            return;
+        }
+    }
+    then();
 }
 
 void BookingService::stop() {

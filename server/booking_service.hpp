@@ -69,6 +69,15 @@ public:
     // `done` is called exactly once, on a database thread (or on the caller's when stopped).
     void submit(storage::BookingInput input, Done done);
 
+    // Calls `then` once no attempt of the partner's claim `webhook_id` submitted here is waiting
+    // or being booked: at once, on the caller's thread, when none is; else on the thread that
+    // answers the last of them, right after its `done`. An answer given without booking (the
+    // partner suspended meanwhile, an invalid body) reads the id's stored answer only then:
+    // read while the first attempt still waits in the queue, it would find nothing and say so,
+    // and that attempt would commit after it.
+    void after_attempts_of(const std::string& partner_id, const std::string& webhook_id,
+                           std::function<void()> then);
+
     // Sends every waiting claim to the pool, without waiting for slots or deadlines (a claim
     // on a member a running batch holds, or a reversal of a claim in flight, is answered
     // unavailable instead: booked beside that batch it could be decided before an earlier
@@ -145,6 +154,13 @@ private:
     // too: leaving first, it would find no target and be refused for good (422
     // reversal_target_not_found is kept with its key) although its target arrived before it.
     std::unordered_map<std::string, int> busy_keys_;
+    // Every claim key submitted and not answered yet, with how many attempts; and what waits
+    // for the last of them to be answered (after_attempts_of).
+    std::unordered_map<std::string, int> unanswered_keys_;
+    std::unordered_map<std::string, std::vector<std::function<void()>>> after_answers_;
+    // `done`, then the end of its key's attempt (attempt_answered).
+    Done answering(std::string key, Done done);
+    void attempt_answered(const std::string& key);
     bool stopping_ = false;
     // What the batcher waits for while it waits. A claim's arrival wakes it only when the
     // arrival can change what it does (arrival_wakes_batcher): not once per claim while the next

@@ -75,6 +75,8 @@ Response booking_response(const BookingOutcome& outcome, int retry_after_s) {
 
 // The stored answer of the partner's claim `webhook_id`, if there is one: its replay for the
 // same body, 409 for another. Else `unstored`; while the database cannot say, `unreadable`.
+// Read once no attempt with that id waits in this server or is being booked by it: an attempt
+// still queued would commit after an `unstored` answer.
 void answer_stored_or(const ClaimsDependencies& deps, const std::string& partner_id,
                       const std::string& webhook_id, const std::string& body, Response unstored,
                       Response unreadable, Respond respond) {
@@ -82,17 +84,24 @@ void answer_stored_or(const ClaimsDependencies& deps, const std::string& partner
     claim->partner_id = partner_id;
     claim->webhook_id = webhook_id;
     claim->request_sha256 = crypto::sha256(body);
-    auto stored = std::make_shared<std::optional<storage::BookingResult>>();
     const int retry_after_s = deps.settings.db_retry_after_s;
-    deps.database.submit(
-        [claim, stored](pqxx::connection& connection) {
-            *stored = storage::stored_outcome(connection, *claim);
-        },
-        [respond, stored, retry_after_s, unstored = std::move(unstored),
-         unreadable = std::move(unreadable)](std::exception_ptr failure) {
-            if (failure) return respond(unreadable);
-            if (*stored) return respond(booking_response(**stored, retry_after_s));
-            respond(unstored);
+    DatabasePool& database = deps.database;
+    deps.booking.after_attempts_of(
+        partner_id, webhook_id,
+        [&database, claim, retry_after_s, respond = std::move(respond),
+         unstored = std::move(unstored), unreadable = std::move(unreadable)]() mutable {
+            auto stored = std::make_shared<std::optional<storage::BookingResult>>();
+            database.submit(
+                [claim, stored](pqxx::connection& connection) {
+                    *stored = storage::stored_outcome(connection, *claim);
+                },
+                [respond = std::move(respond), stored, retry_after_s,
+                 unstored = std::move(unstored),
+                 unreadable = std::move(unreadable)](std::exception_ptr failure) {
+                    if (failure) return respond(unreadable);
+                    if (*stored) return respond(booking_response(**stored, retry_after_s));
+                    respond(unstored);
+                });
         });
 }
 

@@ -673,6 +673,58 @@ TEST_F(BookingServiceTest, StopAnswersAClaimItsMembersRunningBatchHoldsUnavailab
 
 // Every waiting claim is answered once: booked (the pool runs what it was sent before it
 // stops), or unavailable with nothing stored (its member held by a running batch).
+// An answer given without booking (a suspended partner's retry, an invalid body under a used id)
+// reads the id's stored answer; it must not do so while an attempt with that id still waits in
+// the queue, or it says "not stored" of a claim that commits after it. Here M-X's batch holds
+// the one in-flight slot on a row lock, so y-1 (twice: a retry) and z-1 wait in the queue: what
+// waits for y-1 runs only once both its attempts are answered, after their `done`, and what
+// waits for an id nobody sent runs at once.
+TEST_F(BookingServiceTest, WhatWaitsForAnIdsAttemptsRunsOnceTheLastIsAnswered) {
+    settings_.db_pool_size = 2;
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {64, 0, 1});
+    auto enrolled = submit_all(service, {earn("enrol", "M-X", 1)});
+    ASSERT_EQ(result_of(enrolled[0]).status, 201);
+
+    auto held = hold_a_batch_on(service, "M-X", "x-1");
+    auto queued =
+        submit_all(service, {earn("y-1", "M-Y", 1), earn("z-1", "M-Z", 1), earn("y-1", "M-Y", 1)});
+    bool unsent_ran = false;
+    service.after_attempts_of("grocer", "never-sent", [&] { unsent_ran = true; });
+    EXPECT_TRUE(unsent_ran);
+    // Another partner's claim with the same id is another claim.
+    bool other_partner_ran = false;
+    service.after_attempts_of("fuel", "y-1", [&] { other_partner_ran = true; });
+    EXPECT_TRUE(other_partner_ran);
+
+    std::promise<bool> y_answered_first;
+    service.after_attempts_of("grocer", "y-1", [&] {
+        y_answered_first.set_value(queued[0].wait_for(0s) == std::future_status::ready &&
+                                   queued[2].wait_for(0s) == std::future_status::ready);
+    });
+    auto ran = y_answered_first.get_future();
+    EXPECT_EQ(ran.wait_for(300ms), std::future_status::timeout) << "ran while y-1 was queued";
+    EXPECT_EQ(claims_stored(), 1);
+
+    held.holder->commit();
+    ASSERT_EQ(ran.wait_for(30s), std::future_status::ready);
+    EXPECT_TRUE(ran.get()) << "ran before y-1's attempts were answered";
+    EXPECT_EQ(result_of(held.claim[0]).status, 201);
+    EXPECT_EQ(result_of(queued[0]).status, 201);
+    EXPECT_EQ(result_of(queued[1]).status, 201);
+    const auto retry = result_of(queued[2]);
+    EXPECT_EQ(retry.status, 201);
+    EXPECT_TRUE(retry.replayed);
+    EXPECT_EQ(claims_stored(), 4);
+
+    // Answered, an id keeps nothing waiting.
+    bool after_ran = false;
+    service.after_attempts_of("grocer", "y-1", [&] { after_ran = true; });
+    EXPECT_TRUE(after_ran);
+    service.stop();
+    pool.stop();
+}
+
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
     DatabasePool pool(settings_, logger_);
     auto service = std::make_unique<BookingService>(pool, logger_, BatchLimits{8, 1000, 1});

@@ -1,6 +1,7 @@
 // Contract §2 refusals that need a server of their own: rate limit (429), suspended partner and
 // mutual TLS (403), secret rotation, and the database going away (503).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import https from "node:https";
 import {
     assertAccepted,
@@ -15,6 +16,7 @@ import {
     pgctl,
     poll,
     request,
+    sleep,
     snapshot,
     sql,
     startServer,
@@ -380,3 +382,56 @@ e2eTest(
         await server.stopAndCheck();
     },
 );
+
+// An answer given without booking reads the id's stored answer: an invalid body under a used id
+// gets 409 (CONTRACT.md §2), under an unused one 400. Read while the id's first attempt still
+// waited in the server's queue, it found nothing and answered 400, and that attempt committed
+// after it. Here the one batch in flight waits on a member's row lock, held by a psql session as
+// an operator's open transaction would, so the first attempt of `id` cannot leave the queue: the
+// invalid retry must wait for it, then get 409.
+e2eTest("an invalid body under an id whose first attempt is queued waits for it: 409", async () => {
+    const server = await startServer({
+        COALITION_BATCH_MAX_IN_FLIGHT: 1,
+        COALITION_DB_LOCK_TIMEOUT_MS: 60_000,
+    });
+    const heldMember = memberId("held");
+    await earn(server, "grocer", heldMember, 1);
+    const holder = spawn("psql", [env.db, "-X", "-q", "-v", "ON_ERROR_STOP=1"], {
+        stdio: ["pipe", "ignore", "inherit"],
+    });
+    try {
+        holder.stdin.write(`begin; select 1 from members where id = '${heldMember}' for update;\n`);
+        const sessionsWaiting = (state) =>
+            Number(sql(`select count(*) from pg_stat_activity where ${state}`));
+        await poll("the row lock held", async () =>
+            sessionsWaiting("state = 'idle in transaction'") > 0 ? true : undefined,
+        );
+        const stuck = server.postClaim("grocer", { type: "earn", member_id: heldMember, points: 1 });
+        await poll("the batch waiting on it", async () =>
+            sessionsWaiting("wait_event_type = 'Lock'") > 0 ? true : undefined,
+        );
+        const member = memberId("queued");
+        const id = webhookId("queued");
+        const body = { type: "earn", member_id: member, points: 5 };
+        const first = server.postClaim("grocer", body, { id });
+        await sleep(1000); // it reaches the queue: a TLS handshake and a request
+        let answered = false;
+        const invalid = server
+            .postClaim("grocer", { type: "earn", points: 5 }, { id })
+            .then((response) => {
+                answered = true;
+                return response;
+            });
+        await sleep(1000);
+        assert.equal(answered, false, "answered while the id's first attempt was queued");
+        assert.equal(sql(`select count(*) from claims where webhook_id = '${id}'`), "0");
+
+        holder.stdin.end("commit;\n");
+        assert.equal((await stuck).status, 201);
+        assertAccepted(await first, { id, type: "earn", member, points: 5, balance: 5 });
+        assertError(await invalid, 409, "idempotency_conflict");
+    } finally {
+        holder.kill();
+    }
+    await server.stopAndCheck();
+});
