@@ -204,13 +204,20 @@ int default_io_threads() { return std::clamp(available_cores() / 2, 1, 256); }
 Settings load_settings(const EnvLookup& env, const std::optional<std::string>& config_path) {
     Settings settings;
     // `--config ""` (or `--config=`) names no file: refused, not read as "no config file", which
-    // would also skip COALITION_CONFIG. An empty COALITION_CONFIG is an unset one.
+    // would also skip COALITION_CONFIG. So is an empty COALITION_CONFIG, as every empty
+    // variable is: `COALITION_CONFIG=$UNSET_NAME` would drop the whole file (its client_ca with
+    // it) without a word.
     if (config_path && config_path->empty())
         throw SettingsError("--config: the file name is empty");
     std::optional<std::string> path = config_path;
-    if (!path) path = env("COALITION_CONFIG");
+    if (!path) {
+        path = env("COALITION_CONFIG");
+        if (path && path->empty()) {
+            throw SettingsError("COALITION_CONFIG is set but empty: unset it, or name the file");
+        }
+    }
     std::set<std::string> given;
-    if (path && !path->empty()) given = apply_config_file(settings, *path);
+    if (path) given = apply_config_file(settings, *path);
     for (const auto& spec : specs()) {
         if (auto value = env(spec.env)) {
             // Set but empty (an unfilled `Environment=` template, say) would silently replace

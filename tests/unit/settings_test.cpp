@@ -90,12 +90,20 @@ TEST(Settings, ExplicitConfigPathWinsOverEnvironmentPath) {
 }
 
 // `--config ""` names no file: refused, not taken for "no config file" (which would also skip
-// COALITION_CONFIG). An empty COALITION_CONFIG is an unset one.
+// COALITION_CONFIG). An empty COALITION_CONFIG is refused like every empty variable: taken for
+// an unset one, it dropped the whole file (its client_ca with it) without a word.
 TEST(Settings, AnEmptyConfigPathIsRefused) {
     ConfigFile file(R"({"threads": 3})");
     EXPECT_THROW(load_settings(env_of({{"COALITION_CONFIG", file.path()}}), std::string()),
                  SettingsError);
-    EXPECT_EQ(load_settings(env_of({{"COALITION_CONFIG", ""}})).threads, default_io_threads());
+    try {
+        load_settings(env_of({{"COALITION_CONFIG", ""}}));
+        ADD_FAILURE() << "an empty COALITION_CONFIG was taken for an unset one";
+    } catch (const SettingsError& e) {
+        EXPECT_STREQ(e.what(), "COALITION_CONFIG is set but empty: unset it, or name the file");
+    }
+    // --config wins, and names a file: the variable is not read.
+    EXPECT_EQ(load_settings(env_of({{"COALITION_CONFIG", ""}}), file.path()).threads, 3);
 }
 
 TEST(Settings, ListenAcceptsIpv6InBrackets) {
