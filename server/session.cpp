@@ -95,9 +95,12 @@ void Session::drain() {
         self->draining_ = true;
         // An idle connection is waiting in a read: cancelling it ends the connection now.
         // A busy one finishes its request and then closes (see send()); so does one whose
-        // request has begun to arrive (part of its header is in the buffer), under the header's
-        // and the body's deadlines: it is in flight too.
-        if (!self->busy_ && self->buffer_.size() == 0) {
+        // request has begun to arrive, under the header's and the body's deadlines: it is in
+        // flight too. Begun means bytes in the buffer, or bytes the parser took from it already
+        // (a whole request line is consumed before the fields that follow it arrive).
+        const bool begun =
+            self->buffer_.size() > 0 || (self->parser_ && self->parser_->got_some());
+        if (!self->busy_ && !begun) {
             beast::get_lowest_layer(self->stream_).cancel();
         }
     });

@@ -688,24 +688,32 @@ TEST_F(ServerTest, SigtermWithOpenConnectionsExitsZero) {
 }
 
 // A request whose header has begun to arrive when SIGTERM comes is in flight: it is answered
-// (and its connection then closed), not dropped with the idle connections.
+// (and its connection then closed), not dropped with the idle connections. Begun also when all
+// that arrived is a whole request line, which the parser has taken out of the buffer (found by
+// review: such a request was dropped).
 TEST_F(ServerTest, SigtermAnswersARequestWhoseHeaderHasBegun) {
-    ServerProcess server(database_->conninfo());
-    TlsClient idle(server.port());
-    EXPECT_EQ(idle.request("GET", "/healthz").status, 200);
-    auto arriving = std::make_unique<TlsClient>(server.port());
-    arriving->send_raw("GET /healthz HTTP/1.1\r\nHost: te");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has read it
-    ASSERT_EQ(::kill(server.process().pid(), SIGTERM), 0);
-    EXPECT_TRUE(idle.closed_by_peer_within(5000));
-    arriving->send_raw("st\r\n\r\n");
-    const auto answer = arriving->read_response();
-    EXPECT_EQ(answer.status, 200);
-    EXPECT_EQ(answer.headers.at("connection"), "close");
-    arriving.reset();
-    const auto closed = std::chrono::steady_clock::now();
-    EXPECT_EQ(server.process().wait(20000), 0) << server.log();
-    EXPECT_LT(std::chrono::steady_clock::now() - closed, std::chrono::seconds(5));
+    for (const std::string first_part :
+         {"GET /healthz HTTP/1.1\r\nHost: te", "GET /healthz HTTP/1.1\r\n"}) {
+        SCOPED_TRACE(first_part);
+        ServerProcess server(database_->conninfo());
+        TlsClient idle(server.port());
+        EXPECT_EQ(idle.request("GET", "/healthz").status, 200);
+        auto arriving = std::make_unique<TlsClient>(server.port());
+        arriving->send_raw(first_part);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has read it
+        ASSERT_EQ(::kill(server.process().pid(), SIGTERM), 0);
+        EXPECT_TRUE(idle.closed_by_peer_within(5000));
+        arriving->send_raw(std::string(first_part.ends_with("te") ? "st" : "Host: test") +
+                           "\r\n\r\n");
+        const auto answer = arriving->read_response();
+        EXPECT_EQ(answer.status, 200);
+        EXPECT_EQ(answer.headers.count("connection") ? answer.headers.at("connection") : "",
+                  "close");
+        arriving.reset();
+        const auto closed = std::chrono::steady_clock::now();
+        EXPECT_EQ(server.process().wait(20000), 0) << server.log();
+        EXPECT_LT(std::chrono::steady_clock::now() - closed, std::chrono::seconds(5));
+    }
 }
 
 // A server whose database host never answers (connect timeout 2 s, `pool_size` workers), and
