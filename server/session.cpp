@@ -301,7 +301,12 @@ void Session::on_write(bool close_after, beast::error_code ec, std::size_t) {
 
 void Session::shutdown() {
     if (closed_) return;
-    set_deadline(context_.settings.shutdown_timeout_ms);
+    // The peer's close_notify is waited for, so that closing does not reset the connection
+    // under an answer it has not read yet. While the server drains, a peer that keeps the
+    // connection open after its answer would otherwise hold the stop until its deadline.
+    const bool stopping = draining_ || context_.draining;
+    set_deadline(stopping ? std::min(context_.settings.shutdown_timeout_ms, kDrainCloseWaitMs)
+                          : context_.settings.shutdown_timeout_ms);
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->close(); });
 }
 

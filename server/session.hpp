@@ -33,6 +33,9 @@ public:
     // endless chunk line, before any authentication, into memory for as long as the body's
     // deadline. A request needs at most a header (8 KiB) and one read beside it.
     static constexpr std::size_t unparsed_bytes_max = 2 * header_bytes_max + body_bytes_max;
+    // While the server drains: how long a connection closed after its answer waits for the
+    // peer's close_notify (a peer on loopback or a LAN sends it within milliseconds).
+    static constexpr int kDrainCloseWaitMs = 1000;
 
     Session(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls, ServerContext& context);
     ~Session();

@@ -716,6 +716,23 @@ TEST_F(ServerTest, SigtermAnswersARequestWhoseHeaderHasBegun) {
     }
 }
 
+// During the drain, an answered connection waits for its peer's close_notify only briefly: a
+// client that keeps it open after its answer held the stop until shutdown_timeout_ms (found by
+// review).
+TEST_F(ServerTest, SigtermDoesNotWaitOutAClientThatKeepsItsAnsweredConnectionOpen) {
+    ServerProcess server(database_->conninfo(), {{"COALITION_SHUTDOWN_TIMEOUT_MS", "20000"}});
+    TlsClient arriving(server.port());
+    arriving.send_raw("GET /healthz HTTP/1.1\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server has read it
+    ASSERT_EQ(::kill(server.process().pid(), SIGTERM), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it drains
+    arriving.send_raw("Host: test\r\n\r\n");
+    EXPECT_EQ(arriving.read_response().status, 200);
+    const auto answered = std::chrono::steady_clock::now();
+    EXPECT_EQ(server.process().wait(30000), 0) << server.log();  // `arriving` is still open
+    EXPECT_LT(std::chrono::steady_clock::now() - answered, std::chrono::seconds(5));
+}
+
 // A server whose database host never answers (connect timeout 2 s, `pool_size` workers), and
 // `requests` readiness checks left waiting on it, each on its own connection.
 struct ServerOnASilentDatabase {
