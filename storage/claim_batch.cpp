@@ -89,7 +89,8 @@ constexpr Statement kOpen{
     "  ON CONFLICT (id) DO NOTHING RETURNING id) "
     "SELECT version, point_value, issue_fee, validity_months, first_date, last_date, "
     "  (SELECT count(*) FROM date_locked), (SELECT coalesce(json_agg(id), '[]') FROM enrolled), "
-    "  (SELECT count(*) FROM index_plans), last_version, currency, current_currency "
+    "  (SELECT count(*) FROM index_plans), last_version, currency, current_currency, "
+    "  (SELECT max(settlement_date) FROM settlement_runs) > first_date "
     "FROM program"};
 
 // The members of the batch's earns and burns ($1) and of the claims its reversals reverse ($2:
@@ -249,6 +250,11 @@ std::set<std::string> open_batch(pqxx::work& tx, Batch& batch, const Enrolments&
                             row[11].as<std::string>()};
     if (parse_date(row[5].as<std::string>()) != batch.program.settlement_date) {
         throw BatchNeedsSingleBookings("the batch spans two settlement dates");
+    }
+    // A later date closed (by a host whose clock is ahead of this one's): the one-claim path
+    // answers such claims as for a closed date of their own (settlement_date_is_closed).
+    if (!row[12].is_null() && row[12].as<bool>()) {
+        throw BatchNeedsSingleBookings("a date after the batch's is closed");
     }
     // Each claim is priced by the program in force when it was accepted (migration 0008); one
     // batch has one program, so a batch across a change is booked claim by claim.

@@ -37,11 +37,11 @@ struct BookingResult {
     std::optional<ApiError> error;  // set for 409 / 422; body is then empty
 };
 
-// The claim's settlement date is closed, and is still today on this host's clock: another
-// host, its clock ahead, closed it by hand (`coalitionctl settle`), or booked the expiry of a
-// lot the claim would change at that date's end. Nothing of the claim is stored; it can be
-// booked once this host's clock has passed the date's end (the caller answers 503 with
-// Retry-After, not 500: the partner's retry will do).
+// The claim's settlement date is closed (or a later date is), and is still today on this
+// host's clock: another host, its clock ahead, closed it by hand (`coalitionctl settle`) or by
+// its daily job, or booked the expiry of a lot the claim would change at that date's end. Nothing
+// of the claim is stored; it can be booked once this host's clock has passed the date's end (the
+// caller answers 503 with Retry-After, not 500: the partner's retry will do).
 class SettlementDateClosedAhead : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;

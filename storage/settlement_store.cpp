@@ -55,7 +55,7 @@ constexpr const char* kLockDateExclusive =
 constexpr const char* kLockCloseOfDate =
     "SELECT pg_advisory_xact_lock(6190881, $1::date - DATE '2000-01-01')";
 constexpr const char* kDateIsClosed =
-    "SELECT EXISTS (SELECT 1 FROM settlement_runs WHERE settlement_date = $1::date)";
+    "SELECT EXISTS (SELECT 1 FROM settlement_runs WHERE settlement_date >= $1::date)";
 
 constexpr const char* kLockDateShared =
     "SELECT pg_advisory_xact_lock_shared(" SETTLEMENT_DATE_LOCK_KEYS("$1::date") ")";

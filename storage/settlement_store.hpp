@@ -128,9 +128,12 @@ std::vector<Date> closed_dates(pqxx::transaction_base& tx);
 // just after its run was computed. Held until the transaction ends.
 void lock_settlement_date_shared(pqxx::transaction_base& tx, Date date);
 
-// Whether `date` has its run. Called after lock_settlement_date_shared, in a statement of its
-// own (a statement's snapshot is taken before it waits for the lock), it sees a close that
-// finished while the booking waited.
+// Whether `date` is closed to bookings: it has its run, or a later date has. A claim dated before
+// a closed date (by a server clock behind another host's, which closed that later date) would
+// change the closed run's figures that count everything up to its date's end (the points
+// outstanding then). Called after lock_settlement_date_shared, in a statement of its own (a
+// statement's snapshot is taken before it waits for the lock), it sees a close of the date
+// that finished while the booking waited.
 bool settlement_date_is_closed(pqxx::transaction_base& tx, Date date);
 
 }  // namespace coalition::storage

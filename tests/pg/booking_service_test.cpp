@@ -533,6 +533,40 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
     pool.stop();
 }
 
+// A later date closed by a host whose clock is ahead, while this server's clock is still on an
+// open date: a claim booked into that open date would change the closed run's figures that
+// count everything up to its date's end (the points outstanding then), which `coalitionctl
+// check` then finds different from the stored run (found by review). It is answered 503, as for
+// a closed date of its own, in a batch and one by one, and nothing is stored.
+TEST_F(BookingServiceTest, AClaimBeforeADateClosedByAClockAheadIsUnavailable) {
+    {
+        pqxx::connection connection(db_->conninfo());
+        const auto now_us = storage::now_unix_micros();
+        const auto today = storage::parse_date(
+            pqxx::nontransaction(connection)
+                .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
+                              storage::timestamp_literal(now_us))[0]
+                .as<std::string>());
+        // Two days ahead: a midnight passing meanwhile leaves a later date closed.
+        const storage::Date closed{std::chrono::sys_days(today) + std::chrono::days(2)};
+        ASSERT_EQ(
+            storage::close_settlement(connection, closed, now_us + 3 * 86'400'000'000).outcome,
+            storage::CloseOutcome::closed_now);
+    }
+    DatabasePool pool(settings_, logger_);
+    BookingService service(pool, logger_, {8, 5, 1});
+    auto outcomes = submit_all(service, {earn("today", "M-1", 5), earn("also-today", "M-2", 5)});
+    for (auto& outcome : outcomes) EXPECT_TRUE(is_unavailable(outcome));
+    EXPECT_EQ(claims_stored(), 0);
+    // One at a time too.
+    pqxx::connection connection(db_->conninfo());
+    EXPECT_THROW(storage::book_claim(connection, earn("alone", "M-3", 5)),
+                 storage::SettlementDateClosedAhead);
+    EXPECT_EQ(claims_stored(), 0);
+    service.stop();
+    pool.stop();
+}
+
 // A member held by a transaction outside the server (a psql session left open) costs its own
 // claims a 503, after one lock wait for all of them; the batch's other claims are booked, one
 // by one once the batch has failed. A table held (a DDL) fails every claim, after at most three
