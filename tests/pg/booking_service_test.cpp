@@ -73,6 +73,15 @@ class BookingServiceTest : public ::testing::Test {
         settings_.db_lock_timeout_ms = 60000;
     }
 
+    // The date in the program's zone (UTC here) at `unix_us`, as the database computes it.
+    static storage::Date utc_date_at(pqxx::connection& connection, std::int64_t unix_us) {
+        return storage::parse_date(
+            pqxx::nontransaction(connection)
+                .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
+                              storage::timestamp_literal(unix_us))[0]
+                .as<std::string>());
+    }
+
     std::int64_t claims_stored() {
         pqxx::connection connection(db_->conninfo());
         pqxx::nontransaction tx(connection);
@@ -511,11 +520,7 @@ TEST_F(BookingServiceTest, AClaimOnADateClosedByAClockAheadIsUnavailableNotAnErr
     {
         pqxx::connection connection(db_->conninfo());
         const auto now_us = storage::now_unix_micros();
-        const auto today = storage::parse_date(
-            pqxx::nontransaction(connection)
-                .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
-                              storage::timestamp_literal(now_us))[0]
-                .as<std::string>());
+        const auto today = utc_date_at(connection, now_us);
         // Tomorrow too, so that a midnight passing meanwhile changes nothing.
         for (const auto date :
              {today, storage::Date{std::chrono::sys_days(today) + std::chrono::days(1)}}) {
@@ -542,11 +547,7 @@ TEST_F(BookingServiceTest, AClaimBeforeADateClosedByAClockAheadIsUnavailable) {
     {
         pqxx::connection connection(db_->conninfo());
         const auto now_us = storage::now_unix_micros();
-        const auto today = storage::parse_date(
-            pqxx::nontransaction(connection)
-                .exec_params1("SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date::text",
-                              storage::timestamp_literal(now_us))[0]
-                .as<std::string>());
+        const auto today = utc_date_at(connection, now_us);
         // Two days ahead: a midnight passing meanwhile leaves a later date closed.
         const storage::Date closed{std::chrono::sys_days(today) + std::chrono::days(2)};
         ASSERT_EQ(
