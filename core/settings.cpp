@@ -12,6 +12,9 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <string_view>
+
+#include <unistd.h>  // environ
 
 namespace coalition {
 namespace {
@@ -197,6 +200,56 @@ EnvLookup process_environment() {
         if (value == nullptr) return std::nullopt;
         return std::string(value);
     };
+}
+
+std::vector<std::string> process_environment_names() {
+    std::vector<std::string> names;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view text(*entry);
+        names.emplace_back(text.substr(0, text.find('=')));
+    }
+    return names;
+}
+
+namespace {
+
+// Levenshtein distance (insertions, deletions, substitutions), for names of a few dozen bytes.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+void refuse_misspelt_setting_variables(const std::vector<std::string>& names) {
+    constexpr std::string_view kPrefix = "COALITION_";
+    std::vector<std::string_view> settings{"COALITION_CONFIG"};
+    for (const auto& spec : specs()) settings.emplace_back(spec.env);
+    for (const auto& name : names) {
+        if (name.rfind(kPrefix, 0) != 0) continue;
+        if (std::find(settings.begin(), settings.end(), name) != settings.end()) continue;
+        const std::string_view own = std::string_view(name).substr(kPrefix.size());
+        for (const auto setting : settings) {
+            const std::string_view wanted = setting.substr(kPrefix.size());
+            // One edit for short names (COALITION_DB), two for the rest: COALITION_X or a
+            // script's COALITION_ROOT are not near any.
+            const std::size_t allowed = wanted.size() < 6 ? 1 : 2;
+            if (edit_distance(own, wanted) <= allowed) {
+                throw SettingsError(name + " is not a setting: did you mean " +
+                                    std::string(setting) + "? Unset it, or spell the setting");
+            }
+        }
+    }
 }
 
 int default_io_threads() { return std::clamp(available_cores() / 2, 1, 256); }

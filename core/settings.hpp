@@ -88,6 +88,16 @@ void require_server_settings(const Settings& settings);
 // What every database command needs; throws SettingsError.
 void require_database_setting(const Settings& settings);
 
+// The names of the process's environment variables.
+std::vector<std::string> process_environment_names();
+
+// Throws SettingsError naming the first of `names` that looks like a misspelt setting variable:
+// a COALITION_* name that is no setting's (nor COALITION_CONFIG) but within an edit or two of
+// one (COALITION_CLIENTCA for COALITION_CLIENT_CA). Unread, it would leave its setting at the
+// file's value or the default without a word: mutual TLS off, say. Other COALITION_* names
+// (the scripts' and tests' own) pass.
+void refuse_misspelt_setting_variables(const std::vector<std::string>& names);
+
 // The names of all settings, as "file key / ENVIRONMENT_NAME" lines, for --help and docs.
 std::vector<std::string> describe_settings();
 

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGPIPE, SIG_IGN);  // a peer closing mid-write must not kill the process
     try {
+        coalition::refuse_misspelt_setting_variables(coalition::process_environment_names());
         const auto settings = coalition::load_settings(coalition::process_environment(), config_path);
         coalition::require_server_settings(settings);
         coalition::storage::check_conninfo(settings.db);

@@ -1,3 +1,5 @@
+#include "core/one_line.hpp"
+#include "core/settings.hpp"
 #include "tools/ctl/commands.hpp"
 
 #include <csignal>
@@ -8,5 +10,11 @@ int main(int argc, char** argv) {
     // killing the process with no word, after a change whose printed secret is lost.
     std::signal(SIGPIPE, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        coalition::refuse_misspelt_setting_variables(coalition::process_environment_names());
+    } catch (const coalition::SettingsError& e) {
+        std::cerr << "coalitionctl: " << coalition::one_line(e.what()) << "\n";
+        return 2;
+    }
     return coalition::ctl::run_ctl(args, std::cout, std::cerr, coalition::process_environment());
 }

@@ -112,6 +112,8 @@ class Coalitionctl : public ::testing::Test {
 
 TEST_F(Coalitionctl, BadCommandLinesExit2) {
     expect_refused({}, 2);
+    // A misspelt setting variable, never read, would leave its setting as it was.
+    expect_refused({"partner", "list"}, 2, {{"COALITION_DBS", "dbname=elsewhere"}});
     expect_refused({"frobnicate"}, 2);
     expect_refused({"--verbose", "partner", "list"}, 2);
     expect_refused({"--config"}, 2);

@@ -808,9 +808,10 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
         {{"COALITION_THREADS", "0"}},
         {{"COALITION_CLIENT_CERT_REQUIRED", "true"}},
         {{"COALITION_CONFIG", "/nonexistent.json"}},
-        {{"COALITION_DB", "nonsense"}},           // not a libpq connection string
-        {{"COALITION_LISTEN", "bad\nport"}},      // a value with a newline: still one line
-        {{"COALITION_LISTEN", "no\nsuch:8443"}},  // ...also when the host fails to resolve
+        {{"COALITION_DB", "nonsense"}},               // not a libpq connection string
+        {{"COALITION_LISTEN", "bad\nport"}},          // a value with a newline: still one line
+        {{"COALITION_LISTEN", "no\nsuch:8443"}},      // ...also when the host fails to resolve
+        {{"COALITION_CLIENTCA", certs + "/ca.pem"}},  // misspelt: mutual TLS would be off
     };
     for (const auto& overrides : bad) {
         EnvOverrides env = good;

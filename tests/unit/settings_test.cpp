@@ -293,5 +293,51 @@ TEST(Settings, DescribeListsEveryEnvironmentName) {
     EXPECT_TRUE(has_db);
 }
 
+// A misspelt setting variable is never read: its setting keeps the file's value or the default
+// without a word (COALITION_CLIENTCA: mutual TLS off). Near a setting's name, it is refused;
+// the scripts' and tests' own COALITION_* variables, near none, pass.
+TEST(Settings, AMisspeltSettingVariableIsRefused) {
+    const auto refusal = [](const std::string& name) -> std::string {
+        try {
+            refuse_misspelt_setting_variables({"PATH", name});
+        } catch (const SettingsError& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_EQ(refusal("COALITION_CLIENTCA"),
+              "COALITION_CLIENTCA is not a setting: did you mean COALITION_CLIENT_CA? Unset it, "
+              "or spell the setting");
+    EXPECT_NE(refusal("COALITION_TLS_CRT"), "");
+    EXPECT_NE(refusal("COALITION_DBS"), "");
+    EXPECT_NE(refusal("COALITION_CONFG"), "");
+    EXPECT_NE(refusal("COALITION_RATE_LIMIT_PER_SEC"), "");
+    for (const std::string fine : {"COALITION_DB",
+                                   "COALITION_CLIENT_CA",
+                                   "COALITION_CONFIG",
+                                   "COALITION_ROOT",
+                                   "COALITION_URL",
+                                   "COALITION_TEST_DB",
+                                   "COALITION_TEST_PGCTL",
+                                   "COALITION_TEST_CERTS",
+                                   "COALITION_TEST_ASAN",
+                                   "COALITION_SCRIPT_NAME",
+                                   "COALITION_RUN_DEMO",
+                                   "COALITION_RUN_PG_PORT",
+                                   "COALITION_BIN_DIR",
+                                   "COALITION_SOURCE_DIR",
+                                   "COALITION_APT_PACKAGES",
+                                   "COALITION_E2E_WORK_DIR",
+                                   "COALITION_E2E_SECRET_FUEL",
+                                   "COALITION_E2E_OPERATOR_TOKEN",
+                                   "COALITION_MIMALLOC",
+                                   "COALITION_CURRENT_STEP",
+                                   "COALITION_X",
+                                   "COALITION_",
+                                   "NOT_COALITION_CLIENTCA"}) {
+        EXPECT_EQ(refusal(fine), "") << fine;
+    }
+}
+
 }  // namespace
 }  // namespace coalition
