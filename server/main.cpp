@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
         const auto settings = coalition::load_settings(coalition::process_environment(), config_path);
         coalition::require_server_settings(settings);
         coalition::storage::check_conninfo(settings.db);
+        coalition::storage::check_conninfo_values(settings.db);
         return coalition::server::run_server(settings);
     } catch (const coalition::SettingsError& e) {
         std::fprintf(stderr, "coalition-server: %s\n", coalition::one_line(e.what()).c_str());

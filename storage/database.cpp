@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <initializer_list>
+#include <new>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -88,12 +89,42 @@ void check_conninfo(const std::string& conninfo) {
                         without_quoted_fragments(reason));
 }
 
+namespace {
+
+// libpq checks some values only when it connects (sslmode=requre, port=99999): its reason then
+// starts so, before any server is asked. Those are settings to fix, not a database that is down.
+bool is_bad_value(std::string_view reason) {
+    return reason.rfind("invalid ", 0) == 0 || reason.rfind("could not match ", 0) == 0;
+}
+
+SettingsError bad_value(std::string_view reason) {
+    return SettingsError("COALITION_DB has a bad value: " + one_line(std::string(reason)));
+}
+
+}  // namespace
+
+void check_conninfo_values(const std::string& conninfo) {
+    // Starting a connection checks the values at once, without waiting for any server (a host
+    // name is resolved, though); the attempt is dropped.
+    PGconn* attempt = PQconnectStart(conninfo.c_str());
+    if (attempt == nullptr) throw std::bad_alloc();
+    const std::string reason =
+        PQstatus(attempt) == CONNECTION_BAD ? PQerrorMessage(attempt) : std::string();
+    PQfinish(attempt);
+    if (is_bad_value(reason)) throw bad_value(reason);
+}
+
 std::unique_ptr<pqxx::connection> connect(const Settings& settings) {
     check_conninfo(settings.db);
-    auto connection = std::make_unique<pqxx::connection>(
-        conninfo_with_timeout(settings.db, settings.db_connect_timeout_s));
-    set_up_session(*connection);
-    return connection;
+    try {
+        auto connection = std::make_unique<pqxx::connection>(
+            conninfo_with_timeout(settings.db, settings.db_connect_timeout_s));
+        set_up_session(*connection);
+        return connection;
+    } catch (const pqxx::broken_connection& e) {
+        if (is_bad_value(e.what())) throw bad_value(e.what());
+        throw;
+    }
 }
 
 void set_up_session(pqxx::connection& connection) {

@@ -29,6 +29,11 @@ inline constexpr int kDeadPeerTcpUserTimeoutMs = 60'000;
 // setting to fix (exit 2), not a database that is down.
 void check_conninfo(const std::string& conninfo);
 
+// Throws SettingsError when libpq refuses one of the string's values (sslmode=requre,
+// port=99999), which it checks only when it connects: else the server would start and answer
+// 503 for ever. Starts a connection attempt and drops it (a host name is resolved).
+void check_conninfo_values(const std::string& conninfo);
+
 // Throws SettingsError for a malformed conninfo, pqxx::broken_connection when the database
 // cannot be reached. The connection is set up by set_up_session.
 std::unique_ptr<pqxx::connection> connect(const Settings& settings);

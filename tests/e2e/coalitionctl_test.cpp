@@ -114,6 +114,8 @@ TEST_F(Coalitionctl, BadCommandLinesExit2) {
     expect_refused({}, 2);
     // A misspelt setting variable, never read, would leave its setting as it was.
     expect_refused({"partner", "list"}, 2, {{"COALITION_DBS", "dbname=elsewhere"}});
+    // A value libpq checks only when it connects is a setting to fix too, not a database away.
+    expect_refused({"partner", "list"}, 2, {{"COALITION_DB", "host=/nonexistent sslmode=requre"}});
     expect_refused({"frobnicate"}, 2);
     expect_refused({"--verbose", "partner", "list"}, 2);
     expect_refused({"--config"}, 2);

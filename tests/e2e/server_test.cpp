@@ -812,6 +812,9 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
         {{"COALITION_LISTEN", "bad\nport"}},          // a value with a newline: still one line
         {{"COALITION_LISTEN", "no\nsuch:8443"}},      // ...also when the host fails to resolve
         {{"COALITION_CLIENTCA", certs + "/ca.pem"}},  // misspelt: mutual TLS would be off
+        // Values libpq checks only when it connects: the server answered 503 for ever.
+        {{"COALITION_DB", "host=/nonexistent sslmode=requre"}},
+        {{"COALITION_DB", "host=/nonexistent port=99999"}},
     };
     for (const auto& overrides : bad) {
         EnvOverrides env = good;
