@@ -548,6 +548,13 @@ LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us
         parse_date(tx.exec_params1(kToday, timestamp_literal(now_us))[0].as<std::string>());
     LedgerCheckReport report;
     check_foreign_keys(tx, report);
+    // The other checks read rows through those keys (a run's program version, a lot's claim):
+    // a row naming nothing could stop them short, and these violations would be lost with them.
+    if (!report.ok()) {
+        report.violations.push_back(
+            "the other checks were not run: they read rows through the foreign keys above");
+        return report;
+    }
     check_members(tx, today, report);
     check_lots(tx, report);
     check_member_points(tx, report);
