@@ -91,14 +91,25 @@ void check_conninfo(const std::string& conninfo) {
 
 namespace {
 
-// libpq checks some values only when it connects (sslmode=requre, port=99999): its reason then
-// starts so, before any server is asked. Those are settings to fix, not a database that is down.
+// libpq checks some values only when it connects (sslmode=requre, port=99999, hostaddr=x, a
+// service the service file does not define): its reason then starts so, before any server is
+// asked. Those are settings to fix, not a database that is down.
 bool is_bad_value(std::string_view reason) {
-    return reason.rfind("invalid ", 0) == 0 || reason.rfind("could not match ", 0) == 0;
+    for (const std::string_view start :
+         {"invalid ", "could not match ", "could not parse network address ",
+          "definition of service ", "service file ", "syntax error in service file "}) {
+        if (reason.rfind(start, 0) == 0) return true;
+    }
+    return false;
 }
 
 SettingsError bad_value(std::string_view reason) {
-    return SettingsError("COALITION_DB has a bad value: " + one_line(std::string(reason)));
+    // The value may come from COALITION_DB or from what libpq reads beside it (PGSSLMODE and
+    // the other PG* variables, the service file).
+    return SettingsError(
+        "COALITION_DB (or the PG* variables or service file libpq reads with it) "
+        "has a bad value: " +
+        one_line(std::string(reason)));
 }
 
 }  // namespace

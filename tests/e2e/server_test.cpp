@@ -815,6 +815,8 @@ TEST(ServerSettings, BadSettingsExitTwoWithOneLine) {
         // Values libpq checks only when it connects: the server answered 503 for ever.
         {{"COALITION_DB", "host=/nonexistent sslmode=requre"}},
         {{"COALITION_DB", "host=/nonexistent port=99999"}},
+        {{"COALITION_DB", "host=/nonexistent hostaddr=notanip"}},
+        {{"COALITION_DB", "service=no-such-service"}},
     };
     for (const auto& overrides : bad) {
         EnvOverrides env = good;
