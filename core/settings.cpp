@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -213,20 +214,28 @@ std::vector<std::string> process_environment_names() {
 
 namespace {
 
-// Levenshtein distance (insertions, deletions, substitutions), for names of a few dozen bytes.
+// Edit distance where a swap of two neighbours counts as one edit, like an insertion, a deletion
+// or a substitution (optimal string alignment), for names of a few dozen bytes.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
     for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-            diagonal = above;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                                d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
         }
     }
-    return row[b.size()];
+    return d[a.size()][b.size()];
+}
+
+std::string upper_case(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
 }
 
 }  // namespace
@@ -238,7 +247,8 @@ void refuse_misspelt_setting_variables(const std::vector<std::string>& names) {
     for (const auto& name : names) {
         if (name.rfind(kPrefix, 0) != 0) continue;
         if (std::find(settings.begin(), settings.end(), name) != settings.end()) continue;
-        const std::string_view own = std::string_view(name).substr(kPrefix.size());
+        // Case is ignored: COALITION_db is COALITION_DB mistyped.
+        const std::string own = upper_case(std::string_view(name).substr(kPrefix.size()));
         for (const auto setting : settings) {
             const std::string_view wanted = setting.substr(kPrefix.size());
             // One edit for short names (COALITION_DB), two for the rest: COALITION_X or a

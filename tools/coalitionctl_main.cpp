@@ -10,8 +10,12 @@ int main(int argc, char** argv) {
     // killing the process with no word, after a change whose printed secret is lost.
     std::signal(SIGPIPE, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
+    // `help` lists the settings' names: it is where a misspelt one is put right.
+    const bool help =
+        !args.empty() && (args[0] == "help" || args[0] == "--help" || args[0] == "-h");
     try {
-        coalition::refuse_misspelt_setting_variables(coalition::process_environment_names());
+        if (!help)
+            coalition::refuse_misspelt_setting_variables(coalition::process_environment_names());
     } catch (const coalition::SettingsError& e) {
         std::cerr << "coalitionctl: " << coalition::one_line(e.what()) << "\n";
         return 2;

@@ -312,6 +312,10 @@ TEST(Settings, AMisspeltSettingVariableIsRefused) {
     EXPECT_NE(refusal("COALITION_DBS"), "");
     EXPECT_NE(refusal("COALITION_CONFG"), "");
     EXPECT_NE(refusal("COALITION_RATE_LIMIT_PER_SEC"), "");
+    // A swap of neighbours is one edit, and case is ignored (found by review).
+    EXPECT_NE(refusal("COALITION_BD"), "");
+    EXPECT_NE(refusal("COALITION_db"), "");
+    EXPECT_NE(refusal("COALITION_client_ca"), "");
     for (const std::string fine : {"COALITION_DB",
                                    "COALITION_CLIENT_CA",
                                    "COALITION_CONFIG",
