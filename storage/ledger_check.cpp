@@ -544,17 +544,20 @@ void check_runs(pqxx::transaction_base& tx, LedgerCheckReport& report) {
 
 LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us) {
     SnapshotTransaction tx(connection);
-    const Date today =
-        parse_date(tx.exec_params1(kToday, timestamp_literal(now_us))[0].as<std::string>());
     LedgerCheckReport report;
     check_foreign_keys(tx, report);
     // The other checks read rows through those keys (a run's program version, a lot's claim):
     // a row naming nothing could stop them short, and these violations would be lost with them.
+    // They also need the program (its time zone gives today).
+    const auto program = tx.exec_params(kToday, timestamp_literal(now_us));
+    if (program.empty()) report.violations.push_back("program_settings holds no program");
     if (!report.ok()) {
         report.violations.push_back(
-            "the other checks were not run: they read rows through the foreign keys above");
+            "the other checks were not run: they read rows through the foreign keys and the "
+            "program above");
         return report;
     }
+    const Date today = parse_date(program[0][0].as<std::string>());
     check_members(tx, today, report);
     check_lots(tx, report);
     check_member_points(tx, report);

@@ -471,6 +471,19 @@ TEST_F(LedgerCheck, ReportsBrokenForeignKeysEvenWhenTheyWouldStopTheOtherChecks)
               std::string::npos)
         << text;
     EXPECT_NE(text.find("the other checks were not run"), std::string::npos) << text;
+
+    // With no program left at all, today cannot even be computed (found by a second review).
+    {
+        pqxx::work tx(*connection_);
+        tx.exec("SET LOCAL session_replication_role = replica");
+        tx.exec("DELETE FROM program_settings");
+        tx.commit();
+    }
+    ASSERT_NO_THROW(report = check());
+    const auto emptied = joined(report);
+    EXPECT_NE(emptied.find("program_settings holds no program"), std::string::npos) << emptied;
+    EXPECT_NE(emptied.find("foreign key claims_settings_version_fkey"), std::string::npos)
+        << emptied;
 }
 
 TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
