@@ -116,6 +116,7 @@ TEST_F(Coalitionctl, BadCommandLinesExit2) {
     expect_refused({"partner", "list"}, 2, {{"COALITION_DBS", "dbname=elsewhere"}});
     // ... but `help`, which lists the settings' names, still answers (found by review).
     EXPECT_EQ(ctl({"help"}, {{"COALITION_DBS", "dbname=elsewhere"}}).exit_code, 0);
+    EXPECT_EQ(ctl({"--config", "/dev/null", "help"}, {{"COALITION_DBS", "x"}}).exit_code, 0);
     // A value libpq checks only when it connects is a setting to fix too, not a database away.
     expect_refused({"partner", "list"}, 2, {{"COALITION_DB", "host=/nonexistent sslmode=requre"}});
     expect_refused({"frobnicate"}, 2);
