@@ -1,6 +1,7 @@
 #include "storage/ledger_check.hpp"
 
 #include "core/errors.hpp"
+#include "core/one_line.hpp"
 #include "ledger/member_view.hpp"
 #include "storage/answers_json_check.hpp"
 #include "storage/database.hpp"
@@ -13,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 namespace coalition::storage {
 namespace {
@@ -540,11 +542,7 @@ void check_runs(pqxx::transaction_base& tx, LedgerCheckReport& report) {
     }
 }
 
-}  // namespace
-
-LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us) {
-    SnapshotTransaction tx(connection);
-    LedgerCheckReport report;
+void run_checks(pqxx::dbtransaction& tx, std::int64_t now_us, LedgerCheckReport& report) {
     check_foreign_keys(tx, report);
     // The other checks read rows through those keys (a run's program version, a lot's claim):
     // a row naming nothing could stop them short, and these violations would be lost with them.
@@ -555,7 +553,7 @@ LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us
         report.violations.push_back(
             "the other checks were not run: they read rows through the foreign keys and the "
             "program above");
-        return report;
+        return;
     }
     const Date today = parse_date(program[0][0].as<std::string>());
     check_members(tx, today, report);
@@ -565,6 +563,30 @@ LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us
     check_slices(tx, report);
     check_breakage(tx, today, report);
     check_runs(tx, report);
+}
+
+}  // namespace
+
+LedgerCheckReport check_ledger(pqxx::connection& connection, std::int64_t now_us) {
+    SnapshotTransaction tx(connection);
+    LedgerCheckReport report;
+    // A value the checks cannot read — a time zone PostgreSQL does not know, a run dated
+    // 'infinity', a timestamp out of range — written past the server's own validation: the
+    // ledger is wrong, which is exit 3 with the reason, not "could not check" (exit 1, kept for
+    // a database that cannot be reached). The checks stop there: the transaction is spent.
+    const auto stopped = [&](const char* reason) {
+        report.violations.push_back("check stopped: the ledger holds a value it cannot read (" +
+                                    one_line(reason) + ")");
+    };
+    try {
+        run_checks(tx, now_us, report);
+    } catch (const pqxx::data_exception& e) {
+        stopped(e.what());
+    } catch (const pqxx::conversion_error& e) {
+        stopped(e.what());
+    } catch (const std::invalid_argument& e) {  // our own parsers: a date, a number
+        stopped(e.what());
+    }
     return report;
 }
 

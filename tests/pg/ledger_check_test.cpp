@@ -486,6 +486,34 @@ TEST_F(LedgerCheck, ReportsBrokenForeignKeysEvenWhenTheyWouldStopTheOtherChecks)
         << emptied;
 }
 
+// Values the checks cannot read, written past the server's validation with plain INSERTs (found
+// by review): a program in a time zone PostgreSQL does not know, a run dated 'infinity'. check
+// exited 1, "could not check", as for a database that cannot be reached; the ledger is wrong.
+TEST_F(LedgerCheck, NamesAValueItCannotReadRatherThanFailingToCheck) {
+    change(
+        "INSERT INTO program_settings (currency, point_value, issue_fee, validity_months, "
+        "timezone) VALUES ('EUR', 10000, 0, 36, 'Mars/Olympus')");
+    LedgerCheckReport report;
+    ASSERT_NO_THROW(report = check());
+    auto text = joined(report);
+    EXPECT_NE(text.find("check stopped: the ledger holds a value it cannot read"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("Mars/Olympus"), std::string::npos) << text;
+}
+
+TEST_F(LedgerCheck, NamesARunDatedInfinityRatherThanFailingToCheck) {
+    change(
+        "INSERT INTO settlement_runs (settlement_date, closed_at, settings_version, currency, "
+        "run, run_sha256, outstanding_at_date_end) "
+        "SELECT 'infinity', closed_at, settings_version, currency, run, run_sha256, "
+        "outstanding_at_date_end FROM settlement_runs WHERE settlement_date = '2025-03-01'");
+    LedgerCheckReport report;
+    ASSERT_NO_THROW(report = check());
+    const auto text = joined(report);
+    EXPECT_NE(text.find("not a YYYY-MM-DD calendar date: infinity"), std::string::npos) << text;
+}
+
 TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
     change("UPDATE members SET debt = debt + 7 WHERE id = 'M-1'");
     const auto report = check();
