@@ -706,8 +706,6 @@ TEST_F(BookingServiceTest, StopAnswersAClaimItsMembersRunningBatchHoldsUnavailab
               0);
 }
 
-// Every waiting claim is answered once: booked (the pool runs what it was sent before it
-// stops), or unavailable with nothing stored (its member held by a running batch).
 // An answer given without booking (a suspended partner's retry, an invalid body under a used id)
 // reads the id's stored answer; it must not do so while an attempt with that id still waits in
 // the queue, or it says "not stored" of a claim that commits after it. Here M-X's batch holds
@@ -760,6 +758,8 @@ TEST_F(BookingServiceTest, WhatWaitsForAnIdsAttemptsRunsOnceTheLastIsAnswered) {
     pool.stop();
 }
 
+// Every waiting claim is answered once: booked (the pool runs what it was sent before it
+// stops), or unavailable with nothing stored (its member held by a running batch).
 TEST_F(BookingServiceTest, StopAnswersEveryWaitingClaim) {
     DatabasePool pool(settings_, logger_);
     auto service = std::make_unique<BookingService>(pool, logger_, BatchLimits{8, 1000, 1});

@@ -422,8 +422,6 @@ TEST_F(LedgerCheck, CatchesReturnedPointsBookedToALotStillValid) {
     EXPECT_NE(text.find("dated otherwise than its kind"), std::string::npos) << text;
 }
 
-// A member's debt is derived from its history (earns repaid, earn reversals, burn reversals into
-// reversed lots); the balance check alone compared the debt with itself.
 // Foreign keys are the database's, but a data-only restore with --disable-triggers, or a
 // superuser's session_replication_role = replica, skips them. An earn's claim row gone: its
 // lot still counted in the balance and in issuance, a retry of its id booked it again, and
@@ -514,6 +512,8 @@ TEST_F(LedgerCheck, NamesARunDatedInfinityRatherThanFailingToCheck) {
     EXPECT_NE(text.find("not a YYYY-MM-DD calendar date: infinity"), std::string::npos) << text;
 }
 
+// A member's debt is derived from its history (earns repaid, earn reversals, burn reversals into
+// reversed lots); the balance check alone compared the debt with itself.
 TEST_F(LedgerCheck, CatchesADebtItsHistoryDoesNotGive) {
     change("UPDATE members SET debt = debt + 7 WHERE id = 'M-1'");
     const auto report = check();
