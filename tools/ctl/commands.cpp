@@ -155,8 +155,11 @@ class Context {
 
     std::ostream& out() { return out_; }
 
-    // Settings are read only by commands that need them, so `help` works without any.
+    // Settings are read only by commands that need them, so `help` works without any, and
+    // lists the settings' names whatever the environment holds (a misspelt one included). The
+    // names checked are the process's: what tests inject is a lookup of values.
     std::unique_ptr<pqxx::connection> connect() {
+        refuse_misspelt_setting_variables(process_environment_names());
         Settings settings = load_settings(env_, config_path_);
         require_database_setting(settings);
         try {
