@@ -564,6 +564,10 @@ TEST_F(BookingServiceTest, AClaimBeforeADateClosedByAClockAheadIsUnavailable) {
     EXPECT_THROW(storage::book_claim(connection, earn("alone", "M-3", 5)),
                  storage::SettlementDateClosedAhead);
     EXPECT_EQ(claims_stored(), 0);
+    // Nothing else either: no member enrolled, no refusal kept for the ids' retries.
+    pqxx::nontransaction read(connection);
+    EXPECT_EQ(read.exec1("SELECT count(*) FROM members")[0].as<int>(), 0);
+    EXPECT_EQ(read.exec1("SELECT count(*) FROM refused_claims")[0].as<int>(), 0);
     service.stop();
     pool.stop();
 }
