@@ -2,6 +2,7 @@
 
 #include "core/cores.hpp"
 #include "core/files.hpp"
+#include "core/json_input.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -173,7 +174,8 @@ std::set<std::string> apply_config_file(Settings& settings, const std::string& p
             return true;
         };
     const auto doc = nlohmann::json::parse(*text, note_keys, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) throw SettingsError("config file '" + path + "' is not valid JSON");
+    if (doc.is_discarded() || holds_nul_byte(*text))
+        throw SettingsError("config file '" + path + "' is not valid JSON");
     if (!doc.is_object()) throw SettingsError("config file '" + path + "' must hold a JSON object");
     if (twice) throw SettingsError("config file '" + path + "': key '" + *twice + "' given twice");
     for (const auto& [key, value] : doc.items()) {

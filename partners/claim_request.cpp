@@ -1,5 +1,6 @@
 #include "partners/claim_request.hpp"
 
+#include "core/json_input.hpp"
 #include "partners/credentials.hpp"
 #include "partners/webhook_signature.hpp"
 
@@ -435,6 +436,7 @@ std::optional<std::string> rfc3339_in_utc(std::string_view valid_text) {
 }
 
 ClaimParseResult parse_claim_request(std::string_view body, const ClaimContext& context) {
+    if (holds_nul_byte(body)) return malformed_json("the body is not valid JSON");
     DuplicateKeyFinder duplicates;
     const Json::parser_callback_t callback = [&duplicates](int /*depth*/, Json::parse_event_t event,
                                                            Json& parsed) {

@@ -102,6 +102,11 @@ std::vector<Row> rows() {
         malformed("trailing_comma", R"({"type": "burn", "member_id": "M-1", "points": 5,})"),
         malformed("trailing_garbage", burn_points("5") + " x"),
         malformed("two_objects", burn_points("5") + burn_points("5")),
+        // nlohmann stops at a NUL byte; what follows it must not be silently ignored.
+        malformed("nul_then_object", burn_points("5") + std::string(1, '\0') + R"({"pionts": 5})"),
+        malformed("nul_at_end", burn_points("5") + std::string(1, '\0')),
+        malformed("nul_in_string", R"({"type": "burn", "member_id": "M-1)" + std::string(1, '\0') +
+                                       R"(", "points": 5})"),
         malformed("single_quotes", R"({'type': 'burn', 'member_id': 'M-1', 'points': 5})"),
         malformed("unquoted_key", R"({type: "burn"})"),
         malformed("comment", R"({"type": "burn", /* hi */ "member_id": "M-1", "points": 5})"),

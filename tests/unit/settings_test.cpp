@@ -264,6 +264,18 @@ TEST(Settings, BadConfigFilesAreRefused) {
     }
 }
 
+// nlohmann stops reading at a NUL byte: a file with one after its object would have the rest,
+// a misspelt or unknown key among it, silently ignored.
+TEST(Settings, ConfigFileWithANulByteIsNotJson) {
+    ConfigFile file(std::string(R"({"db": "dbname=x"})") + '\0' + R"({"threds": 4})");
+    try {
+        load_settings(env_of({}), file.path());
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()), "config file '" + file.path() + "' is not valid JSON");
+    }
+}
+
 TEST(Settings, ErrorMessagesAreOneLine) {
     try {
         load_settings(env_of({{"COALITION_THREADS", "x"}}));

@@ -400,6 +400,8 @@ const malformed = [
     ["not JSON at all", "points=5"],
     ["an empty body", ""],
     ["trailing garbage", '{"type":"earn","member_id":"M-1","points":5} x'],
+    // nlohmann stops reading at a NUL byte: what follows must not be silently ignored.
+    ["a NUL byte, then a misspelt field", '{"type":"earn","member_id":"M-1","points":5}\0{"pionts":5}'],
     ["an array, not an object", '[{"type":"earn","member_id":"M-1","points":5}]'],
     ["a string, not an object", '"earn"'],
 ];
