@@ -25,12 +25,19 @@ tls=(--tlsv1.2)
 
 # --retry resends this very request (same id, body and signature) after a timeout, 429, 500
 # (outcome unknown), 502, 503 (nothing stored) or 504, honouring Retry-After; a replayed answer
-# carries "Idempotent-Replayed: true".
+# carries "Idempotent-Replayed: true". The answer goes to a file, which curl empties before each
+# retry, so only the last attempt's answer is printed (stdout cannot be emptied).
+answer="$(mktemp)"
+trap 'rm -f "$answer"' EXIT
+status=0
 curl --silent --show-error --fail-with-body --max-time 10 --retry 3 "${tls[@]}" \
     -H "content-type: application/json" \
     -H "webhook-id: $webhook_id" \
     -H "webhook-timestamp: $timestamp" \
     -H "webhook-signature: v1,$signature" \
     --data-binary "$body" \
-    "$COALITION_URL/v1/partners/$PARTNER_ID/claims"
+    --output "$answer" \
+    "$COALITION_URL/v1/partners/$PARTNER_ID/claims" || status=$?
+cat "$answer"
 echo
+exit "$status"

@@ -133,3 +133,26 @@ for (const { file, command } of EXAMPLES) {
         assert.equal(claimCount(), claimsBefore + 1);
     });
 }
+
+// An example retried after a 429 prints the final answer alone: the refused attempts' bodies
+// before it would make its output more than one JSON document.
+for (const { file, command } of EXAMPLES) {
+    it(`${path.basename(file)} retried after a 429 prints only the final answer`, async () => {
+        const limited = await startServer({
+            COALITION_RATE_LIMIT_PER_S: "1",
+            COALITION_RATE_LIMIT_BURST: "1",
+        });
+        const member = memberId("doc-limited");
+        // The partner's one token is spent, so the example's first attempt is answered 429.
+        const spent = await limited.postClaim("grocer", { type: "earn", member_id: member, points: 1 });
+        assert.equal(spent.status, 201, spent.text);
+        const childEnv = { ...exampleEnv(member), COALITION_URL: `https://127.0.0.1:${limited.port}` };
+        const result = await runExample(file, command, childEnv);
+        assert.equal(result.code, 0, `${file} failed:\n${result.stdout}\n${result.stderr}`);
+        const answer = JSON.parse(result.stdout);
+        assert.equal(answer.status, "accepted", result.stdout);
+        assert.equal(answer.balance, 121);
+        assert.match(limited.log(), /"status":429/, "the example's first attempt was refused");
+        await limited.stopAndCheck();
+    });
+}
