@@ -18,8 +18,8 @@ namespace coalition::server {
 namespace {
 
 // Ready means the database answers and its schema has every migration this binary was built
-// with: a server started before `coalitionctl migrate` would fail every claim (500) on the
-// statements the newer schema adds, so it stays out of a load balancer's rotation instead.
+// with: a server started before `coalitionctl migrate` answers every claim 503 (its code needs
+// the newer schema; partner_directory.hpp), so it stays out of a load balancer's rotation.
 // And the partner directory has been read once: until then every claim is answered 503.
 //
 // The query runs on the pool's lane of its own (submit_first), not behind the bookings and

@@ -1,6 +1,7 @@
 #include "server/partner_directory.hpp"
 
 #include "partners/credentials.hpp"
+#include "storage/migrator.hpp"
 #include "storage/partner_store.hpp"
 #include "storage/program_store.hpp"
 
@@ -10,9 +11,13 @@
 
 namespace coalition::server {
 
-std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx,
-                                                        std::int64_t now_us) {
+std::shared_ptr<const DirectorySnapshot> load_directory(
+    pqxx::transaction_base& tx, std::int64_t now_us,
+    const std::vector<storage::Migration>& schema) {
     auto snapshot = std::make_shared<DirectorySnapshot>();
+    // Read first: an older schema may lack what the reads below need.
+    snapshot->missing_migration = storage::first_missing_migration(tx, schema);
+    if (snapshot->missing_migration) return snapshot;
     snapshot->program_currency = storage::current_program(tx).currency;
     for (const auto& partner : storage::secrets_valid_at(tx, now_us)) {
         PartnerEntry entry;

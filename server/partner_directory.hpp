@@ -3,18 +3,23 @@
 // secrets (decoded), their status and earn rate, and the program currency — re-read from the
 // database every refresh_interval_ms, so coalitionctl changes reach a running server within the
 // contract's 5 seconds without a database round trip per claim. Until the first load succeeds
-// there is no snapshot and claims are answered 503.
+// there is no snapshot and claims are answered 503; so they are while the database's schema
+// lacks a migration the server was built with.
 #include "core/crypto.hpp"
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace pqxx {
 class transaction_base;
+}
+namespace coalition::storage {
+struct Migration;
 }
 
 namespace coalition::server {
@@ -34,14 +39,20 @@ struct PartnerEntry {
 };
 
 struct DirectorySnapshot {
+    // The first migration of `schema` the database lacks: the server's code would book on a
+    // schema older than itself (a missing column fails a claim with 500, a missing constraint
+    // lets through what the newer schema refuses), so claims are answered 503 until it is
+    // applied, and nothing else is read.
+    std::optional<std::string> missing_migration;
     std::map<std::string, PartnerEntry, std::less<>> partners;
     std::string program_currency;
 };
 
 // Reads a fresh snapshot in `tx` (pure storage calls, no caching).
 // `now_us`: the server's clock, which decides whether a rotated-out secret is still valid.
-std::shared_ptr<const DirectorySnapshot> load_directory(pqxx::transaction_base& tx,
-                                                        std::int64_t now_us);
+// `schema`: the migrations the server was built with.
+std::shared_ptr<const DirectorySnapshot> load_directory(
+    pqxx::transaction_base& tx, std::int64_t now_us, const std::vector<storage::Migration>& schema);
 
 class PartnerDirectory {
 public:

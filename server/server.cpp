@@ -14,6 +14,7 @@
 #include "server/settlement_handlers.hpp"
 #include "server/settlement_job.hpp"
 #include "server/tls_context.hpp"
+#include "storage/migrator.hpp"
 #include "storage/sql_time.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -164,7 +165,7 @@ public:
     DirectoryRefresher(asio::io_context& io, DatabasePool& database, PartnerDirectory& directory,
                        Logger& logger, int interval_ms)
         : timer_(asio::make_strand(io)), database_(database), directory_(directory),
-          logger_(logger), interval_ms_(interval_ms) {}
+          logger_(logger), interval_ms_(interval_ms), schema_(storage::embedded_migrations()) {}
 
     void start() { refresh(); }
     void stop() {
@@ -180,7 +181,8 @@ private:
         database_.submit_first(
             [self = shared_from_this()](pqxx::connection& connection) {
                 pqxx::read_transaction tx(connection);
-                self->directory_.replace(load_directory(tx, storage::now_unix_micros()));
+                self->directory_.replace(
+                    load_directory(tx, storage::now_unix_micros(), self->schema_));
             },
             [self = shared_from_this()](std::exception_ptr failure) {
                 asio::post(self->timer_.get_executor(), [self, failure] { self->on_refreshed(failure); });
@@ -198,6 +200,7 @@ private:
             logger_.log(LogLevel::info, "partner directory refreshed again");
         }
         failing_ = failure != nullptr;
+        if (!failure) note_schema();
         if (stopped_) return;
         timer_.expires_at(started_ + std::chrono::milliseconds(interval_ms_));
         timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -205,14 +208,34 @@ private:
         });
     }
 
+    // Said when the schema is found behind the server's code (at start, or restored from an
+    // older backup), and when it has caught up: meanwhile every claim is answered 503.
+    void note_schema() {
+        const auto snapshot = directory_.current();
+        const auto missing = snapshot ? snapshot->missing_migration : std::nullopt;
+        if (missing == schema_missing_said_) return;
+        if (missing) {
+            logger_.log(LogLevel::warn,
+                        "the database schema lacks a migration: claims are answered 503 until "
+                        "coalitionctl migrate",
+                        {{"migration", *missing}});
+        } else {
+            logger_.log(LogLevel::info,
+                        "the database schema has every migration: claims are taken");
+        }
+        schema_missing_said_ = missing;
+    }
+
     asio::steady_timer timer_;
     DatabasePool& database_;
     PartnerDirectory& directory_;
     Logger& logger_;
     const int interval_ms_;
+    const std::vector<storage::Migration> schema_;   // the migrations this server was built with
     std::chrono::steady_clock::time_point started_;  // of the re-read under way
     bool failing_ = false;
     bool stopped_ = false;
+    std::optional<std::string> schema_missing_said_;
 };
 
 // Drain: stop accepting, close idle connections, let busy ones answer, then stop the loop once

@@ -192,6 +192,11 @@ MigrationReport migrate(pqxx::connection& connection, const std::vector<Migratio
 std::optional<std::string> first_missing_migration(pqxx::connection& connection,
                                                    const std::vector<Migration>& migrations) {
     pqxx::read_transaction tx(connection);
+    return first_missing_migration(tx, migrations);
+}
+
+std::optional<std::string> first_missing_migration(pqxx::transaction_base& tx,
+                                                   const std::vector<Migration>& migrations) {
     std::set<std::string> applied;
     if (tx.exec1(kHasMigrationsTableSql)[0].as<bool>()) {
         for (const auto& row : tx.exec(kAppliedNamesSql)) applied.insert(row[0].as<std::string>());

@@ -11,6 +11,10 @@
 // pqxx 6 makes connection a typedef of a template, so it cannot be forward-declared.
 #include <pqxx/connection>
 
+namespace pqxx {
+class transaction_base;
+}
+
 namespace coalition::storage {
 
 struct Migration {
@@ -40,9 +44,12 @@ struct MigrationReport {
 MigrationReport migrate(pqxx::connection& connection, const std::vector<Migration>& migrations);
 
 // The first of `migrations` the database has not applied (every one if it has none), or
-// nullopt when its schema has them all. Read-only: for a server that must not take claims on
-// a schema older than its code (its /readyz says so).
+// nullopt when its schema has them all. Read-only: for a server and a coalitionctl that must
+// not work on a schema older than their code (the server's /readyz says so, and its claims are
+// answered 503).
 std::optional<std::string> first_missing_migration(pqxx::connection& connection,
+                                                   const std::vector<Migration>& migrations);
+std::optional<std::string> first_missing_migration(pqxx::transaction_base& tx,
                                                    const std::vector<Migration>& migrations);
 
 }  // namespace coalition::storage

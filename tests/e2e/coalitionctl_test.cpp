@@ -2,6 +2,7 @@
 // refused command leaves the database exactly as it was.
 #include "partners/credentials.hpp"
 
+#include "storage/migrator.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -431,6 +432,59 @@ TEST(CoalitionctlMigrate, AppliesOnceThenReportsUpToDate) {
     result = testing::run_command({ctl, "migrate", "--dir", "/nonexistent"}, env);
     EXPECT_EQ(result.exit_code, 2);
     EXPECT_EQ(lines_of(result.err).size(), 1u);
+}
+
+// Every command but `migrate` refuses a schema that lacks a migration it was built with, as the
+// server refuses claims, and writes nothing (found by review: `partner add` and `program set`
+// went through, `check` failed with raw SQL errors). `migrate` then brings it up to date.
+TEST(CoalitionctlMigrate, OtherCommandsRefuseASchemaBehindTheBinary) {
+    TestDatabase db("coalitionctl_behind", /*migrated=*/false);
+    auto migrations = storage::embedded_migrations();
+    const auto newest = migrations.back().name;
+    {
+        pqxx::connection connection(db.conninfo());
+        storage::migrate(connection, {migrations.begin(), migrations.end() - 1});
+    }
+    const EnvOverrides env = {{"COALITION_DB", db.conninfo()},
+                              {"COALITION_CONFIG", testing::kUnset}};
+    const std::string ctl = testing::bin_path("coalitionctl");
+    const auto count = [&](const std::string& table) {
+        pqxx::connection connection(db.conninfo());
+        pqxx::nontransaction tx(connection);
+        return tx.exec1("SELECT count(*) FROM " + table)[0].as<int>();
+    };
+    const std::vector<std::vector<std::string>> commands = {
+        {"program", "show"},
+        {"program", "set", "point_value", "5000"},
+        {"partner", "add", "late", "--name", "Late"},
+        {"token", "create", "--role", "operator"},
+        {"check"},
+        {"settle", "2026-01-01"}};
+    for (const auto& command : commands) {
+        std::vector<std::string> argv{ctl};
+        argv.insert(argv.end(), command.begin(), command.end());
+        const CommandResult result = testing::run_command(argv, env);
+        SCOPED_TRACE(command[0] + " " + command[1 % command.size()]);
+        EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+        EXPECT_EQ(result.out, "");
+        ASSERT_EQ(lines_of(result.err).size(), 1u) << result.err;
+        EXPECT_NE(result.err.find("the database schema lacks migration " + newest +
+                                  ": run coalitionctl migrate"),
+                  std::string::npos)
+            << result.err;
+    }
+    EXPECT_EQ(count("partners"), 0);
+    EXPECT_EQ(count("api_tokens"), 0);
+    EXPECT_EQ(count("program_settings"), 1);
+    EXPECT_EQ(count("settlement_runs"), 0);
+
+    const CommandResult migrated = testing::run_command({ctl, "migrate"}, env);
+    EXPECT_EQ(migrated.exit_code, 0) << migrated.err;
+    EXPECT_EQ(migrated.out, "applied " + newest + "\n");
+    const CommandResult added =
+        testing::run_command({ctl, "partner", "add", "late", "--name", "Late"}, env);
+    EXPECT_EQ(added.exit_code, 0) << added.err;
+    EXPECT_EQ(count("partners"), 1);
 }
 
 }  // namespace

@@ -158,7 +158,7 @@ class Context {
     // Settings are read only by commands that need them, so `help` works without any, and
     // lists the settings' names whatever the environment holds (a misspelt one included). The
     // names checked are the process's: what tests inject is a lookup of values.
-    std::unique_ptr<pqxx::connection> connect() {
+    std::unique_ptr<pqxx::connection> connect_for_migration() {
         refuse_misspelt_setting_variables(process_environment_names());
         Settings settings = load_settings(env_, config_path_);
         require_database_setting(settings);
@@ -167,6 +167,20 @@ class Context {
         } catch (const pqxx::broken_connection& e) {
             throw OperationError("cannot connect to the database: " + one_line(e.what()));
         }
+    }
+
+    // Every command but `migrate` needs the schema this binary was built for: on an older one it
+    // would fail on a missing table or column, or write what the newer schema refuses. Refused
+    // as the server refuses claims, naming the migration (found by review: `program set`,
+    // `partner add` went through and `check` failed with raw SQL errors).
+    std::unique_ptr<pqxx::connection> connect() {
+        auto connection = connect_for_migration();
+        if (const auto missing =
+                storage::first_missing_migration(*connection, storage::embedded_migrations())) {
+            throw OperationError("the database schema lacks migration " + *missing +
+                                 ": run coalitionctl migrate");
+        }
+        return connection;
     }
 
     // Runs `body` in one transaction and commits; output is written only after the commit, so
@@ -238,7 +252,7 @@ int command_migrate(Context& context, const std::vector<std::string>& args) {
     } else {
         migrations = storage::embedded_migrations();
     }
-    auto connection = context.connect();
+    auto connection = context.connect_for_migration();
     const auto report = storage::migrate(*connection, migrations);
     for (const auto& name : report.applied) context.out() << "applied " << name << "\n";
     if (report.applied.empty()) {
