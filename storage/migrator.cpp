@@ -2,13 +2,16 @@
 
 #include "core/crypto.hpp"
 #include "core/files.hpp"
+#include "core/one_line.hpp"
 
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 #include <utility>
 
 namespace coalition::storage {
@@ -30,6 +33,28 @@ constexpr const char* kAppliedNamesSql = "SELECT name FROM schema_migrations";
 constexpr const char* kHasMigrationsTableSql =
     "SELECT to_regclass('schema_migrations') IS NOT NULL";
 constexpr const char* kRecordSql = "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)";
+
+// Before its SQL, a migration locks every table of the schema it may write (the migrations'
+// record aside, which /readyz reads), ACCESS EXCLUSIVE, in name order. Servers keep booking
+// while an operator migrates (docs/operators.md), and a migration that builds an index (SHARE)
+// and then alters the table (ACCESS EXCLUSIVE) deadlocked with a booking that had read the
+// table and then wanted to write it (found by review: `migrate` failed 3 times in 4 under
+// load). Holding every lock before its first statement, a migration waits for no booking, and
+// bookings wait for it (and are answered 503 after db_lock_timeout_ms). Taking the locks may
+// still close a cycle with a booking that holds a later table and wants an earlier one: each
+// wait is bounded by kLockWait, and the migration's transaction is then begun again.
+constexpr const char* kTablesToLockSql =
+    "SELECT coalesce(string_agg(format('%I.%I', n.nspname, c.relname), ', ' "
+    "                           ORDER BY c.relname), '') "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+    "  AND c.relname <> 'schema_migrations' AND has_table_privilege(c.oid, 'UPDATE')";
+constexpr const char* kLockWait = "SET LOCAL lock_timeout = '500ms'";
+constexpr const char* kLockWaitAsConfigured = "SET LOCAL lock_timeout TO DEFAULT";
+// About a minute of attempts (each waits at most kLockWait on a lock, then pauses).
+constexpr int kMigrationAttempts = 60;
+constexpr auto kPauseBetweenAttempts = std::chrono::milliseconds(500);
+constexpr const char* kLockNotAvailable = "55P03";
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -68,17 +93,78 @@ void check_list(const std::vector<Migration>& migrations) {
     }
 }
 
+std::string applied_before_text(const std::vector<std::string>& applied_before) {
+    if (applied_before.empty()) return "nothing applied by this run";
+    std::string text = "applied by this run before it:";
+    for (const auto& name : applied_before) text += " " + name;
+    return text;
+}
+
 std::string failed_migration_message(const std::string& failed,
                                      const std::vector<std::string>& applied_before,
                                      const std::string& reason) {
-    std::string message = "migration " + failed + " failed and was rolled back (";
-    if (applied_before.empty()) {
-        message += "nothing applied by this run";
-    } else {
-        message += "applied by this run before it:";
-        for (const auto& name : applied_before) message += " " + name;
+    return "migration " + failed + " failed and was rolled back (" +
+           applied_before_text(applied_before) + "): " + one_line(reason);
+}
+
+// Locks what the migration may write (kTablesToLockSql), then lets its statements wait as
+// the role is configured to.
+void lock_tables_for_migration(pqxx::work& tx) {
+    const auto tables = tx.exec1(kTablesToLockSql)[0].as<std::string>();
+    if (tables.empty()) return;  // the first migration: nothing to lock yet
+    tx.exec(kLockWait);
+    tx.exec("LOCK TABLE " + tables + " IN ACCESS EXCLUSIVE MODE");
+    tx.exec(kLockWaitAsConfigured);
+}
+
+// Whether a failed attempt may be begun again: nothing of it was committed, and what failed it
+// was waiting (a lock not granted within kLockWait, a deadlock, a serialization failure).
+bool worth_another_attempt(const pqxx::failure& failure) {
+    if (dynamic_cast<const pqxx::transaction_rollback*>(&failure) != nullptr) return true;
+    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&failure);
+    return sql != nullptr && sql->sqlstate() == kLockNotAvailable;
+}
+
+// Applies one migration with its record, in one transaction, attempt after attempt while it
+// only lost a wait. Throws MigrationError naming it on any other failure.
+void apply_migration(pqxx::connection& connection, const Migration& migration,
+                     const std::vector<std::string>& applied_before) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            pqxx::work tx(connection);
+            lock_tables_for_migration(tx);
+            tx.exec(migration.sql);
+            tx.exec_params(kRecordSql, migration.name, migration_checksum(migration));
+            tx.commit();
+            return;
+        } catch (const pqxx::in_doubt_error& e) {
+            // The connection was lost during COMMIT: the migration may have been applied.
+            throw MigrationError("migration " + migration.name +
+                                 ": the connection was lost while it was committed, so whether "
+                                 "it was applied is unknown (" +
+                                 applied_before_text(applied_before) +
+                                 "); run coalitionctl migrate again, which applies it if it was "
+                                 "not: " +
+                                 one_line(e.what()));
+        } catch (const pqxx::broken_connection& e) {
+            // Lost before COMMIT: PostgreSQL rolled the transaction back.
+            throw MigrationError(failed_migration_message(
+                migration.name, applied_before, std::string("connection lost: ") + e.what()));
+        } catch (const pqxx::failure& e) {
+            // The operator must learn which file failed and what this run did commit:
+            // PostgreSQL's message names neither.
+            if (worth_another_attempt(e) && attempt < kMigrationAttempts) {
+                std::this_thread::sleep_for(kPauseBetweenAttempts);
+                continue;
+            }
+            const std::string waited = worth_another_attempt(e)
+                                           ? "still waiting for other transactions after " +
+                                                 std::to_string(kMigrationAttempts) + " attempts: "
+                                           : "";
+            throw MigrationError(
+                failed_migration_message(migration.name, applied_before, waited + e.what()));
+        }
     }
-    return message + "): " + reason;
 }
 
 }  // namespace
@@ -168,17 +254,7 @@ MigrationReport migrate(pqxx::connection& connection, const std::vector<Migratio
         }
         for (const auto& migration : migrations) {
             if (applied.count(migration.name) != 0) continue;
-            try {
-                pqxx::work tx(connection);
-                tx.exec(migration.sql);
-                tx.exec_params(kRecordSql, migration.name, migration_checksum(migration));
-                tx.commit();
-            } catch (const pqxx::sql_error& e) {
-                // The operator must learn which file failed and what this run did commit:
-                // PostgreSQL's message names neither.
-                throw MigrationError(
-                    failed_migration_message(migration.name, report.applied, e.what()));
-            }
+            apply_migration(connection, migration, report.applied);
             report.applied.push_back(migration.name);
         }
         unlock();

@@ -40,7 +40,9 @@ struct MigrationReport {
 };
 
 // Throws MigrationError (changed checksum, a recorded migration missing from the list, bad
-// order) or a pqxx error (the SQL failed: that migration's transaction is rolled back).
+// order; a migration that failed, named, its transaction rolled back, or its commit's outcome
+// unknown), or a pqxx error from reading what was applied before any migration ran. Each
+// migration locks the schema's tables first; a lock or deadlock it loses is tried again.
 MigrationReport migrate(pqxx::connection& connection, const std::vector<Migration>& migrations);
 
 // The first of `migrations` the database has not applied (every one if it has none), or
