@@ -150,11 +150,12 @@ const std::vector<SettingSpec>& specs() {
     return kSpecs;
 }
 
-std::string json_scalar_to_string(const std::string& key, const nlohmann::json& value) {
+// The caller says which file and key.
+std::string json_scalar_to_string(const nlohmann::json& value) {
     if (value.is_string()) return value.get<std::string>();
     if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
     if (value.is_number_integer()) return value.dump();
-    throw SettingsError("config key '" + key + "': expected a string, integer or boolean");
+    throw SettingsError("expected a string, integer or boolean");
 }
 
 // Applies the file's settings; returns the keys it set.
@@ -187,7 +188,7 @@ std::set<std::string> apply_config_file(Settings& settings, const std::string& p
         if (spec == nullptr) throw SettingsError("config file '" + path + "': unknown key '" + key + "'");
         // The value's checks name the environment variable; say where this one came from.
         try {
-            spec->apply(settings, json_scalar_to_string(key, value));
+            spec->apply(settings, json_scalar_to_string(value));
         } catch (const SettingsError& e) {
             throw SettingsError("config file '" + path + "', key '" + key + "': " + e.what());
         }
@@ -302,12 +303,13 @@ Settings load_settings(const EnvLookup& env, const std::optional<std::string>& c
             std::min(settings.batch_max_in_flight, settings.db_pool_size);
     }
     // Likewise the burst follows a rate above 400,000/s, which its default (4,000) would be
-    // below 1% of: a refusal naming a setting nobody gave.
+    // below 1% of: a refusal naming a setting nobody gave. 1 % rounded up: a burst below it by
+    // a fraction is below it.
+    const auto one_percent_of_rate = (settings.rate_limit_per_s + 99) / 100;
     if (given.count("rate_limit_burst") == 0) {
-        settings.rate_limit_burst =
-            std::max(settings.rate_limit_burst, settings.rate_limit_per_s / 100);
+        settings.rate_limit_burst = std::max(settings.rate_limit_burst, one_percent_of_rate);
     }
-    if (settings.rate_limit_burst < settings.rate_limit_per_s / 100) {
+    if (settings.rate_limit_burst < one_percent_of_rate) {
         throw SettingsError("COALITION_RATE_LIMIT_BURST: must be at least 1% of the rate per second");
     }
     if (settings.batch_max_in_flight > settings.db_pool_size) {

@@ -157,6 +157,15 @@ TEST(Settings, BurstBelowOnePercentOfRateIsRefused) {
                  SettingsError);
     EXPECT_NO_THROW(load_settings(env_of(
         {{"COALITION_RATE_LIMIT_PER_S", "100000"}, {"COALITION_RATE_LIMIT_BURST", "1000"}})));
+    // 1 % of 199 is 1.99: a burst of 1 is below it (found by review: the rate was divided
+    // first, rounding the bound down to 1).
+    EXPECT_THROW(load_settings(env_of(
+                     {{"COALITION_RATE_LIMIT_PER_S", "199"}, {"COALITION_RATE_LIMIT_BURST", "1"}})),
+                 SettingsError);
+    EXPECT_NO_THROW(load_settings(
+        env_of({{"COALITION_RATE_LIMIT_PER_S", "199"}, {"COALITION_RATE_LIMIT_BURST", "2"}})));
+    EXPECT_NO_THROW(load_settings(
+        env_of({{"COALITION_RATE_LIMIT_PER_S", "100"}, {"COALITION_RATE_LIMIT_BURST", "1"}})));
 }
 
 // The documented rate range reaches 10,000,000/s: left to its default, the burst follows it up
@@ -167,6 +176,8 @@ TEST(Settings, BurstLeftToItsDefaultFollowsAHighRate) {
               10000);
     EXPECT_EQ(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "100"}})).rate_limit_burst,
               4000);
+    EXPECT_EQ(load_settings(env_of({{"COALITION_RATE_LIMIT_PER_S", "1000001"}})).rate_limit_burst,
+              10001);
 }
 
 // An empty variable would replace the file's value with nothing: refused, naming it (found by
@@ -249,6 +260,14 @@ TEST(Settings, BadConfigFilesAreRefused) {
     EXPECT_THROW(load_settings(env_of({}), not_object.path()), SettingsError);
     ConfigFile fraction(R"({"threads": 2.5})");
     EXPECT_THROW(load_settings(env_of({}), fraction.path()), SettingsError);
+    // Named once (found by review: "key 'threads': config key 'threads': expected ...").
+    try {
+        load_settings(env_of({}), fraction.path());
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()), "config file '" + fraction.path() +
+                                             "', key 'threads': expected a string, integer or "
+                                             "boolean");
+    }
     ConfigFile nested(R"({"db": {"host": "x"}})");
     EXPECT_THROW(load_settings(env_of({}), nested.path()), SettingsError);
     ConfigFile out_of_range(R"({"threads": 0})");

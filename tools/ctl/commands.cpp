@@ -553,7 +553,7 @@ int run_ctl(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         // not exit 0, or the operator would never know it is gone.
         if (!out) {
             return fail(err, kExitFailed,
-                        "could not write the output; what the command changed is committed (if "
+                        "could not write the output; any change the command made is committed (if "
                         "it printed a token or a secret, that is lost: create or rotate another)");
         }
         return code;
