@@ -147,11 +147,6 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         if (!directory) {
             return respond(unavailable_response(retry_after_s, "partner directory not loaded yet"));
         }
-        if (directory->missing_migration) {
-            return respond(unavailable_response(
-                retry_after_s, "the database schema lacks migration " +
-                                   *directory->missing_migration + ": run coalitionctl migrate"));
-        }
 
         const partners::WebhookHeaders headers{single_header(request, "webhook-id"),
                                                single_header(request, "webhook-timestamp"),

@@ -97,14 +97,14 @@ class ReadinessCheck : public std::enable_shared_from_this<ReadinessCheck> {
 
 void add_health_routes(Router& router, DatabasePool& database, const PartnerDirectory& directory,
                        const Settings& settings) {
-    router.add("GET", "/healthz", [](const Request&, const PathParams&, Respond respond) {
+    router.add_unguarded("GET", "/healthz", [](const Request&, const PathParams&, Respond respond) {
         respond(json_response(200, {{"status", "ok"}}));
     });
-    router.add("GET", "/readyz",
-               [check = std::make_shared<ReadinessCheck>(database, directory, settings)](
-                   const Request&, const PathParams&, Respond respond) {
-                   check->probe(std::move(respond));
-               });
+    router.add_unguarded("GET", "/readyz",
+                         [check = std::make_shared<ReadinessCheck>(database, directory, settings)](
+                             const Request&, const PathParams&, Respond respond) {
+                             check->probe(std::move(respond));
+                         });
 }
 
 }  // namespace coalition::server

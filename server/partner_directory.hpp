@@ -3,8 +3,8 @@
 // secrets (decoded), their status and earn rate, and the program currency — re-read from the
 // database every refresh_interval_ms, so coalitionctl changes reach a running server within the
 // contract's 5 seconds without a database round trip per claim. Until the first load succeeds
-// there is no snapshot and claims are answered 503; so they are while the database's schema
-// lacks a migration the server was built with.
+// there is no snapshot and claims are answered 503; while the database's schema lacks a
+// migration the server was built with, every request but the health probes is (server.cpp).
 #include "core/crypto.hpp"
 
 #include <cstdint>
@@ -39,9 +39,9 @@ struct PartnerEntry {
 };
 
 struct DirectorySnapshot {
-    // The first migration of `schema` the database lacks: the server's code would book on a
+    // The first migration of `schema` the database lacks: the server's code would work on a
     // schema older than itself (a missing column fails a claim with 500, a missing constraint
-    // lets through what the newer schema refuses), so claims are answered 503 until it is
+    // lets through what the newer schema refuses), so requests are answered 503 until it is
     // applied, and nothing else is read.
     std::optional<std::string> missing_migration;
     std::map<std::string, PartnerEntry, std::less<>> partners;

@@ -31,7 +31,11 @@ std::optional<std::vector<std::string>> decoded_path_segments(const std::string&
 }
 
 void Router::add(std::string method, const std::string& pattern, Handler handler) {
-    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler)});
+    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler), true});
+}
+
+void Router::add_unguarded(std::string method, const std::string& pattern, Handler handler) {
+    routes_.push_back(Route{std::move(method), split_path(pattern), std::move(handler), false});
 }
 
 namespace {
@@ -70,6 +74,12 @@ void Router::dispatch(const Request& request, Respond respond) const {
         PathParams params;
         if (!match(route.segments, segments, params)) continue;
         if (route.method == request.method || (head && route.method == "GET")) {
+            if (route.guarded && guard_) {
+                if (auto answer = guard_()) {
+                    respond(std::move(*answer));
+                    return;
+                }
+            }
             route.handler(request, params, std::move(respond));
             return;
         }

@@ -17,9 +17,17 @@ using Respond = std::function<void(Response)>;
 // A handler answers exactly once through `respond`, from any thread, possibly later.
 using Handler = std::function<void(const Request&, const PathParams&, Respond)>;
 
+// Asked before a matched route's handler runs: an answer given instead of the handler's (the
+// server answers 503 while the database's schema is older than its code), or nullopt.
+using Guard = std::function<std::optional<Response>()>;
+
 class Router {
 public:
     void add(std::string method, const std::string& pattern, Handler handler);
+    // A route the guard does not hold up (health probes, which must answer whatever state the
+    // database is in).
+    void add_unguarded(std::string method, const std::string& pattern, Handler handler);
+    void set_guard(Guard guard) { guard_ = std::move(guard); }
     void dispatch(const Request& request, Respond respond) const;
 
 private:
@@ -27,8 +35,10 @@ private:
         std::string method;
         std::vector<std::string> segments;
         Handler handler;
+        bool guarded = true;
     };
     std::vector<Route> routes_;
+    Guard guard_;
 };
 
 // Splits "/a/b/c" into {"a","b","c"}; an empty segment (e.g. "//" or a trailing '/') is kept

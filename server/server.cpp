@@ -9,6 +9,7 @@
 #include "server/members_handler.hpp"
 #include "server/partner_directory.hpp"
 #include "server/rate_limiter.hpp"
+#include "server/responses.hpp"
 #include "server/server_context.hpp"
 #include "server/session.hpp"
 #include "server/settlement_handlers.hpp"
@@ -216,12 +217,11 @@ private:
         if (missing == schema_missing_said_) return;
         if (missing) {
             logger_.log(LogLevel::warn,
-                        "the database schema lacks a migration: claims are answered 503 until "
-                        "coalitionctl migrate",
+                        "the database schema lacks a migration: claims and reads are answered "
+                        "503, and no date is closed, until coalitionctl migrate",
                         {{"migration", *missing}});
         } else {
-            logger_.log(LogLevel::info,
-                        "the database schema has every migration: claims are taken");
+            logger_.log(LogLevel::info, "the database schema has every migration: serving");
         }
         schema_missing_said_ = missing;
     }
@@ -315,6 +315,17 @@ int run_server(const Settings& settings) {
                       {settings, directory, rate_limiter, booking, database, logger});
     add_member_routes(context.router, database, settings);
     add_settlement_routes(context.router, database, settings);
+    // While the database's schema lacks a migration this server was built with, its code would
+    // fail some requests and answer others without the newer schema's rules (a close would
+    // store its run for ever): every route but the health probes answers 503 meanwhile.
+    context.router.set_guard(
+        [&directory, retry_after_s = settings.db_retry_after_s]() -> std::optional<Response> {
+            const auto snapshot = directory.current();
+            if (!snapshot || !snapshot->missing_migration) return std::nullopt;
+            return unavailable_response(retry_after_s, "the database schema lacks migration " +
+                                                           *snapshot->missing_migration +
+                                                           ": run coalitionctl migrate");
+        });
 
     asio::io_context io(settings.threads);
     // Destroyed before `io`: whatever way this function returns, the database workers are stopped

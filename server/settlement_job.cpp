@@ -2,6 +2,7 @@
 
 #include "server/db_pool.hpp"
 #include "server/logger.hpp"
+#include "storage/migrator.hpp"
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
@@ -29,7 +30,8 @@ SettlementJob::SettlementJob(boost::asio::io_context& io, DatabasePool& database
     : timer_(boost::asio::make_strand(io)),
       database_(database),
       logger_(logger),
-      grace_s_(settings.settle_grace_s) {}
+      grace_s_(settings.settle_grace_s),
+      schema_(storage::embedded_migrations()) {}
 
 void SettlementJob::start() { schedule(0); }
 
@@ -53,6 +55,9 @@ void SettlementJob::tick() {
         [self = shared_from_this()](pqxx::connection& connection) {
             // A date is due once it ended at least grace_s ago: ask which dates had ended at
             // (now − grace).
+            // A close on a schema older than the server's code would store its run for ever
+            // (the server logs the missing migration and answers requests 503 meanwhile).
+            if (storage::first_missing_migration(connection, self->schema_)) return;
             const auto now_us = storage::now_unix_micros();
             const auto due = storage::dates_to_close(connection, now_us - std::int64_t{self->grace_s_} * 1000000);
             for (const auto& date : due) {

@@ -3,13 +3,16 @@
 // the grace period (settle_grace_s) has passed, it closes that date — after downtime every missed
 // date, oldest first. A failure is logged and retried on the next tick, and a date that fails on
 // its own does not hold up the dates after it; a close is one transaction, so nothing is ever
-// half-stored.
+// half-stored. No date is closed while the database's schema lacks a migration the server was
+// built with.
 #include "core/settings.hpp"
+#include "storage/migrator.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
+#include <vector>
 
 namespace coalition::server {
 
@@ -33,6 +36,7 @@ private:
     DatabasePool& database_;
     Logger& logger_;
     const int grace_s_;
+    const std::vector<storage::Migration> schema_;  // the migrations this server was built with
     bool stopped_ = false;
 };
 

@@ -650,10 +650,12 @@ TEST_F(ServerTest, ReadyzWaitsForTheSchemaToHaveEveryMigration) {
     EXPECT_EQ(client.request("GET", "/readyz").status, 200);
 }
 
-// Nor does it take claims meanwhile (found by review: a server on a schema one migration behind
-// booked earns and burns with 201 and failed refunds with 500): each is answered 503, which
-// promises that nothing was stored, and its retry is booked once the schema is migrated.
-TEST_F(ServerTest, ClaimsWaitForTheSchemaToHaveEveryMigration) {
+// Nor does it take claims or serve reads meanwhile (found by review: a server on a schema one
+// migration behind booked earns and burns with 201 and failed refunds with 500; a second review:
+// its daily job, and a POST, closed dates for ever): each request is answered 503, which promises
+// that nothing was stored, no date is closed, and a claim's retry is booked once the schema is
+// migrated.
+TEST_F(ServerTest, RequestsWaitForTheSchemaToHaveEveryMigration) {
     TestDatabase behind("server_claims_schema_behind", /*migrated=*/false);
     auto migrations = storage::embedded_migrations();
     const auto newest = migrations.back().name;
@@ -670,7 +672,8 @@ TEST_F(ServerTest, ClaimsWaitForTheSchemaToHaveEveryMigration) {
     }
     const ProgramSetup setup(behind);
     const PartnerSigner partner("behind", secret);
-    ServerProcess server(behind.conninfo());
+    // The daily job closes every ended date at once, its first check at the start.
+    ServerProcess server(behind.conninfo(), {{"COALITION_SETTLE_GRACE_S", "0"}});
     TlsClient client(server.port());
     const auto claim = partner.sign("behind-1", earn_body("M-behind", 10));
     const auto refused = send_claim(client, claim);
@@ -682,6 +685,18 @@ TEST_F(ServerTest, ClaimsWaitForTheSchemaToHaveEveryMigration) {
     EXPECT_EQ(setup.query_int("SELECT count(*) FROM members"), 0);
     EXPECT_EQ(setup.query_int("SELECT count(*) FROM refused_claims"), 0);
     EXPECT_THAT(server.log(), HasSubstr("the database schema lacks a migration"));
+    // Reads and closes too, before their authentication: no route but the health probes runs.
+    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/v1/members/M-behind"},
+             {"POST", "/v1/settlements/2026-01-01"},
+             {"GET", "/v1/settlements/2026-01-01/statements/behind"}}) {
+        const auto answer = client.request(method, path);
+        EXPECT_EQ(answer.status, 503) << method << " " << path << ": " << answer.body;
+        EXPECT_THAT(answer.body, HasSubstr(newest));
+    }
+    EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the job's first check
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM settlement_runs"), 0);
 
     {
         pqxx::connection connection(behind.conninfo());

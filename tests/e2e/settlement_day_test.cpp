@@ -498,6 +498,34 @@ TEST_F(SettlementDay, DailyJobClosesMissedDatesOldestFirst) {
     stop(server);
 }
 
+// A server whose database lacks a migration it was built with closes no date (found by review:
+// its daily job closed yesterday, for ever, on the older schema). Here the schema is made to
+// look one migration behind by taking away the newest migration's record, which is all the
+// server reads of it.
+TEST_F(SettlementDay, DailyJobClosesNothingWhileTheSchemaLacksAMigration) {
+    const auto yesterday =
+        storage::date_literal(year_month_day{sys_days(floor<days>(system_clock::now())) - days(1)});
+    auto server = start_at(yesterday, 10, 86400);
+    book(*server, "grocer", "g-e-behind", earn_body("M-behind", 100), yesterday);
+    stop(server);
+    std::string newest;
+    {
+        pqxx::connection connection(database_->conninfo());
+        pqxx::work tx(connection);
+        newest = tx.exec1(
+                       "DELETE FROM schema_migrations WHERE name = "
+                       "(SELECT max(name) FROM schema_migrations) RETURNING name")[0]
+                     .as<std::string>();
+        tx.commit();
+    }
+    server = start(std::nullopt, 0);
+    // The job's first check runs at the start; the schema's state is logged by then.
+    std::this_thread::sleep_for(milliseconds(2000));
+    EXPECT_EQ(runs_stored(), 0) << server->log();
+    EXPECT_THAT(server->log(), ::testing::HasSubstr(newest));
+    stop(server);
+}
+
 // A date that cannot close (here a trigger refuses its run, as broken figures would fail its
 // close) is logged and tried again on every check, and the dates after it are closed meanwhile:
 // no close depends on an earlier date's. The job used to stop at the first failure, so one bad

@@ -99,5 +99,30 @@ TEST(OriginForm, AnAbsoluteFormTargetLosesItsSchemeAndAuthority) {
     EXPECT_EQ(origin_form("https:/v1"), "https:/v1");  // not absolute-form: left for a 404
 }
 
+// The guard answers instead of a matched route's handler (the server's 503 while the schema is
+// behind its code); unguarded routes, unknown paths and wrong methods are answered as without it.
+TEST(Router, TheGuardAnswersBeforeGuardedHandlersOnly) {
+    std::string seen;
+    auto router = sample_router(seen);
+    router.add_unguarded("GET", "/healthz", [](const Request&, const PathParams&, Respond respond) {
+        respond(Response{200, {}, "ok"});
+    });
+    bool holding = true;
+    router.set_guard([&holding]() -> std::optional<Response> {
+        if (!holding) return std::nullopt;
+        return Response{503, {}, "behind"};
+    });
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/M-1").status, 503);
+    EXPECT_EQ(seen, "");  // the handler did not run
+    EXPECT_EQ(dispatch(router, "POST", "/v1/partners/grocer/claims").status, 503);
+    EXPECT_EQ(dispatch(router, "GET", "/healthz").status, 200);
+    EXPECT_EQ(dispatch(router, "HEAD", "/healthz").status, 200);
+    EXPECT_EQ(dispatch(router, "GET", "/nowhere").status, 404);
+    EXPECT_EQ(dispatch(router, "DELETE", "/v1/members/M-1").status, 405);
+    holding = false;
+    EXPECT_EQ(dispatch(router, "GET", "/v1/members/M-1").status, 200);
+    EXPECT_EQ(seen, "M-1");
+}
+
 }  // namespace
 }  // namespace coalition::server
