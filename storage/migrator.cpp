@@ -41,18 +41,24 @@ constexpr const char* kRecordSql = "INSERT INTO schema_migrations (name, checksu
 // table and then wanted to write it (found by review: `migrate` failed 3 times in 4 under
 // load). Holding every lock before its first statement, a migration waits for no booking, and
 // bookings wait for it (and are answered 503 after db_lock_timeout_ms). Taking the locks may
-// still close a cycle with a booking that holds a later table and wants an earlier one: each
-// wait is bounded by kLockWait, and the migration's transaction is then begun again.
+// still close a cycle with a booking that holds a later table and wants an earlier one: the
+// migration, waiting first, is the one PostgreSQL fails after deadlock_timeout, and its
+// transaction is begun again. Each wait is bounded by kLockWait, a second longer than
+// deadlock_timeout: an autovacuum in the way is cancelled only once a lock request has waited
+// that long (found by review: with a shorter bound no attempt outlasted a long autovacuum).
 constexpr const char* kTablesToLockSql =
     "SELECT coalesce(string_agg(format('%I.%I', n.nspname, c.relname), ', ' "
     "                           ORDER BY c.relname), '') "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
     "  AND c.relname <> 'schema_migrations' AND has_table_privilege(c.oid, 'UPDATE')";
-constexpr const char* kLockWait = "SET LOCAL lock_timeout = '500ms'";
+constexpr const char* kLockWait =
+    "SELECT set_config('lock_timeout', "
+    "  (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000 + 1000)::bigint"
+    "  || 'ms', true)";
 constexpr const char* kLockWaitAsConfigured = "SET LOCAL lock_timeout TO DEFAULT";
-// About a minute of attempts (each waits at most kLockWait on a lock, then pauses).
-constexpr int kMigrationAttempts = 60;
+// About 75 s of attempts by default (each waits at most kLockWait on a lock, then pauses).
+constexpr int kMigrationAttempts = 30;
 constexpr auto kPauseBetweenAttempts = std::chrono::milliseconds(500);
 constexpr const char* kLockNotAvailable = "55P03";
 
