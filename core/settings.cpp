@@ -152,7 +152,13 @@ const std::vector<SettingSpec>& specs() {
 
 // The caller says which file and key.
 std::string json_scalar_to_string(const nlohmann::json& value) {
-    if (value.is_string()) return value.get<std::string>();
+    if (value.is_string()) {
+        // "\u0000" is a NUL in the string: every use of a setting (a path, a conninfo, an
+        // address) stops at it, so "…/server.pem\u0000.bak" would serve server.pem unnoticed.
+        auto text = value.get<std::string>();
+        if (holds_nul_byte(text)) throw SettingsError("a value must not hold a NUL character");
+        return text;
+    }
     if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
     if (value.is_number_integer()) return value.dump();
     throw SettingsError("expected a string, integer or boolean");

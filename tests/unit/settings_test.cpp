@@ -295,6 +295,20 @@ TEST(Settings, ConfigFileWithANulByteIsNotJson) {
     }
 }
 
+// An escaped NUL is one in the value, where every use of it would stop (found by review: a
+// tls_cert of "server.pem\u0000.bak" served server.pem).
+TEST(Settings, AConfigValueWithAnEscapedNulIsRefused) {
+    ConfigFile file(R"({"db": "dbname=x", "tls_cert": "/etc/server.pem\u0000.bak"})");
+    try {
+        load_settings(env_of({}), file.path());
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()), "config file '" + file.path() +
+                                             "', key 'tls_cert': a value must not hold a NUL "
+                                             "character");
+    }
+}
+
 TEST(Settings, ErrorMessagesAreOneLine) {
     try {
         load_settings(env_of({{"COALITION_THREADS", "x"}}));
