@@ -30,6 +30,29 @@ bool is_json_media_type(std::optional<std::string_view> content_type) {
     return type.size() == kJson.size() && strncasecmp(type.data(), kJson.data(), kJson.size()) == 0;
 }
 
+// A body sent in a content coding (gzip, ...) is not the JSON text it claims to be: refused as
+// an unsupported media type (RFC 9110 §8.4.1) rather than read, or booked when its bytes happen
+// to be plain JSON (found by review). "identity", or an empty value, is no coding.
+bool has_content_coding(const Request& request) {
+    constexpr std::string_view kName = "Content-Encoding";
+    for (const auto& [key, value] : request.headers) {
+        if (key.size() != kName.size() ||
+            strncasecmp(key.data(), kName.data(), kName.size()) != 0) {
+            continue;
+        }
+        std::string_view coding = value;
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+            coding.remove_suffix(1);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
+            coding.remove_prefix(1);
+        constexpr std::string_view kIdentity = "identity";
+        const bool identity = coding.size() == kIdentity.size() &&
+                              strncasecmp(coding.data(), kIdentity.data(), kIdentity.size()) == 0;
+        if (!coding.empty() && !identity) return true;
+    }
+    return false;
+}
+
 // A header sent more than once is ambiguous, so it counts as absent (and the claim as unsigned).
 std::optional<std::string> single_header(const Request& request, std::string_view name) {
     std::optional<std::string> found;
@@ -142,6 +165,11 @@ void add_claims_routes(Router& router, ClaimsDependencies deps) {
         if (!is_json_media_type(single_header(request, "Content-Type"))) {
             return respond(error_response(ErrorCode::unsupported_media_type,
                                           "Content-Type must be application/json"));
+        }
+        if (has_content_coding(request)) {
+            return respond(error_response(ErrorCode::unsupported_media_type,
+                                          "Content-Encoding is not supported: send the JSON body "
+                                          "as it is"));
         }
         const auto directory = deps.directory.current();
         if (!directory) {

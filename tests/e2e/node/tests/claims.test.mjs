@@ -677,6 +677,9 @@ it("415 unsupported_media_type for a body that is not application/json, nothing 
         ["text/plain", { contentType: "text/plain" }],
         ["application/x-www-form-urlencoded", { contentType: "application/x-www-form-urlencoded" }],
         ["no content-type", { headers: { "content-type": null } }],
+        // The body is plain JSON, signed as sent: a coding it is said to be in is not read.
+        ["content-encoding gzip", { headers: { "content-encoding": "gzip" } }],
+        ["content-encoding identity, gzip", { headers: { "content-encoding": "identity, gzip" } }],
     ]) {
         await t.test(name, async () => {
             const before = await snapshot(server, [member]);
