@@ -317,11 +317,17 @@ int run_server(const Settings& settings) {
     add_settlement_routes(context.router, database, settings);
     // While the database's schema lacks a migration this server was built with, its code would
     // fail some requests and answer others without the newer schema's rules (a close would
-    // store its run for ever): every route but the health probes answers 503 meanwhile.
+    // store its run for ever): every route but the health probes answers 503 meanwhile, and so
+    // until the schema has been read once (found by review: with the database down at the
+    // start, a close went through on a schema behind the code before the first read).
     context.router.set_guard(
         [&directory, retry_after_s = settings.db_retry_after_s]() -> std::optional<Response> {
             const auto snapshot = directory.current();
-            if (!snapshot || !snapshot->missing_migration) return std::nullopt;
+            if (!snapshot) {
+                // The schema is read with the partners (partner_directory.hpp).
+                return unavailable_response(retry_after_s, "partner directory not loaded yet");
+            }
+            if (!snapshot->missing_migration) return std::nullopt;
             return unavailable_response(retry_after_s, "the database schema lacks migration " +
                                                            *snapshot->missing_migration +
                                                            ": run coalitionctl migrate");

@@ -7,6 +7,7 @@
 #include "settlement/run_json.hpp"
 #include "settlement/statement.hpp"
 #include "settlement/statement_csv.hpp"
+#include "storage/migrator.hpp"
 #include "storage/settlement_store.hpp"
 #include "storage/sql_time.hpp"
 
@@ -84,8 +85,17 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                [&database, &settings](const Request& request, const PathParams& params, Respond respond) {
         const auto date = path_date(params);
         run_authorized(database, settings, request, Access::operator_only,
-                   [date](pqxx::connection& connection, const storage::TokenIdentity&) {
+                   [date, &settings](pqxx::connection& connection, const storage::TokenIdentity&) {
                        if (!date) return bad_date();
+                       // A run is stored for ever: the schema is read again here, not taken
+                       // from the router's guard, whose copy is up to refresh_interval_ms old
+                       // (a database restored from an older release's backup meanwhile).
+                       static const auto schema = storage::embedded_migrations();
+                       if (const auto missing = storage::first_missing_migration(connection, schema)) {
+                           return unavailable_response(settings.db_retry_after_s,
+                                                       "the database schema lacks migration " +
+                                                           *missing + ": run coalitionctl migrate");
+                       }
                        const auto result = storage::close_settlement(connection, *date, storage::now_unix_micros());
                        switch (result.outcome) {
                            case storage::CloseOutcome::date_not_ended:

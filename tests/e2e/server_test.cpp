@@ -713,6 +713,69 @@ TEST_F(ServerTest, RequestsWaitForTheSchemaToHaveEveryMigration) {
     EXPECT_EQ(setup.query_int("SELECT count(*) FROM claims"), 1);
 }
 
+// Before the server has read the schema once (the database down at its start), no request but
+// the health probes runs either (found by review: a close went through, on a schema behind the
+// code, in the seconds between the database's return and the next re-read).
+TEST_F(ServerTest, NoRequestRunsBeforeTheSchemaHasBeenRead) {
+    TestDatabase behind("server_schema_unread", /*migrated=*/false);
+    auto migrations = storage::embedded_migrations();
+    const std::string token = "coal_" + std::string(64, 'a');
+    {
+        pqxx::connection connection(behind.conninfo());
+        storage::migrate(connection, {migrations.begin(), migrations.end() - 1});
+        pqxx::work tx(connection);
+        tx.exec_params(
+            "INSERT INTO api_tokens (token_sha256, role) "
+            "VALUES (sha256($1::bytea), 'operator')",
+            token);
+        tx.commit();
+    }
+    const ProgramSetup setup(behind);
+    stop_test_cluster();
+    std::unique_ptr<ServerProcess> server;
+    try {
+        // The next re-read comes 4 s after the failed first one.
+        server = std::make_unique<ServerProcess>(
+            behind.conninfo(), EnvOverrides{{"COALITION_DB_CONNECT_TIMEOUT_S", "1"},
+                                            {"COALITION_REFRESH_INTERVAL_MS", "4000"}});
+    } catch (...) {
+        start_test_cluster();
+        throw;
+    }
+    start_test_cluster();
+    TlsClient client(server->port());
+    const auto close = client.request("POST", "/v1/settlements/2026-01-01",
+                                      {{"Authorization", "Bearer " + token}});
+    EXPECT_EQ(close.status, 503) << close.body;
+    EXPECT_EQ(error_code_of(close), "unavailable");
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM settlement_runs"), 0);
+}
+
+// A close stores its run for ever, so it reads the schema itself rather than trust the guard's
+// copy, up to refresh_interval_ms old (here the newest migration's record taken away under a
+// running server, as a restore of an older release's backup would).
+TEST_F(ServerTest, ACloseReadsTheSchemaItself) {
+    TestDatabase own("server_close_reads_schema");  // its schema is taken apart below
+    ProgramSetup setup(own);
+    const auto token = setup.create_operator_token();
+    ServerProcess server(own.conninfo(), {{"COALITION_REFRESH_INTERVAL_MS", "4000"}});
+    wait_until_token_accepted(server.port(), token);
+    {
+        pqxx::connection connection(own.conninfo());
+        pqxx::work tx(connection);
+        tx.exec(
+            "DELETE FROM schema_migrations WHERE name = (SELECT max(name) FROM "
+            "schema_migrations)");
+        tx.commit();
+    }
+    TlsClient client(server.port());
+    const auto close = client.request("POST", "/v1/settlements/2026-01-01",
+                                      {{"Authorization", "Bearer " + token}});
+    EXPECT_EQ(close.status, 503) << close.body;
+    EXPECT_THAT(close.body, HasSubstr("the database schema lacks migration"));
+    EXPECT_EQ(setup.query_int("SELECT count(*) FROM settlement_runs"), 0);
+}
+
 TEST_F(ServerTest, StartsWhileTheDatabaseIsDownAndBecomesReadyWhenItComesBack) {
     stop_test_cluster();
     std::unique_ptr<ServerProcess> server;
