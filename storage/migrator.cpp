@@ -53,9 +53,9 @@ constexpr const char* kTablesToLockSql =
     "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
     "  AND c.relname <> 'schema_migrations' AND has_table_privilege(c.oid, 'UPDATE')";
 constexpr const char* kLockWait =
-    "SELECT set_config('lock_timeout', "
-    "  (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000 + 1000)::bigint"
-    "  || 'ms', true)";
+    "SELECT set_config('lock_timeout', least("
+    "  (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000 + 1000)::bigint,"
+    "  2147483647) || 'ms', true)";  // lock_timeout's largest value
 constexpr const char* kLockWaitAsConfigured = "SET LOCAL lock_timeout TO DEFAULT";
 // About 75 s of attempts by default (each waits at most kLockWait on a lock, then pauses).
 constexpr int kMigrationAttempts = 30;

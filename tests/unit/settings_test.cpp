@@ -307,6 +307,15 @@ TEST(Settings, AConfigValueWithAnEscapedNulIsRefused) {
                                              "', key 'tls_cert': a value must not hold a NUL "
                                              "character");
     }
+    // In a key, which the refusal would name up to the NUL only.
+    ConfigFile key(R"({"db": "dbname=x", "lo\u0000g": 1})");
+    try {
+        load_settings(env_of({}), key.path());
+        FAIL() << "expected SettingsError";
+    } catch (const SettingsError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "config file '" + key.path() + "': a key holds a NUL character");
+    }
 }
 
 TEST(Settings, ErrorMessagesAreOneLine) {
