@@ -28,12 +28,26 @@ namespace {
 // gets the version its claims were priced by. Its point_value is the run's (shown, not used to
 // price: each slice carries its own), and a run closed after a price change made once its date
 // had ended shows the price its date was booked at. For a date not ended yet, the newest.
+//
+// The date ends at the next date's first instant. Where the clocks go back over midnight
+// (Atlantic/Azores, America/Havana), midnight happens twice and PostgreSQL reads it as the later
+// instant: the earlier one is found from 21:00 the evening before (no zone shifts its clocks by
+// three hours), kept if it is already the next date and earlier (found by review: a run took
+// its program at the second midnight, with a price set between the two).
 constexpr const char* kProgramOfDate =
-    "SELECT version, currency, point_value FROM program_in_force_at("
-    "  (($1::date + 1)::timestamp AT TIME ZONE (SELECT timezone FROM program_settings "
-    "                                           ORDER BY version DESC LIMIT 1)) "
-    "    - interval '1 microsecond', "
-    "  $2::timestamptz)";
+    "WITH zone AS (SELECT timezone AS tz FROM program_settings ORDER BY version DESC LIMIT 1), "
+    "next_midnight AS ("
+    "  SELECT tz, ($1::date + 1)::timestamp AT TIME ZONE tz AS later, "
+    "         (($1::date + 1)::timestamp - interval '3 hours') AT TIME ZONE tz "
+    "           + interval '3 hours' AS earlier "
+    "  FROM zone), "
+    "date_end AS ("
+    "  SELECT CASE WHEN (earlier AT TIME ZONE tz)::date = $1::date + 1 AND earlier < later "
+    "              THEN earlier ELSE later END AS next_date_starts "
+    "  FROM next_midnight) "
+    "SELECT p.version, p.currency, p.point_value "
+    "FROM date_end, program_in_force_at(date_end.next_date_starts - interval '1 microsecond', "
+    "                                   $2::timestamptz) p";
 
 constexpr const char* kDateHasEnded =
     "SELECT ($1::timestamptz AT TIME ZONE timezone)::date > $2::date "

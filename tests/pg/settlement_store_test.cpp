@@ -963,6 +963,29 @@ TEST_F(SettlementStore, ACloseThatWaitedStillShowsThePriceInForceWhenItsDateEnde
     EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
 }
 
+// Where the clocks go back over midnight, midnight happens twice: in Atlantic/Azores at 01:00
+// UTC on 2026-10-25 (UTC+0 to UTC-1), so 2026-10-24 ends at 00:00 UTC, the first midnight.
+// PostgreSQL takes an ambiguous local time for the later instant, and a run took its program
+// at the second midnight, showing a price set between the two (found by review).
+TEST_F(SettlementStore, ADateEndsAtTheFirstOfTwoMidnights) {
+    const Date date = day(2026, 10, 24);
+    // On the closer's clock below (00:40 UTC): the program in Azores since long before, and a
+    // new price from 00:30 UTC, after the first midnight and before the second.
+    {
+        pqxx::work tx(*connection_);
+        tx.exec(
+            "INSERT INTO program_settings (effective_from, currency, point_value, issue_fee, "
+            "  validity_months, timezone) "
+            "VALUES (now() - interval '2 hours', 'EUR', 10000, 0, 36, 'Atlantic/Azores'), "
+            "       (now() - interval '10 minutes', 'EUR', 20000, 0, 36, 'Atlantic/Azores')");
+        tx.commit();
+    }
+    const auto closed =
+        close_settlement(*connection_, date, at(plus_days(date, 1), 0) + 40 * 60'000'000LL);
+    ASSERT_EQ(closed.outcome, CloseOutcome::closed_now);
+    EXPECT_EQ(closed.read.run.point_value, Micros(10'000));
+}
+
 // A reversal that returns points to an expired lot writes lot_expiries; a close's writers
 // barrier locks lot_expiries, then claims, lots and slices. A booking takes lot_expiries' lock
 // before it writes claims, so the two never wait for each other in a cycle (a deadlock would
