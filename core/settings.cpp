@@ -184,12 +184,14 @@ std::set<std::string> apply_config_file(Settings& settings, const std::string& p
     if (doc.is_discarded() || holds_nul_byte(*text))
         throw SettingsError("config file '" + path + "' is not valid JSON");
     if (!doc.is_object()) throw SettingsError("config file '" + path + "' must hold a JSON object");
-    if (twice) throw SettingsError("config file '" + path + "': key '" + *twice + "' given twice");
+    // Keys are named in the messages below, which would stop at an escaped NUL ("\u0000").
     for (const auto& [key, value] : doc.items()) {
-        // Named in messages below, which would stop at an escaped NUL ("\u0000") in it.
         if (holds_nul_byte(key)) {
             throw SettingsError("config file '" + path + "': a key holds a NUL character");
         }
+    }
+    if (twice) throw SettingsError("config file '" + path + "': key '" + *twice + "' given twice");
+    for (const auto& [key, value] : doc.items()) {
         const SettingSpec* spec = nullptr;
         for (const auto& candidate : specs()) {
             if (key == candidate.key) spec = &candidate;
