@@ -368,7 +368,8 @@ class Worker {
                 return;
             }
             // Oldest idle first: every connection keeps being used, so none outlives the
-            // server's idle deadline unseen and then fails the request it is finally given.
+            // server's idle deadline unseen and then fails the request it is finally given, as
+            // long as connections / rate stays under that deadline (bench/README.md).
             Connection* connection = idle_.front();
             idle_.pop_front();
             // A fixed-rate request's latency runs from its slot in the schedule: if the server
@@ -554,7 +555,10 @@ RunSummary run_load(const Options& options, const std::vector<PartnerCredential>
         last = std::max(last, worker->last_answer());
         summary.time_capped = summary.time_capped || worker->time_capped();
     }
-    summary.elapsed_s = std::chrono::duration<double>(last - t0).count();
+    std::uint64_t issued = 0;
+    for (const auto sent : summary.stats.sent) issued += sent;
+    summary.elapsed_s = run_elapsed_s(std::chrono::duration<double>(last - t0).count(), issued,
+                                      summary.target_rate);
     return summary;
 }
 

@@ -210,7 +210,9 @@ usage: loadgen --target 127.0.0.1:PORT (--ca FILE | --insecure) --partners FILE
   --duration-s S         stop issuing after S seconds (at most 600)
   --requests N           stop after N requests (also capped at 600 s of wall clock)
   --rate R               fixed rate, R requests/s overall; latency counts from the intended
-                         send time (no coordinated omission). Default: closed loop, max rate
+                         send time (no coordinated omission). Default: closed loop, max rate.
+                         Keep connections/R under 10 s: the server closes connections idle
+                         that long, and a request sent on one fails
   --mix SPEC             weights, default earn=70,burn=25,reversal=5
   --members M            members PREFIX1..PREFIXM (default 10000)
   --member-prefix P      default "M-"

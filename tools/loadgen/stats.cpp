@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -67,6 +68,11 @@ std::uint64_t RunStats::transport_errors() const {
     return sum;
 }
 
+double run_elapsed_s(double last_answer_s, std::uint64_t issued, double target_rate) {
+    if (target_rate <= 0) return last_answer_s;
+    return std::max(last_answer_s, static_cast<double>(issued) / target_rate);
+}
+
 double RunSummary::claims_per_s() const {
     return elapsed_s > 0 ? static_cast<double>(stats.successes()) / elapsed_s : 0;
 }
@@ -83,7 +89,10 @@ std::string format_text(const RunSummary& summary) {
     const auto& stats = summary.stats;
     std::ostringstream out;
     out << "mode         " << summary.mode;
-    if (summary.mode == "fixed-rate") out << " at " << fixed(summary.target_rate, 1) << "/s";
+    if (summary.mode == "fixed-rate") {
+        // A slow schedule (0.025/s) must not read as 0.0/s.
+        out << " at " << fixed(summary.target_rate, summary.target_rate < 1 ? 3 : 1) << "/s";
+    }
     out << ", " << summary.connections << " connections, " << summary.threads << " thread(s), mix "
         << summary.mix << "\n";
     out << "elapsed      " << fixed(summary.elapsed_s, 3) << " s"
