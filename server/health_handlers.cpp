@@ -60,7 +60,7 @@ class ReadinessCheck : public std::enable_shared_from_this<ReadinessCheck> {
         if (missing) {
             return unavailable_response(
                 retry_after_s_,
-                "the database schema lacks migration " + *missing + ": run coalitionctl migrate");
+                storage::schema_behind_message(*missing));
         }
         if (!directory_.current()) {
             return unavailable_response(retry_after_s_, "partner directory not loaded yet");

@@ -210,7 +210,8 @@ private:
     }
 
     // Said when the schema is found behind the server's code (at start, or restored from an
-    // older backup), and when it has caught up: meanwhile every claim is answered 503.
+    // older backup), and when it has caught up: meanwhile every request but the health probes
+    // is answered 503.
     void note_schema() {
         const auto snapshot = directory_.current();
         const auto missing = snapshot ? snapshot->missing_migration : std::nullopt;
@@ -328,9 +329,8 @@ int run_server(const Settings& settings) {
                 return unavailable_response(retry_after_s, "partner directory not loaded yet");
             }
             if (!snapshot->missing_migration) return std::nullopt;
-            return unavailable_response(retry_after_s, "the database schema lacks migration " +
-                                                           *snapshot->missing_migration +
-                                                           ": run coalitionctl migrate");
+            return unavailable_response(
+                retry_after_s, storage::schema_behind_message(*snapshot->missing_migration));
         });
 
     asio::io_context io(settings.threads);

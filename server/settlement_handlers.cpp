@@ -93,8 +93,7 @@ void add_settlement_routes(Router& router, DatabasePool& database, const Setting
                        static const auto schema = storage::embedded_migrations();
                        if (const auto missing = storage::first_missing_migration(connection, schema)) {
                            return unavailable_response(settings.db_retry_after_s,
-                                                       "the database schema lacks migration " +
-                                                           *missing + ": run coalitionctl migrate");
+                                                       storage::schema_behind_message(*missing));
                        }
                        const auto result = storage::close_settlement(connection, *date, storage::now_unix_micros());
                        switch (result.outcome) {

@@ -271,6 +271,10 @@ MigrationReport migrate(pqxx::connection& connection, const std::vector<Migratio
     }
 }
 
+std::string schema_behind_message(const std::string& missing) {
+    return "the database schema lacks migration " + missing + ": run coalitionctl migrate";
+}
+
 std::optional<std::string> first_missing_migration(pqxx::connection& connection,
                                                    const std::vector<Migration>& migrations) {
     pqxx::read_transaction tx(connection);

@@ -53,5 +53,7 @@ std::optional<std::string> first_missing_migration(pqxx::connection& connection,
                                                    const std::vector<Migration>& migrations);
 std::optional<std::string> first_missing_migration(pqxx::transaction_base& tx,
                                                    const std::vector<Migration>& migrations);
+// How the server and coalitionctl refuse to work on a schema that lacks `missing`.
+std::string schema_behind_message(const std::string& missing);
 
 }  // namespace coalition::storage

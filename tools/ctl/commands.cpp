@@ -177,8 +177,7 @@ class Context {
         auto connection = connect_for_migration();
         if (const auto missing =
                 storage::first_missing_migration(*connection, storage::embedded_migrations())) {
-            throw OperationError("the database schema lacks migration " + *missing +
-                                 ": run coalitionctl migrate");
+            throw OperationError(storage::schema_behind_message(*missing));
         }
         return connection;
     }
