@@ -20,35 +20,32 @@
 namespace coalition::server {
 namespace {
 
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Without the spaces and tabs around it (a header value's optional whitespace).
+std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    return text;
+}
+
 // "application/json", optionally with parameters ("; charset=utf-8"), any letter case.
 bool is_json_media_type(std::optional<std::string_view> content_type) {
-    if (!content_type) return false;
-    std::string_view type = content_type->substr(0, content_type->find(';'));
-    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-    constexpr std::string_view kJson = "application/json";
-    return type.size() == kJson.size() && strncasecmp(type.data(), kJson.data(), kJson.size()) == 0;
+    return content_type &&
+           equals_ignoring_case(trimmed(content_type->substr(0, content_type->find(';'))),
+                                "application/json");
 }
 
 // A body sent in a content coding (gzip, ...) is not the JSON text it claims to be: refused as
 // an unsupported media type (RFC 9110 §8.4.1) rather than read, or booked when its bytes happen
 // to be plain JSON (found by review). "identity", or an empty value, is no coding.
 bool has_content_coding(const Request& request) {
-    constexpr std::string_view kName = "Content-Encoding";
     for (const auto& [key, value] : request.headers) {
-        if (key.size() != kName.size() ||
-            strncasecmp(key.data(), kName.data(), kName.size()) != 0) {
-            continue;
-        }
-        std::string_view coding = value;
-        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
-            coding.remove_suffix(1);
-        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t'))
-            coding.remove_prefix(1);
-        constexpr std::string_view kIdentity = "identity";
-        const bool identity = coding.size() == kIdentity.size() &&
-                              strncasecmp(coding.data(), kIdentity.data(), kIdentity.size()) == 0;
-        if (!coding.empty() && !identity) return true;
+        if (!equals_ignoring_case(key, "Content-Encoding")) continue;
+        const auto coding = trimmed(value);
+        if (!coding.empty() && !equals_ignoring_case(coding, "identity")) return true;
     }
     return false;
 }
@@ -57,7 +54,7 @@ bool has_content_coding(const Request& request) {
 std::optional<std::string> single_header(const Request& request, std::string_view name) {
     std::optional<std::string> found;
     for (const auto& [key, value] : request.headers) {
-        if (key.size() != name.size() || strncasecmp(key.data(), name.data(), name.size()) != 0) continue;
+        if (!equals_ignoring_case(key, name)) continue;
         if (found) return std::nullopt;
         found = value;
     }
